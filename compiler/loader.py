@@ -1,0 +1,181 @@
+"""YAML loading that keeps file:line:col for every key and value, and refuses hostile input early."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import yaml
+
+from compiler.errors import CompileError, Diagnostic, Loc, Path
+
+MAX_FILE_BYTES = 1 << 20  # a spec is a few KiB; a MiB is already absurd
+MAX_NODES = 20_000  # nodes after alias expansion, per document: bounds billion-laughs files
+MAX_DEPTH = 64
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclasses.dataclass
+class Document:
+    """One YAML document as plain Python data, with where each part of it was written."""
+
+    file: str
+    data: Any
+    start: Loc
+    values: dict[Path, Loc]  # path -> where the value starts
+    keys: dict[Path, Loc]  # path -> where the mapping key naming it starts
+
+    def locate(self, path: Path, *, key: bool = False) -> Loc:
+        """The place of `path`, or of the nearest enclosing part that was written."""
+        path = tuple(path)
+        while path:
+            found = (self.keys.get(path) if key else None) or self.values.get(path)
+            if found:
+                return found
+            path = path[:-1]
+        return self.start
+
+
+def _loc(file: str, node: yaml.Node) -> Loc:
+    return Loc(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    """Turns a composed node tree into Python data, recording positions and counting expansion."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.values: dict[Path, Loc] = {}
+        self.keys: dict[Path, Loc] = {}
+        self.errors: list[Diagnostic] = []
+        self.nodes = 0
+        self.scalars = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise CompileError([Diagnostic(
+                f"document expands to more than {MAX_NODES} nodes (aliases nested too deeply?); a spec is far smaller",
+                _loc(self.file, node))])
+        if len(path) > MAX_DEPTH:
+            raise CompileError([Diagnostic(f"nesting deeper than {MAX_DEPTH} levels", _loc(self.file, node))])
+        self.values.setdefault(path, _loc(self.file, node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        try:
+            return self.scalars.construct_object(node)
+        except yaml.constructor.ConstructorError as exc:
+            self.errors.append(Diagnostic(f"cannot read value: {exc.problem}", _loc(self.file, node)))
+            return None
+
+    def _pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+        """Key/value node pairs with `<<` merge keys applied; explicit keys win over merged ones."""
+        explicit, merged = [], []
+        for key, value in node.value:
+            if key.tag != _MERGE_TAG:
+                explicit.append((key, value))
+                continue
+            sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+            for src in sources:
+                if not isinstance(src, yaml.MappingNode):
+                    self.errors.append(Diagnostic("a merge key (<<) needs a mapping or a list of mappings",
+                                                  _loc(self.file, src)))
+                    continue
+                merged.extend(self._pairs(src))
+        names = {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)}
+        seen = set()
+        kept = []
+        for key, value in merged:
+            if key.value not in names and key.value not in seen:
+                seen.add(key.value)
+                kept.append((key, value))
+        return explicit + kept
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict:
+        out: dict = {}
+        first_seen: dict[str, Loc] = {}
+        for key_node, value_node in self._pairs(node):
+            self.nodes += 1
+            key = self.build(key_node, path + ("<key>",)) if isinstance(key_node, yaml.ScalarNode) else None
+            where = _loc(self.file, key_node)
+            if not isinstance(key, str):
+                self.errors.append(Diagnostic(
+                    f"mapping keys must be strings, got {yaml.dump(key).strip().removesuffix('...').strip() or type(key).__name__}"
+                    + (" (YAML reads on/off/yes/no as booleans: quote the key)" if isinstance(key, bool) else ""),
+                    where))
+                continue
+            if key in first_seen:
+                self.errors.append(Diagnostic(
+                    f"duplicate key '{key}' (first defined at line {first_seen[key].line})", where))
+                continue
+            first_seen[key] = where
+            self.keys[path + (key,)] = where
+            out[key] = self.build(value_node, path + (key,))
+        self.values.pop(path + ("<key>",), None)
+        return out
+
+
+def _decode(file: str, raw: bytes) -> str:
+    if len(raw) > MAX_FILE_BYTES:
+        raise CompileError([Diagnostic(
+            f"file is larger than {MAX_FILE_BYTES} bytes; a spec is a few KiB, so it is refused", Loc(file, 1, 1))])
+    if b"\x00" in raw:
+        offset = raw.index(b"\x00")
+        line = raw.count(b"\n", 0, offset) + 1
+        raise CompileError([Diagnostic("file contains NUL bytes; is it a binary file?",
+                                       Loc(file, line, offset - raw.rfind(b"\n", 0, offset)))])
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise CompileError([Diagnostic(f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                                       Loc(file, line, col))]) from None
+
+
+def load_text(file: str, raw: bytes) -> list[Document]:
+    """Every non-empty document of one file. Raises CompileError with all problems found."""
+    text = _decode(file, raw)
+    try:
+        roots = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise CompileError([Diagnostic(f"invalid YAML: {problem}", where)]) from None
+    except yaml.YAMLError as exc:
+        raise CompileError([Diagnostic(f"invalid YAML: {exc}", Loc(file, 1, 1))]) from None
+    except RecursionError:
+        raise CompileError([Diagnostic(f"nesting deeper than {MAX_DEPTH} levels", Loc(file, 1, 1))]) from None
+
+    docs, errors = [], []
+    for root in roots:
+        if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
+            continue
+        builder = _Builder(file)
+        data = builder.build(root, ())
+        errors.extend(builder.errors)
+        if not isinstance(data, dict):
+            errors.append(Diagnostic(
+                "a spec document must be a mapping with apiVersion, kind, metadata, model, hardware, targets",
+                _loc(file, root)))
+            continue
+        docs.append(Document(file, data, _loc(file, root), builder.values, builder.keys))
+    if errors:
+        raise CompileError(errors)
+    if not docs:
+        raise CompileError([Diagnostic("empty spec: the file holds no YAML document", Loc(file, 1, 1))])
+    return docs
+
+
+def load_file(file: str) -> list[Document]:
+    try:
+        with open(file, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise CompileError([Diagnostic(f"cannot read file: {exc.strerror}", Loc(file, 1, 1))]) from None
+    return load_text(file, raw)

@@ -1,0 +1,110 @@
+"""Spec -> IR: small pure passes (defaults, instance-type selection, target settings) with their diagnostics."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from compiler import catalog, ir
+from compiler.errors import Diagnostic
+from compiler.spec import Spec
+
+
+def accelerator_count(spec: Spec) -> int:
+    """Default count: 1 with an accelerator, 0 without."""
+    hw = spec.hardware
+    if hw.count is not None:
+        return hw.count
+    return 0 if hw.accelerator == catalog.NONE else 1
+
+
+def replica_bounds(spec: Spec) -> tuple[int, int]:
+    """(min, max): max defaults to min (at least 1)."""
+    r = spec.replicas
+    return r.min, r.max if r.max is not None else max(r.min, 1)
+
+
+def machine(spec: Spec, target: str) -> tuple[ir.Machine | None, list[Diagnostic]]:
+    """The instance type for `target`: `instance_types.<target>` if given, else the cheapest catalog fit."""
+    cloud = catalog.CATALOG_OF[target]
+    if cloud is None:
+        return None, []
+    hw, count = spec.hardware, accelerator_count(spec)
+    chosen = hw.instance_types.get(target)
+    if chosen:
+        path = ("hardware", "instance_types", target)
+        row = catalog.lookup(cloud, chosen)
+        if row is None:
+            return ir.Machine(chosen, hw.accelerator, count, "", None, None), [Diagnostic(
+                f"{target}: instance type '{chosen}' is not in the catalog; infc cannot check that it has "
+                f"{count}x {hw.accelerator}", path=path, severity="warning")]
+        if (row.accelerator, row.accelerator_count) != (hw.accelerator, count) or row.arch != hw.arch:
+            return None, [Diagnostic(
+                f"{target}: instance type '{chosen}' has {row.accelerator_count}x {row.accelerator} ({row.arch}), "
+                f"but hardware asks for {count}x {hw.accelerator} ({hw.arch})", path=path)]
+        return _from_row(row), []
+    try:
+        row = catalog.select(cloud, hw.accelerator, count, hw.arch, hw.cpus, hw.memory_gib)
+    except catalog.NoMatch as exc:
+        field = "count" if "counts of" in str(exc) else ("accelerator" if "offers no" in str(exc) else "cpus")
+        if field == "cpus" and hw.cpus is None:
+            field = "memory_gib"
+        return None, [Diagnostic(f"{target}: {exc}", path=("hardware", field))]
+    return _from_row(row), []
+
+
+def _from_row(row: catalog.InstanceType) -> ir.Machine:
+    return ir.Machine(row.instance_type, row.accelerator, row.accelerator_count, row.provider_accelerator,
+                      row.vcpus, row.memory_gib)
+
+
+def lower(spec: Spec, emitted: list[str]) -> tuple[ir.Service | None, list[Diagnostic]]:
+    """The IR of `spec` for the `emitted` targets, or None with the errors that prevent it."""
+    diagnostics: list[Diagnostic] = []
+    targets = []
+    for name in emitted:
+        chosen, found = machine(spec, name)
+        diagnostics += found
+        settings = getattr(spec.targets, name).model_dump(exclude_none=True)
+        targets.append(ir.Target(name, MappingProxyType(settings), chosen))
+    if any(d.severity == "error" for d in diagnostics):
+        return None, diagnostics
+
+    m, hw, lb, probes = spec.model, spec.hardware, spec.load_balancer, spec.probes
+    low, high = replica_bounds(spec)
+    ready, live = probes.readiness, probes.liveness
+    auto = spec.replicas.autoscale
+    service = ir.Service(
+        name=spec.metadata.name,
+        labels=tuple(sorted(spec.metadata.labels.items())),
+        model_name=m.name,
+        image=m.image,
+        model_uri=m.uri,
+        port=m.port,
+        args=tuple(m.args),
+        env=tuple(sorted(m.env.items())),
+        accelerator=hw.accelerator,
+        accelerator_count=accelerator_count(spec),
+        cpus=hw.cpus,
+        memory_gib=hw.memory_gib,
+        disk_gib=hw.disk_gib,
+        spot=hw.spot,
+        arch=hw.arch,
+        min_replicas=low,
+        max_replicas=high,
+        autoscale=ir.Autoscale(auto.metric, auto.target, auto.scale_out_delay, auto.scale_in_delay) if auto else None,
+        load_balancer=ir.LoadBalancer(
+            public=lb.public,
+            allowed_cidrs=tuple(lb.allowed_cidrs),
+            listeners=tuple(ir.Listener(x.port, x.protocol, x.redirect_to) for x in lb.listeners),
+            idle_timeout_s=lb.idle_timeout,
+            drain_timeout_s=lb.drain_timeout,
+            stickiness=lb.stickiness,
+        ),
+        readiness=ir.HealthCheck(ready.path, ready.port or m.port, ready.interval, ready.timeout,
+                                 ready.healthy_threshold, ready.unhealthy_threshold, ready.success_codes),
+        initial_delay_s=ready.initial_delay,
+        liveness=ir.Liveness(live.path, live.port or m.port, live.interval, live.timeout,
+                             live.failure_threshold) if live else None,
+        targets=tuple(targets),
+    )
+    return service, diagnostics

@@ -1,0 +1,89 @@
+"""Document -> Spec: pydantic validation with every error turned into a located, readable diagnostic."""
+
+from __future__ import annotations
+
+import typing
+
+from pydantic import BaseModel, ValidationError
+
+from compiler.errors import Diagnostic, format_path, suggest
+from compiler.loader import Document
+from compiler.spec import Spec
+
+
+def _data_path(data: object, loc: tuple) -> tuple:
+    """pydantic's error loc minus its own markers (union members, validator names): the path in the data."""
+    path: list = []
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+            path.append(part)
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+            path.append(part)
+    return tuple(path)
+
+
+def _model_at(path: tuple) -> type[BaseModel] | None:
+    """The model class that validates the mapping at `path`, to list its valid keys."""
+    model: type[BaseModel] | None = Spec
+    for part in path:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = _inner_model(field.annotation)
+    return model
+
+
+def _inner_model(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found:
+            return found
+    return None
+
+
+def _message(err: dict, path: tuple) -> tuple[str, bool]:
+    """(message, points at the key rather than the value)."""
+    kind = err["type"]
+    where = format_path(path)
+    if kind == "extra_forbidden":
+        key = path[-1] if path else err["loc"][-1]
+        model = _model_at(path[:-1])
+        valid = list(model.model_fields) if model else []
+        parent = format_path(path[:-1]) or "the top level"
+        return f"unknown key '{key}' in {parent}{suggest(str(key), valid)}", True
+    if kind == "missing":
+        name = err["loc"][-1]
+        parent = format_path(path) or "the top level"
+        return f"missing required key '{name}' in {parent}", False
+    if kind == "literal_error" and path and path[-1] in ("apiVersion", "kind"):
+        return f"{where}: {err['msg'].lower()}, got {err['input']!r}", False
+    text = err["msg"]
+    text = text.removeprefix("Value error, ")
+    if "input" in err and kind not in ("value_error",):
+        text += f", got {err['input']!r}" if not isinstance(err["input"], (dict, list)) else ""
+    if kind == "string_pattern_mismatch" and path and path[-1] == "name":
+        text = (f"must be 1-24 characters of lowercase letters, digits and '-', start with a letter and "
+                f"not end with '-', got {err['input']!r}")
+    return f"{where}: {text}", False
+
+
+def parse(doc: Document) -> tuple[Spec | None, list[Diagnostic]]:
+    try:
+        return Spec.model_validate(doc.data), []
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors(include_url=False):
+            if err["type"] == "missing":
+                path = _data_path(doc.data, err["loc"][:-1])
+            else:
+                path = _data_path(doc.data, err["loc"])
+            message, at_key = _message(err, path)
+            errors.append(Diagnostic(message, doc.locate(path, key=at_key), path))
+        unique = {(d.loc, d.message): d for d in errors}
+        return None, list(unique.values())

@@ -1,0 +1,233 @@
+"""The user-facing spec (apiVersion infc/v1) as pydantic models: field names, types, defaults, docs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from compiler.units import Cidr, Seconds, SuccessCodes
+
+TargetName = Literal["aws", "azure", "gcp", "kubernetes", "azureml", "gke"]
+NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$"
+
+
+def _scalar_to_str(value: object) -> object:
+    """YAML reads `4` and `true` as numbers and booleans; env, args and labels are strings everywhere."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+_SCALAR_SCHEMA = {"type": ["string", "number", "boolean"]}
+Text = Annotated[str, BeforeValidator(_scalar_to_str), WithJsonSchema(_SCALAR_SCHEMA)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Metadata(_Model):
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Service name, 1-24 characters: lowercase letters, digits and '-', starting with a letter. "
+        "Every resource name derives from it, so renaming replaces the infrastructure.")
+    labels: dict[str, Text] = Field(
+        default_factory=dict,
+        description="Key/value labels copied to the tags or labels of every resource that takes them.")
+
+
+class Model(_Model):
+    name: str = Field(min_length=1, description="The model's name, passed to the container as MODEL_NAME.")
+    image: str = Field(min_length=1, description="The serving container image, e.g. vllm/vllm-openai:v0.6.3.")
+    uri: str | None = Field(
+        default=None,
+        description="Where the weights live (s3://, gs://, https://, hf://...), passed to the container as "
+        "MODEL_URI. On AWS an s3:// URI also grants the replicas read access to that bucket prefix. "
+        "Default: none.")
+    port: int = Field(default=8000, ge=1, le=65535, description="The port the container serves on. Default 8000.")
+    args: list[Text] = Field(default_factory=list, description="Arguments appended to the container's entrypoint.")
+    env: dict[str, Text] = Field(default_factory=dict, description="Environment variables for the container.")
+
+
+class Hardware(_Model):
+    accelerator: str = Field(
+        description="Canonical accelerator name from the catalog (nvidia-t4, nvidia-l4, nvidia-a10g, nvidia-a10, "
+        "nvidia-l40s, nvidia-v100, nvidia-a100-40gb, nvidia-a100-80gb, nvidia-h100-80gb, nvidia-h200), "
+        "or 'none' for CPU serving.")
+    count: int | None = Field(
+        default=None, ge=0,
+        description="Accelerators per replica. Default: 1 with an accelerator, 0 with 'none'. Must be a count "
+        "that an instance type of every emitted target offers.")
+    cpus: int | None = Field(default=None, ge=1, description="Minimum vCPUs per replica. Default: no minimum.")
+    memory_gib: float | None = Field(
+        default=None, gt=0, description="Minimum memory per replica in GiB. Default: no minimum.")
+    disk_gib: int = Field(default=100, ge=8, le=16384, description="Root disk per replica in GiB. Default 100.")
+    spot: bool = Field(default=False, description="Run replicas on spot/preemptible capacity. Default false.")
+    arch: Literal["x86_64", "arm64"] = Field(
+        default="x86_64",
+        description="CPU architecture of the replicas; must match the container image. Default x86_64.")
+    instance_types: dict[TargetName, str] = Field(
+        default_factory=dict,
+        description="Per-target instance type that overrides catalog selection, e.g. {aws: g6.2xlarge}. "
+        "It must still be a catalog entry with the requested accelerator and count.")
+
+
+class Autoscale(_Model):
+    metric: Literal["requests_per_replica", "cpu_percent"] = Field(
+        description="requests_per_replica: average requests per second per replica; "
+        "cpu_percent: average CPU utilization of the replicas in percent.")
+    target: float = Field(gt=0, description="The metric value autoscaling holds replicas at.")
+    scale_out_delay: Seconds = Field(
+        default=60, description="Time to wait after a scale-out before scaling again. Default 60s.")
+    scale_in_delay: Seconds = Field(
+        default=300, description="Time to wait after scaling before scaling in. Default 5m.")
+
+
+class Replicas(_Model):
+    min: int = Field(default=1, ge=0, description="Fewest replicas. Default 1.")
+    max: int | None = Field(default=None, ge=1, description="Most replicas. Default: equal to min.")
+    autoscale: Autoscale | None = Field(
+        default=None, description="Autoscaling policy. Absent: fixed at min (then min should equal max).")
+
+
+class Listener(_Model):
+    port: int = Field(ge=1, le=65535, description="Port the load balancer listens on.")
+    protocol: Literal["http", "https"] = Field(
+        description="http, or https terminated with targets.<target>.certificate.")
+    redirect_to: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="Redirect every request to the listener on this port (e.g. 80 -> 443) instead of serving.")
+
+
+def _default_listeners() -> list[Listener]:
+    return [Listener(port=80, protocol="http")]
+
+
+class LoadBalancer(_Model):
+    public: bool = Field(default=True, description="Internet-facing (true) or internal (false). Default true.")
+    allowed_cidrs: list[Cidr] = Field(
+        default_factory=lambda: ["0.0.0.0/0"], min_length=1,
+        description="Client address ranges allowed to reach the listeners. Default [0.0.0.0/0].")
+    listeners: list[Listener] = Field(
+        default_factory=_default_listeners, min_length=1,
+        description="Ports and protocols the load balancer serves. Default: one http listener on 80.")
+    idle_timeout: Seconds = Field(default=60, description="Idle connection timeout. Default 60s.")
+    drain_timeout: Seconds = Field(
+        default=30, description="Time a replica being removed keeps serving in-flight requests. Default 30s.")
+    stickiness: bool = Field(default=False, description="Pin each client to one replica by cookie. Default false.")
+
+
+class Readiness(_Model):
+    path: str = Field(default="/health", pattern=r"^/", description="HTTP path checked. Default /health.")
+    port: int | None = Field(default=None, ge=1, le=65535, description="Port checked. Default: model.port.")
+    interval: Seconds = Field(default=15, description="Time between checks. Default 15s.")
+    timeout: Seconds = Field(default=5, description="Time a check may take; less than interval. Default 5s.")
+    healthy_threshold: int = Field(
+        default=2, ge=1, description="Consecutive successes before a replica gets traffic. Default 2.")
+    unhealthy_threshold: int = Field(
+        default=3, ge=1, description="Consecutive failures before a replica loses traffic. Default 3.")
+    success_codes: SuccessCodes = Field(
+        default="200", description="HTTP codes that count as healthy: \"200\", \"200,204\" or \"200-299\". Default 200.")
+    initial_delay: Seconds = Field(
+        default=600,
+        description="Time a new replica gets to start and load its model before it is judged. Default 10m.")
+
+
+class Liveness(_Model):
+    path: str = Field(default="/health", pattern=r"^/", description="HTTP path checked. Default /health.")
+    port: int | None = Field(default=None, ge=1, le=65535, description="Port checked. Default: model.port.")
+    interval: Seconds = Field(default=30, description="Time between checks. Default 30s.")
+    timeout: Seconds = Field(default=5, description="Time a check may take. Default 5s.")
+    failure_threshold: int = Field(
+        default=5, ge=1, description="Consecutive failures before the replica is replaced. Default 5.")
+
+
+class Probes(_Model):
+    readiness: Readiness = Field(
+        default_factory=Readiness, description="Drives the load balancer's health check.")
+    liveness: Liveness | None = Field(
+        default=None, description="Drives replacement of broken replicas where the target can. Default: none.")
+
+
+class _TargetSettings(_Model):
+    certificate: str | None = Field(
+        default=None, min_length=1, description="What https listeners terminate with on this target.")
+
+
+class AwsTarget(_TargetSettings):
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", description="AWS region, e.g. us-east-1.")
+    vpc_id: str | None = Field(
+        default=None, pattern=r"^vpc-[0-9a-f]+$",
+        description="VPC to deploy into. Default: the region's default VPC, looked up at plan time.")
+    subnet_ids: list[str] | None = Field(
+        default=None, min_length=2,
+        description="Subnets (in at least two availability zones) for the load balancer and replicas. "
+        "Default: the subnets of the VPC, looked up at plan time.")
+    image: str | None = Field(
+        default=None, pattern=r"^ami-[0-9a-f]+$",
+        description="AMI for the replicas. Default: the latest AWS Deep Learning Base GPU AMI (Ubuntu 22.04) "
+        "for GPU replicas, the latest Ubuntu 22.04 LTS for CPU replicas.")
+
+
+class AzureTarget(_TargetSettings):
+    location: str = Field(pattern=r"^[a-z0-9]+$", description="Azure region, e.g. eastus.")
+    resource_group: str | None = Field(default=None, description="Existing resource group. Default: one is created.")
+    subnet_id: str | None = Field(default=None, description="Existing subnet id. Default: a network is created.")
+    image: str | None = Field(default=None, description="Image URN publisher:offer:sku:version.")
+
+
+class GcpTarget(_TargetSettings):
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
+    region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region, e.g. us-central1.")
+    network: str | None = Field(default=None, description="VPC network. Default: the project's default network.")
+    subnet: str | None = Field(default=None, description="Subnetwork. Default: the network's subnet in the region.")
+    image: str | None = Field(default=None, description="Boot image or image family.")
+
+
+class KubernetesTarget(_TargetSettings):
+    namespace: str = Field(
+        default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Namespace. Default: default.")
+
+
+class AzureMLTarget(_Model):
+    location: str = Field(pattern=r"^[a-z0-9]+$", description="Azure region, e.g. eastus.")
+    resource_group: str | None = Field(default=None, description="Existing resource group. Default: one is created.")
+
+
+class GkeTarget(_TargetSettings):
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
+    region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region, e.g. us-central1.")
+    namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Namespace.")
+
+
+class Targets(_Model):
+    aws: AwsTarget | None = Field(default=None, description="Emit an AWS stack (EC2 autoscaling group behind an ALB).")
+    azure: AzureTarget | None = Field(default=None, description="Emit an Azure stack (VM scale set behind a load balancer).")
+    gcp: GcpTarget | None = Field(default=None, description="Emit a Google Cloud stack (managed instance group behind a load balancer).")
+    kubernetes: KubernetesTarget | None = Field(default=None, description="Emit Kubernetes objects for an existing cluster.")
+    azureml: AzureMLTarget | None = Field(default=None, description="Emit an Azure Machine Learning online endpoint.")
+    gke: GkeTarget | None = Field(default=None, description="Emit a GKE cluster with a GPU node pool and the workload.")
+
+    def named(self) -> list[str]:
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+
+class Spec(_Model):
+    """One inference service: what to serve, on what hardware, behind which load balancer, on which clouds."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, title="infc InferenceService (infc/v1)",
+    )
+
+    apiVersion: Literal["infc/v1"] = Field(description="Spec language version: infc/v1.")
+    kind: Literal["InferenceService"] = Field(description="Always InferenceService.")
+    metadata: Metadata = Field(description="Name and labels of the service.")
+    model: Model = Field(description="The serving container and the model it serves.")
+    hardware: Hardware = Field(description="What one replica runs on.")
+    replicas: Replicas = Field(default_factory=Replicas, description="How many replicas, and how they scale.")
+    load_balancer: LoadBalancer = Field(default_factory=LoadBalancer, description="How clients reach the replicas.")
+    probes: Probes = Field(default_factory=Probes, description="Health checks of the replicas.")
+    targets: Targets = Field(description="Which backends to emit, each with its placement settings.")

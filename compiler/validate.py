@@ -1,0 +1,121 @@
+"""Rules across fields of one spec (SPEC.md "Validation rules") that a type alone cannot say."""
+
+from __future__ import annotations
+
+import re
+
+from compiler import catalog
+from compiler.errors import Diagnostic, suggest
+from compiler.spec import Spec
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED_ENV = {"MODEL_URI": "model.uri", "MODEL_NAME": "model.name"}
+
+
+def _err(path: str, message: str) -> Diagnostic:
+    return Diagnostic(message, path=tuple(int(p) if p.isdigit() else p for p in path.split(".")))
+
+
+def _warn(path: str, message: str) -> Diagnostic:
+    return Diagnostic(message, path=tuple(int(p) if p.isdigit() else p for p in path.split(".")), severity="warning")
+
+
+def check(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
+    """Every cross-field problem of `spec` when compiled for the `emitted` targets."""
+    return [*_hardware(spec, emitted), *_replicas(spec), *_probes(spec), *_listeners(spec, emitted), *_model(spec)]
+
+
+def accelerator_error(name: str) -> str | None:
+    if name == catalog.NONE or name in catalog.ACCELERATORS:
+        return None
+    hint = suggest(name.lower(), [*catalog.ACCELERATORS, catalog.NONE])
+    if not hint and f"nvidia-{name.lower()}" in catalog.ACCELERATORS:
+        hint = f"; did you mean 'nvidia-{name.lower()}'?"
+    return (f"hardware.accelerator: unknown accelerator '{name}'{hint or ''} "
+            f"(known: {', '.join(catalog.ACCELERATORS)}, or 'none' for CPU serving)")
+
+
+def _hardware(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
+    hw, out = spec.hardware, []
+    problem = accelerator_error(hw.accelerator)
+    if problem:
+        out.append(_err("hardware.accelerator", problem))
+    if hw.accelerator == catalog.NONE and hw.count:
+        out.append(_err("hardware.count", f"hardware.count is {hw.count} but hardware.accelerator is 'none'; "
+                                          "remove count or name an accelerator"))
+    if hw.accelerator != catalog.NONE and hw.count == 0:
+        out.append(_err("hardware.count", f"hardware.count must be at least 1 with accelerator '{hw.accelerator}'"
+                                          " (use accelerator: none for CPU serving)"))
+    for target in hw.instance_types:
+        if target not in spec.targets.named():
+            out.append(_warn(f"hardware.instance_types.{target}",
+                             f"hardware.instance_types.{target} is set but '{target}' is not under targets:"))
+    return out
+
+
+def _replicas(spec: Spec) -> list[Diagnostic]:
+    r, out = spec.replicas, []
+    if r.max is not None and r.min > r.max:
+        out.append(_err("replicas.min", f"replicas.min ({r.min}) must not exceed replicas.max ({r.max})"))
+    if r.autoscale is None and r.max is not None and r.max != r.min:
+        out.append(_warn("replicas.max", f"replicas.max ({r.max}) differs from min ({r.min}) but there is no "
+                                         f"autoscale policy: replicas stay fixed at {r.min}"))
+    if r.autoscale and r.autoscale.metric == "cpu_percent" and r.autoscale.target > 100:
+        out.append(_err("replicas.autoscale.target",
+                        f"replicas.autoscale.target is {r.autoscale.target:g} but cpu_percent is at most 100"))
+    return out
+
+
+def _probes(spec: Spec) -> list[Diagnostic]:
+    out = []
+    ready, live = spec.probes.readiness, spec.probes.liveness
+    if ready.timeout >= ready.interval:
+        out.append(_err("probes.readiness.timeout", f"probes.readiness.timeout ({ready.timeout}s) must be less "
+                                                    f"than probes.readiness.interval ({ready.interval}s)"))
+    if live and live.timeout >= live.interval:
+        out.append(_err("probes.liveness.timeout", f"probes.liveness.timeout ({live.timeout}s) must be less than "
+                                                   f"probes.liveness.interval ({live.interval}s)"))
+    return out
+
+
+def _listeners(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
+    out = []
+    listeners = spec.load_balancer.listeners
+    ports = [lst.port for lst in listeners]
+    for i, lst in enumerate(listeners):
+        base = f"load_balancer.listeners.{i}"
+        if ports.index(lst.port) != i:
+            out.append(_err(f"{base}.port", f"listener port {lst.port} is defined twice"))
+        if lst.redirect_to is not None:
+            target = next((t for t in listeners if t.port == lst.redirect_to), None)
+            if lst.redirect_to == lst.port:
+                out.append(_err(f"{base}.redirect_to", f"listener {lst.port} cannot redirect to itself"))
+            elif target is None:
+                out.append(_err(f"{base}.redirect_to", f"redirect_to: {lst.redirect_to} names no listener "
+                                                       f"(listener ports: {', '.join(map(str, ports))})"))
+            elif target.redirect_to is not None:
+                out.append(_err(f"{base}.redirect_to", f"redirect_to: {lst.redirect_to} names a listener that "
+                                                       "redirects too; redirects must end at a serving listener"))
+        if lst.protocol == "https":
+            for name in emitted:
+                settings = getattr(spec.targets, name)
+                if "certificate" in type(settings).model_fields and not settings.certificate:
+                    out.append(_err(f"{base}.protocol", f"{name}: https listener on port {lst.port} needs a "
+                                                        f"certificate: set targets.{name}.certificate"))
+    if all(lst.redirect_to is not None for lst in listeners):
+        out.append(_err("load_balancer.listeners", "every listener redirects; at least one must serve"))
+    return out
+
+
+def _model(spec: Spec) -> list[Diagnostic]:
+    out = []
+    for key, value in spec.model.env.items():
+        path = f"model.env.{key}"
+        if not _ENV_NAME.match(key):
+            out.append(_err(path, f"model.env: '{key}' is not a valid variable name "
+                                  "(letters, digits and '_', not starting with a digit)"))
+        if key in _RESERVED_ENV:
+            out.append(_err(path, f"model.env.{key} is set by infc from {_RESERVED_ENV[key]}; set that instead"))
+        if "\n" in value or "\0" in value:
+            out.append(_err(path, f"model.env.{key} must be a single line"))
+    return out

@@ -1,0 +1,19 @@
+"""Backend registry: target name -> module, imported only when that target is compiled."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+# Each module defines check(service, target) -> diagnostics (no CDK) and emit(stack, service, target).
+BACKENDS = {
+    "aws": "targets.aws",
+}
+
+
+def backend(name: str) -> ModuleType:
+    return importlib.import_module(BACKENDS[name])
+
+
+def available() -> list[str]:
+    return list(BACKENDS)

@@ -1,0 +1,269 @@
+"""AWS backend: EC2 autoscaling group of the model container behind an Application Load Balancer."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from compiler import ir
+from compiler.errors import Diagnostic
+from targets import startup
+from targets.base import Limit, check_limits, check_scale_to_zero, error, resource_name, warning
+
+PROVIDER = ("hashicorp/aws", ">= 5.100.0, < 7.0.0")  # 5.100.0 is validated in tests; bindings are 6.x
+
+_TG_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"
+_LB_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html"
+_TG_ATTR_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html"
+_TT_DOC = "https://docs.aws.amazon.com/autoscaling/ec2/userguide/target-tracking-scaling-policy-overview.html"
+
+LIMITS = (
+    Limit("probes.readiness.interval", lambda s: s.readiness.interval_s, 5, 300,
+          "an ALB target group health-check interval", _TG_DOC, "s"),
+    Limit("probes.readiness.timeout", lambda s: s.readiness.timeout_s, 2, 120,
+          "an ALB target group health-check timeout", _TG_DOC, "s"),
+    Limit("probes.readiness.healthy_threshold", lambda s: s.readiness.healthy_threshold, 2, 10,
+          "an ALB healthy threshold", _TG_DOC),
+    Limit("probes.readiness.unhealthy_threshold", lambda s: s.readiness.unhealthy_threshold, 2, 10,
+          "an ALB unhealthy threshold", _TG_DOC),
+    Limit("load_balancer.idle_timeout", lambda s: s.load_balancer.idle_timeout_s, 1, 4000,
+          "an ALB idle timeout", _LB_DOC, "s"),
+    Limit("load_balancer.drain_timeout", lambda s: s.load_balancer.drain_timeout_s, 0, 3600,
+          "a target group deregistration delay", _TG_ATTR_DOC, "s"),
+    # Target tracking scales in only after 15 one-minute datapoints below target: a shorter delay is
+    # honoured as a lower bound, a longer one cannot be expressed.
+    Limit("replicas.autoscale.scale_in_delay", lambda s: s.autoscale.scale_in_delay_s if s.autoscale else None,
+          0, 900, "the scale-in delay of an EC2 target-tracking policy", _TT_DOC, "s"),
+)
+
+# ALB health-check matchers accept HTTP codes 200-499 only (API_Matcher.html).
+_MATCHER_RANGE = (200, 499)
+
+PROTOCOL = {"http": "HTTP", "https": "HTTPS"}
+METRIC = {"requests_per_replica": "ALBRequestCountPerTarget", "cpu_percent": "ASGAverageCPUUtilization"}
+# ALBRequestCountPerTarget counts per minute; the spec's requests_per_replica is per second.
+METRIC_SCALE = {"requests_per_replica": 60, "cpu_percent": 1}
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only: the ELB-recommended policy
+
+# Default machine images: owner and name pattern, newest first (AWS DLAMI release notes; Canonical's AMI names).
+IMAGES = {
+    ("gpu", "x86_64"): ("amazon", "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"),
+    ("gpu", "arm64"): ("amazon", "Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"),
+    ("cpu", "x86_64"): ("099720109477", "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"),
+    ("cpu", "arm64"): ("099720109477", "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-arm64-server-*"),
+}
+
+SCALE_TO_ZERO = ("an autoscaling group at zero replicas has no target for the load balancer to count requests "
+                 "against, so target tracking never scales it out again")
+
+
+def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """Everything this target cannot express, as errors naming field and range. No CDK needed."""
+    out = check_limits("aws", service, LIMITS)
+    out += check_scale_to_zero("aws", service, SCALE_TO_ZERO)
+    for part in service.readiness.success_codes.replace("-", ",").split(","):
+        if not _MATCHER_RANGE[0] <= int(part) <= _MATCHER_RANGE[1]:
+            out.append(error("aws", "probes.readiness.success_codes",
+                             f"probes.readiness.success_codes has {part}; an ALB health check accepts codes "
+                             f"{_MATCHER_RANGE[0]}-{_MATCHER_RANGE[1]} (see {_TG_DOC})"))
+            break
+    if service.liveness:
+        out.append(warning("aws", "probes.liveness",
+                           "probes.liveness has no separate check on EC2: the autoscaling group replaces "
+                           "replicas that fail the readiness check (health_check_type ELB)"))
+    return out
+
+
+def emit(stack, service: ir.Service, target: ir.Target) -> None:
+    """Every resource of the AWS stack, in dependency order."""
+    stack.require("aws", *PROVIDER)
+    labels = dict(service.labels)
+    stack.add("aws", "provider.AwsProvider", "aws", region=target.get("region"),
+              default_tags=[stack.struct("aws", "provider.AwsProviderDefaultTags", tags=labels)] if labels else None)
+    vpc_id, subnets = _network(stack, target)
+    lb_sg, replica_sg = _security_groups(stack, service, vpc_id)
+    lb, group = _load_balancer(stack, service, target, vpc_id, subnets, lb_sg)
+    template = _launch_template(stack, service, target, replica_sg)
+    asg = _autoscaling_group(stack, service, template, group, subnets)
+    if service.autoscale:
+        _scaling_policy(stack, service, asg, lb, group)
+    _endpoint(stack, service, lb)
+
+
+def _network(stack, target: ir.Target):
+    """The VPC and subnets: given ones, or the region's default VPC and its default subnets."""
+    vpc_id = target.get("vpc_id")
+    if not vpc_id:
+        vpc_id = stack.add("aws", "data_aws_vpc.DataAwsVpc", "default_vpc", default=True).id
+    subnets = target.get("subnet_ids")
+    if not subnets:
+        found = stack.add("aws", "data_aws_subnets.DataAwsSubnets", "subnets", filter=[
+            stack.struct("aws", "data_aws_subnets.DataAwsSubnetsFilter", name="vpc-id", values=[vpc_id]),
+        ] + ([] if target.get("vpc_id") else [
+            stack.struct("aws", "data_aws_subnets.DataAwsSubnetsFilter", name="default-for-az", values=["true"]),
+        ]))
+        subnets = found.ids
+    return vpc_id, list(subnets) if isinstance(subnets, (list, tuple)) else subnets
+
+
+def _security_groups(stack, service: ir.Service, vpc_id):
+    """Clients reach the LB on listener ports; only the LB reaches replicas, only on serving/probe ports."""
+    lb_sg = stack.add("aws", "security_group.SecurityGroup", "lb_security_group",
+                      name=resource_name(service, "lb"), vpc_id=vpc_id,
+                      description=f"infc {service.name}: load balancer, listener ports from allowed_cidrs")
+    replica_sg = stack.add("aws", "security_group.SecurityGroup", "replica_security_group",
+                           name=resource_name(service, "replicas"), vpc_id=vpc_id,
+                           description=f"infc {service.name}: model replicas, reachable from the load balancer only")
+    for listener in service.load_balancer.listeners:
+        for cidr in service.load_balancer.allowed_cidrs:
+            family = "cidr_ipv6" if ":" in cidr else "cidr_ipv4"
+            stack.add("aws", "vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule",
+                      f"lb_ingress_{listener.port}_{_slug(cidr)}", security_group_id=lb_sg.id,
+                      ip_protocol="tcp", from_port=listener.port, to_port=listener.port, **{family: cidr},
+                      description=f"{listener.protocol} listener {listener.port} from {cidr}")
+    for port in service.ports:
+        stack.add("aws", "vpc_security_group_egress_rule.VpcSecurityGroupEgressRule", f"lb_egress_{port}",
+                  security_group_id=lb_sg.id, referenced_security_group_id=replica_sg.id,
+                  ip_protocol="tcp", from_port=port, to_port=port, description=f"to replicas on {port}")
+        stack.add("aws", "vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule", f"replica_ingress_{port}",
+                  security_group_id=replica_sg.id, referenced_security_group_id=lb_sg.id,
+                  ip_protocol="tcp", from_port=port, to_port=port, description=f"from the load balancer on {port}")
+    stack.add("aws", "vpc_security_group_egress_rule.VpcSecurityGroupEgressRule", "replica_egress",
+              security_group_id=replica_sg.id, ip_protocol="-1", cidr_ipv4="0.0.0.0/0",
+              description="image pulls and model downloads")
+    return lb_sg, replica_sg
+
+
+def _slug(cidr: str) -> str:
+    return cidr.replace(".", "-").replace(":", "-").replace("/", "_")
+
+
+def _load_balancer(stack, service: ir.Service, target: ir.Target, vpc_id, subnets, lb_sg):
+    lb_spec, hc = service.load_balancer, service.readiness
+    lb = stack.add("aws", "lb.Lb", "load_balancer", name=resource_name(service, ""),
+                   load_balancer_type="application", internal=not lb_spec.public,
+                   security_groups=[lb_sg.id], subnets=subnets, idle_timeout=lb_spec.idle_timeout_s,
+                   drop_invalid_header_fields=True)
+    group = stack.add(
+        "aws", "lb_target_group.LbTargetGroup", "target_group", name=resource_name(service, "tg"),
+        port=service.port, protocol="HTTP", target_type="instance", vpc_id=vpc_id,
+        deregistration_delay=str(lb_spec.drain_timeout_s),
+        health_check=stack.struct(
+            "aws", "lb_target_group.LbTargetGroupHealthCheck", enabled=True, protocol="HTTP", path=hc.path,
+            port=str(hc.port), interval=hc.interval_s, timeout=hc.timeout_s, healthy_threshold=hc.healthy_threshold,
+            unhealthy_threshold=hc.unhealthy_threshold, matcher=hc.success_codes),
+        stickiness=stack.struct("aws", "lb_target_group.LbTargetGroupStickiness", type="lb_cookie",
+                                enabled=lb_spec.stickiness, cookie_duration=86400))
+    by_port = {x.port: x for x in lb_spec.listeners}
+    for listener in lb_spec.listeners:
+        if listener.redirect_to is None:
+            action = stack.struct("aws", "lb_listener.LbListenerDefaultAction", type="forward",
+                                  target_group_arn=group.arn)
+        else:
+            to = by_port[listener.redirect_to]
+            action = stack.struct("aws", "lb_listener.LbListenerDefaultAction", type="redirect", redirect=stack.struct(
+                "aws", "lb_listener.LbListenerDefaultActionRedirect", port=str(to.port),
+                protocol=PROTOCOL[to.protocol], status_code="HTTP_301"))
+        https = listener.protocol == "https"
+        stack.add("aws", "lb_listener.LbListener", f"listener_{listener.port}", load_balancer_arn=lb.arn,
+                  port=listener.port, protocol=PROTOCOL[listener.protocol], default_action=[action],
+                  certificate_arn=target.get("certificate") if https else None,
+                  ssl_policy=TLS_POLICY if https else None)
+    return lb, group
+
+
+def _launch_template(stack, service: ir.Service, target: ir.Target, replica_sg):
+    image = _image(stack, service, target)
+    profile = _instance_profile(stack, service)
+    tags = {**dict(service.labels), "Name": service.name}
+    return stack.add(
+        "aws", "launch_template.LaunchTemplate", "launch_template", name=resource_name(service, ""),
+        image_id=image.id, instance_type=target.machine.instance_type,
+        user_data=base64.b64encode(startup.cloud_init(service).encode()).decode(),
+        vpc_security_group_ids=[replica_sg.id], update_default_version=True,
+        iam_instance_profile=stack.struct("aws", "launch_template.LaunchTemplateIamInstanceProfile",
+                                          arn=profile.arn),
+        # IMDSv2 only; hop limit 2 so the container (bridge network: one hop more) reaches credentials.
+        metadata_options=stack.struct("aws", "launch_template.LaunchTemplateMetadataOptions", http_endpoint="enabled",
+                                      http_tokens="required", http_put_response_hop_limit=2),
+        block_device_mappings=[stack.struct(
+            "aws", "launch_template.LaunchTemplateBlockDeviceMappings", device_name=image.root_device_name,
+            ebs=stack.struct("aws", "launch_template.LaunchTemplateBlockDeviceMappingsEbs",
+                             volume_size=service.disk_gib, volume_type="gp3", encrypted="true",
+                             delete_on_termination="true"))],
+        instance_market_options=stack.struct("aws", "launch_template.LaunchTemplateInstanceMarketOptions",
+                                             market_type="spot") if service.spot else None,
+        tag_specifications=[stack.struct("aws", "launch_template.LaunchTemplateTagSpecifications",
+                                         resource_type=kind, tags=tags) for kind in ("instance", "volume")])
+
+
+def _image(stack, service: ir.Service, target: ir.Target):
+    """The AMI as a data source: the given id, or the newest default image (also gives the root device name)."""
+    F = "data_aws_ami.DataAwsAmiFilter"
+    given = target.get("image")
+    if given:
+        return stack.add("aws", "data_aws_ami.DataAwsAmi", "image", most_recent=True,
+                         filter=[stack.struct("aws", F, name="image-id", values=[given])])
+    owner, pattern = IMAGES[("gpu" if service.accelerator_count else "cpu", service.arch)]
+    return stack.add("aws", "data_aws_ami.DataAwsAmi", "image", most_recent=True, owners=[owner],
+                     filter=[stack.struct("aws", F, name="name", values=[pattern]),
+                             stack.struct("aws", F, name="state", values=["available"])])
+
+
+def _instance_profile(stack, service: ir.Service):
+    """A role for the replicas; with an s3:// model URI it may read (only) that prefix."""
+    assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                       "Principal": {"Service": "ec2.amazonaws.com"}}]}
+    role = stack.add("aws", "iam_role.IamRole", "replica_role", name=resource_name(service, "replica"),
+                     assume_role_policy=json.dumps(assume, sort_keys=True),
+                     description=f"infc {service.name}: model replicas")
+    uri = service.model_uri or ""
+    if uri.startswith("s3://"):
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        partition = stack.add("aws", "data_aws_partition.DataAwsPartition", "partition").partition
+        arn = f"arn:{partition}:s3:::{bucket}"
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{arn}/{prefix}*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn,
+             "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
+        ]}
+        stack.add("aws", "iam_role_policy.IamRolePolicy", "model_read", name="model-read", role=role.id,
+                  policy=json.dumps(policy, sort_keys=True))
+    return stack.add("aws", "iam_instance_profile.IamInstanceProfile", "replica_profile",
+                     name=resource_name(service, "replica"), role=role.name)
+
+
+def _autoscaling_group(stack, service: ir.Service, template, group, subnets):
+    tags = {**dict(service.labels), "Name": service.name}
+    return stack.add(
+        "aws", "autoscaling_group.AutoscalingGroup", "autoscaling_group", name=resource_name(service, ""),
+        min_size=service.min_replicas, max_size=service.max_replicas, vpc_zone_identifier=subnets,
+        target_group_arns=[group.arn], health_check_type="ELB", health_check_grace_period=service.initial_delay_s,
+        default_instance_warmup=service.autoscale.scale_out_delay_s if service.autoscale else None,
+        launch_template=stack.struct("aws", "autoscaling_group.AutoscalingGroupLaunchTemplate",
+                                     id=template.id, version="$Latest"),
+        instance_refresh=stack.struct("aws", "autoscaling_group.AutoscalingGroupInstanceRefresh", strategy="Rolling"),
+        tag=[stack.struct("aws", "autoscaling_group.AutoscalingGroupTag", key=key, value=value,
+                          propagate_at_launch=True) for key, value in sorted(tags.items())])
+
+
+def _scaling_policy(stack, service: ir.Service, asg, lb, group) -> None:
+    auto = service.autoscale
+    metric = stack.struct(
+        "aws", "autoscaling_policy.AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification",
+        predefined_metric_type=METRIC[auto.metric],
+        resource_label=f"{lb.arn_suffix}/{group.arn_suffix}" if auto.metric == "requests_per_replica" else None)
+    stack.add("aws", "autoscaling_policy.AutoscalingPolicy", "scaling_policy",
+              name=resource_name(service, auto.metric.replace("_", "-")), autoscaling_group_name=asg.name,
+              policy_type="TargetTrackingScaling", estimated_instance_warmup=auto.scale_out_delay_s,
+              target_tracking_configuration=stack.struct(
+                  "aws", "autoscaling_policy.AutoscalingPolicyTargetTrackingConfiguration",
+                  target_value=auto.target * METRIC_SCALE[auto.metric], predefined_metric_specification=metric))
+
+
+def _endpoint(stack, service: ir.Service, lb) -> None:
+    """URL of the first serving listener (https preferred); the port is omitted where it is the default."""
+    serving = sorted(service.load_balancer.serving, key=lambda x: (x.protocol != "https", x.port))[0]
+    default = {"http": 80, "https": 443}[serving.protocol]
+    port = "" if serving.port == default else f":{serving.port}"
+    stack.output("endpoint", f"{serving.protocol}://{lb.dns_name}{port}", "URL of the inference endpoint")

@@ -1,0 +1,59 @@
+"""What every backend shares: value-range tables, capability gaps, and resource naming."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from compiler import ir
+from compiler.errors import Diagnostic, format_path
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    """A spec value the target can express only within [low, high] (inclusive); `doc` says where that is written."""
+
+    path: str
+    value: Callable[[ir.Service], float | int | None]
+    low: float
+    high: float
+    what: str
+    doc: str
+    unit: str = ""
+
+
+def _path(dotted: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
+
+
+def error(target: str, path: str, message: str) -> Diagnostic:
+    return Diagnostic(f"{target}: {message}", path=_path(path))
+
+
+def warning(target: str, path: str, message: str) -> Diagnostic:
+    return Diagnostic(f"{target}: {message}", path=_path(path), severity="warning")
+
+
+def check_limits(target: str, service: ir.Service, limits: tuple[Limit, ...]) -> list[Diagnostic]:
+    """One error per value outside its range: target, field, value and the allowed range. Never clamps."""
+    out = []
+    for limit in limits:
+        value = limit.value(service)
+        if value is None or limit.low <= value <= limit.high:
+            continue
+        out.append(error(target, limit.path,
+                         f"{format_path(_path(limit.path))} is {value:g}{limit.unit}; {limit.what} must be "
+                         f"{limit.low:g}-{limit.high:g}{limit.unit} (see {limit.doc})"))
+    return out
+
+
+def check_scale_to_zero(target: str, service: ir.Service, reason: str | None) -> list[Diagnostic]:
+    """`reason` is None where the target can run at zero replicas."""
+    if service.min_replicas == 0 and reason:
+        return [error(target, "replicas.min", f"replicas.min: 0 is not supported: {reason}; use min: 1")]
+    return []
+
+
+def resource_name(service: ir.Service, suffix: str) -> str:
+    """Cloud resource names: `<metadata.name>-<suffix>`, stable because both parts come from the spec."""
+    return f"{service.name}-{suffix}" if suffix else service.name
