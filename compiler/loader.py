@@ -44,8 +44,9 @@ def _loc(file: str, node: yaml.Node) -> Loc:
 class _Builder:
     """Turns a composed node tree into Python data, recording positions and counting expansion."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, root: yaml.Node):
         self.file = file
+        self.root = _loc(file, root)
         self.values: dict[Path, Loc] = {}
         self.keys: dict[Path, Loc] = {}
         self.errors: list[Diagnostic] = []
@@ -56,8 +57,8 @@ class _Builder:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise CompileError([Diagnostic(
-                f"document expands to more than {MAX_NODES} nodes (aliases nested too deeply?); a spec is far smaller",
-                _loc(self.file, node))])
+                f"document expands to more than {MAX_NODES} nodes through aliases; refused (a spec is far smaller)",
+                self.root)])
         if len(path) > MAX_DEPTH:
             raise CompileError([Diagnostic(f"nesting deeper than {MAX_DEPTH} levels", _loc(self.file, node))])
         self.values.setdefault(path, _loc(self.file, node))
@@ -146,6 +147,9 @@ def load_text(file: str, raw: bytes) -> list[Document]:
         mark = exc.problem_mark or exc.context_mark
         where = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.problem and exc.context and exc.context_mark and exc.context_mark is not mark:
+            problem += (f" ({exc.context} that starts at line {exc.context_mark.line + 1}, "
+                        f"column {exc.context_mark.column + 1})")
         raise CompileError([Diagnostic(f"invalid YAML: {problem}", where)]) from None
     except yaml.YAMLError as exc:
         raise CompileError([Diagnostic(f"invalid YAML: {exc}", Loc(file, 1, 1))]) from None
@@ -156,7 +160,7 @@ def load_text(file: str, raw: bytes) -> list[Document]:
     for root in roots:
         if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
             continue
-        builder = _Builder(file)
+        builder = _Builder(file, root)
         data = builder.build(root, ())
         errors.extend(builder.errors)
         if not isinstance(data, dict):

@@ -32,20 +32,22 @@ def machine(spec: Spec, target: str) -> tuple[ir.Machine | None, list[Diagnostic
     chosen = hw.instance_types.get(target)
     if chosen:
         path = ("hardware", "instance_types", target)
-        row = catalog.lookup(cloud, chosen)
-        if row is None:
+        rows = catalog.lookup(cloud, chosen)
+        if not rows:
             return ir.Machine(chosen, hw.accelerator, count, "", None, None), [Diagnostic(
                 f"{target}: instance type '{chosen}' is not in the catalog; infc cannot check that it has "
                 f"{count}x {hw.accelerator}", path=path, severity="warning")]
-        if (row.accelerator, row.accelerator_count) != (hw.accelerator, count) or row.arch != hw.arch:
+        match = [r for r in rows if (r.accelerator, r.accelerator_count, r.arch) == (hw.accelerator, count, hw.arch)]
+        if not match:
+            offers = ", ".join(sorted({f"{r.accelerator_count}x {r.accelerator} ({r.arch})" for r in rows}))
             return None, [Diagnostic(
-                f"{target}: instance type '{chosen}' has {row.accelerator_count}x {row.accelerator} ({row.arch}), "
-                f"but hardware asks for {count}x {hw.accelerator} ({hw.arch})", path=path)]
-        return _from_row(row), []
+                f"{target}: instance type '{chosen}' has {offers}, but hardware asks for "
+                f"{count}x {hw.accelerator} ({hw.arch})", path=path)]
+        return _from_row(match[0]), []
     try:
         row = catalog.select(cloud, hw.accelerator, count, hw.arch, hw.cpus, hw.memory_gib)
     except catalog.NoMatch as exc:
-        field = "count" if "counts of" in str(exc) else ("accelerator" if "offers no" in str(exc) else "cpus")
+        field = "count" if "counts of" in str(exc) else ("accelerator" if "instance type has" in str(exc) else "cpus")
         if field == "cpus" and hw.cpus is None:
             field = "memory_gib"
         return None, [Diagnostic(f"{target}: {exc}", path=("hardware", field))]

@@ -67,6 +67,8 @@ def _message(err: dict, path: tuple) -> tuple[str, bool]:
     text = text.removeprefix("Value error, ")
     if "input" in err and kind not in ("value_error",):
         text += f", got {err['input']!r}" if not isinstance(err["input"], (dict, list)) else ""
+    if kind in ("int_type", "float_type") and isinstance(err.get("input"), str):
+        text += " (quoted values are strings in YAML: remove the quotes)"
     if kind == "string_pattern_mismatch" and path and path[-1] == "name":
         text = (f"must be 1-24 characters of lowercase letters, digits and '-', start with a letter and "
                 f"not end with '-', got {err['input']!r}")

@@ -28,9 +28,16 @@ def check(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
 def accelerator_error(name: str) -> str | None:
     if name == catalog.NONE or name in catalog.ACCELERATORS:
         return None
-    hint = suggest(name.lower(), [*catalog.ACCELERATORS, catalog.NONE])
-    if not hint and f"nvidia-{name.lower()}" in catalog.ACCELERATORS:
-        hint = f"; did you mean 'nvidia-{name.lower()}'?"
+    typed = name.lower() if name.lower().startswith("nvidia-") else f"nvidia-{name.lower()}"
+    extended = [a for a in catalog.ACCELERATORS if a == typed] or [a for a in catalog.ACCELERATORS
+                                                                   if a.startswith(typed)]
+    native = catalog.canonical_of(name.lower())
+    if native:
+        hint = f"; '{name}' is {native[1]}'s name for it: use '{native[0]}'"
+    elif extended:
+        hint = "; did you mean " + " or ".join(f"'{a}'" for a in extended) + "?"
+    else:
+        hint = suggest(typed, [*catalog.ACCELERATORS, catalog.NONE])
     return (f"hardware.accelerator: unknown accelerator '{name}'{hint or ''} "
             f"(known: {', '.join(catalog.ACCELERATORS)}, or 'none' for CPU serving)")
 
@@ -57,7 +64,7 @@ def _replicas(spec: Spec) -> list[Diagnostic]:
     r, out = spec.replicas, []
     if r.max is not None and r.min > r.max:
         out.append(_err("replicas.min", f"replicas.min ({r.min}) must not exceed replicas.max ({r.max})"))
-    if r.autoscale is None and r.max is not None and r.max != r.min:
+    if r.autoscale is None and r.max is not None and r.max > r.min:
         out.append(_warn("replicas.max", f"replicas.max ({r.max}) differs from min ({r.min}) but there is no "
                                          f"autoscale policy: replicas stay fixed at {r.min}"))
     if r.autoscale and r.autoscale.metric == "cpu_percent" and r.autoscale.target > 100:

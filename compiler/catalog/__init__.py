@@ -71,8 +71,18 @@ def clouds() -> tuple[str, ...]:
     return tuple(sorted({c for c in CATALOG_OF.values() if c}))
 
 
-def lookup(cloud: str, instance_type: str) -> InstanceType | None:
-    return next((r for r in rows(cloud) if r.instance_type == instance_type), None)
+def lookup(cloud: str, instance_type: str) -> list[InstanceType]:
+    """Every row of `instance_type`: an N1 machine on GCP appears once per GPU it can have attached."""
+    return [r for r in rows(cloud) if r.instance_type == instance_type]
+
+
+def canonical_of(provider_name: str) -> tuple[str, str] | None:
+    """(canonical name, cloud) for a cloud's own accelerator name such as nvidia-tesla-t4."""
+    for cloud in clouds():
+        for r in rows(cloud):
+            if r.provider_accelerator == provider_name and r.accelerator != provider_name:
+                return r.accelerator, cloud
+    return None
 
 
 def counts(cloud: str, accelerator: str, arch: str) -> list[int]:
@@ -87,20 +97,21 @@ def select(cloud: str, accelerator: str, count: int, arch: str,
     """
     same = [r for r in rows(cloud) if r.accelerator == accelerator and r.arch == arch]
     if not same:
-        raise NoMatch(f"{cloud} offers no {arch} instance type with {accelerator}" + _elsewhere(cloud, accelerator))
+        raise NoMatch(f"no {arch} instance type has {accelerator}" + _elsewhere(cloud, accelerator))
     exact = [r for r in same if r.accelerator_count == count]
     if not exact:
-        raise NoMatch(f"{cloud} offers {accelerator} only in counts of "
+        raise NoMatch(f"{accelerator} comes only in counts of "
                       f"{', '.join(map(str, counts(cloud, accelerator, arch)))} per instance, not {count}")
     fit = [r for r in exact if r.vcpus >= (cpus or 0) and r.memory_gib >= (memory_gib or 0)]
     if not fit:
         biggest = max(exact, key=lambda r: (r.vcpus, r.memory_gib))
-        raise NoMatch(f"no {cloud} instance type with {count}x {accelerator} has {cpus or 0} vCPUs and "
-                      f"{memory_gib or 0:g} GiB; the largest is {biggest.instance_type} "
-                      f"({biggest.vcpus} vCPUs, {biggest.memory_gib:g} GiB)")
+        wanted = " and ".join(([f"{cpus} vCPUs"] if cpus else []) + ([f"{memory_gib:g} GiB memory"] if memory_gib else []))
+        what = f"{count}x {accelerator}" if count else "no accelerator"
+        raise NoMatch(f"no instance type with {what} has at least {wanted}; the largest is "
+                      f"{biggest.instance_type} ({biggest.vcpus} vCPUs, {biggest.memory_gib:g} GiB)")
     return min(fit, key=lambda r: (r.price_usd_hour, r.vcpus, r.memory_gib, r.instance_type))
 
 
 def _elsewhere(cloud: str, accelerator: str) -> str:
     others = [c for c in clouds() if c != cloud and any(r.accelerator == accelerator for r in rows(c))]
-    return f" (it is offered on {', '.join(others)})" if others else ""
+    return f" (offered on: {', '.join(others)})" if others else ""

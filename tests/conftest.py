@@ -1,0 +1,49 @@
+"""Shared fixtures: spec builders for unit tests, and one CDK synth of every example per test session."""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+INVALID = sorted((ROOT / "examples" / "invalid").glob("*.yaml"))
+
+MINIMAL = {
+    "apiVersion": "infc/v1",
+    "kind": "InferenceService",
+    "metadata": {"name": "svc"},
+    "model": {"name": "m", "image": "vllm/vllm-openai:v0.6.3"},
+    "hardware": {"accelerator": "nvidia-l4"},
+    "targets": {"aws": {"region": "us-east-1"}},
+}
+
+
+def spec_dict(**overrides) -> dict:
+    """MINIMAL with top-level sections deep-merged from `overrides` (a value of None deletes the key)."""
+    data = copy.deepcopy(MINIMAL)
+    for key, value in overrides.items():
+        if value is None:
+            data.pop(key, None)
+        elif isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return data
+
+
+def spec_yaml(**overrides) -> bytes:
+    return yaml.safe_dump(spec_dict(**overrides), sort_keys=False).encode()
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory) -> pathlib.Path:
+    """Every example synthesized once through the real CLI (loading provider bindings dominates the cost)."""
+    from compiler.cli import main
+
+    out = tmp_path_factory.mktemp("synth") / "out"
+    assert main(["synth", *map(str, EXAMPLES), "--out", str(out)]) == 0
+    return out

@@ -1,0 +1,92 @@
+"""Cross-field rules (SPEC.md "Validation rules"): each rule's message and the field it points at."""
+
+from __future__ import annotations
+
+import pytest
+
+from compiler import validate
+from compiler.errors import format_path
+from compiler.spec import Spec
+from tests.conftest import spec_dict
+
+
+def found(**overrides) -> list[tuple[str, str, str]]:
+    spec = Spec.model_validate(spec_dict(**overrides))
+    return [(d.severity, format_path(d.path), d.message) for d in validate.check(spec, spec.targets.named())]
+
+
+def test_minimal_spec_is_clean():
+    assert found() == []
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"replicas": {"min": 3, "max": 2}},
+     ("error", "replicas.min", "replicas.min (3) must not exceed replicas.max (2)")),
+    ({"replicas": {"min": 1, "max": 3}},
+     ("warning", "replicas.max", "replicas.max (3) differs from min (1) but there is no autoscale policy: "
+                                 "replicas stay fixed at 1")),
+    ({"replicas": {"min": 1, "max": 3, "autoscale": {"metric": "cpu_percent", "target": 150}}},
+     ("error", "replicas.autoscale.target", "replicas.autoscale.target is 150 but cpu_percent is at most 100")),
+    ({"probes": {"readiness": {"interval": 5, "timeout": 5}}},
+     ("error", "probes.readiness.timeout", "probes.readiness.timeout (5s) must be less than "
+                                           "probes.readiness.interval (5s)")),
+    ({"probes": {"liveness": {"interval": "10s", "timeout": "1m"}}},
+     ("error", "probes.liveness.timeout", "probes.liveness.timeout (60s) must be less than "
+                                          "probes.liveness.interval (10s)")),
+    ({"hardware": {"accelerator": "none", "count": 2}},
+     ("error", "hardware.count", "hardware.count is 2 but hardware.accelerator is 'none'; remove count or name an "
+                                 "accelerator")),
+    ({"hardware": {"accelerator": "nvidia-l4", "count": 0}},
+     ("error", "hardware.count", "hardware.count must be at least 1 with accelerator 'nvidia-l4' (use accelerator: "
+                                 "none for CPU serving)")),
+    ({"hardware": {"accelerator": "nvidia-l4", "instance_types": {"gcp": "g2-standard-8"}}},
+     ("warning", "hardware.instance_types.gcp", "hardware.instance_types.gcp is set but 'gcp' is not under targets:")),
+    ({"model": {"name": "m", "image": "i", "env": {"MODEL_URI": "s3://x"}}},
+     ("error", "model.env.MODEL_URI", "model.env.MODEL_URI is set by infc from model.uri; set that instead")),
+    ({"model": {"name": "m", "image": "i", "env": {"1BAD": "x"}}},
+     ("error", "model.env.1BAD", "model.env: '1BAD' is not a valid variable name (letters, digits and '_', not "
+                                 "starting with a digit)")),
+    ({"model": {"name": "m", "image": "i", "env": {"A": "two\nlines"}}},
+     ("error", "model.env.A", "model.env.A must be a single line")),
+])
+def test_rule(overrides, expected):
+    assert found(**overrides) == [expected]
+
+
+@pytest.mark.parametrize("listeners, expected", [
+    ([{"port": 80, "protocol": "http"}, {"port": 80, "protocol": "http"}],
+     ("load_balancer.listeners[1].port", "listener port 80 is defined twice")),
+    ([{"port": 80, "protocol": "http", "redirect_to": 80}],
+     ("load_balancer.listeners[0].redirect_to", "listener 80 cannot redirect to itself")),
+    ([{"port": 8080, "protocol": "http"}, {"port": 80, "protocol": "http", "redirect_to": 443}],
+     ("load_balancer.listeners[1].redirect_to", "redirect_to: 443 names no listener (listener ports: 8080, 80)")),
+    ([{"port": 443, "protocol": "https"}],
+     ("load_balancer.listeners[0].protocol", "aws: https listener on port 443 needs a certificate: set "
+                                             "targets.aws.certificate")),
+])
+def test_listener_rules(listeners, expected):
+    assert [(p, m) for s, p, m in found(load_balancer={"listeners": listeners}) if s == "error"][0] == expected
+
+
+def test_redirect_chain_and_all_redirect_are_errors():
+    messages = [m for _, _, m in found(load_balancer={"listeners": [
+        {"port": 80, "protocol": "http", "redirect_to": 81}, {"port": 81, "protocol": "http", "redirect_to": 80}]})]
+    assert "every listener redirects; at least one must serve" in messages
+    assert any("redirects too" in m for m in messages)
+
+
+def test_https_with_certificate_is_fine():
+    assert found(load_balancer={"listeners": [{"port": 443, "protocol": "https"}]},
+                 targets={"aws": {"region": "us-east-1", "certificate": "arn:aws:acm:us-east-1:1:certificate/x"}}) == []
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("nvidia-a100", "did you mean 'nvidia-a100-40gb' or 'nvidia-a100-80gb'?"),
+    ("l4", "did you mean 'nvidia-l4'? ("),
+    ("L40S", "did you mean 'nvidia-l40s'? ("),
+    ("nvidia-h100", "did you mean 'nvidia-h100-80gb'? ("),
+    ("nvidia-tesla-t4", "'nvidia-tesla-t4' is gcp's name for it: use 'nvidia-t4' ("),
+    ("nvidia-tesla-a100", "'nvidia-tesla-a100' is gcp's name for it: use 'nvidia-a100-40gb' ("),
+])
+def test_unknown_accelerator_suggests_the_closest(name, hint):
+    assert hint in validate.accelerator_error(name)
