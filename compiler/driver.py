@@ -63,7 +63,9 @@ def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list
                     doc.locate(("metadata", "name"))))
             first_by_name.setdefault(name, doc)
             found = validate.check(spec, emitted)
-            if not any(d.severity == "error" for d in found):
+            # Lower even when other rules failed, so target limits are reported in the same run; only a
+            # broken hardware section stops here, since instance selection would repeat its error.
+            if not any(d.severity == "error" and d.path[:1] == ("hardware",) for d in found):
                 service, lowered = lower.lower(spec, emitted)
                 found += lowered
                 for target in service.targets if service else ():

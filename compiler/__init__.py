@@ -1,0 +1,1 @@
+"""infc: compile provider-neutral inference-service specs into Terraform JSON."""

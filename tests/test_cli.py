@@ -1,0 +1,164 @@
+"""The command line as users and CI see it: exit codes, error lines, --check, --format json, what gets written."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from compiler.cli import main
+from tests.conftest import EXAMPLES, INVALID, ROOT, spec_yaml
+
+LLAMA = str(ROOT / "examples" / "llama-70b-a100.yaml")
+ERROR_LINE = r"^\S+:\d+:\d+: (error|warning): .+$"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    """The real console entry point in a fresh interpreter, from the repository root."""
+    return subprocess.run([sys.executable, "-m", "compiler.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("spec", INVALID, ids=[p.stem for p in INVALID])
+def test_invalid_examples_print_exactly_the_expected_errors(spec, capsys):
+    rel = spec.relative_to(ROOT).as_posix()
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        assert main(["validate", rel]) == 2
+    finally:
+        os.chdir(cwd)
+    captured = capsys.readouterr()
+    assert captured.err == spec.with_suffix(".expected").read_text()
+    assert captured.out == ""
+
+
+def test_validate_never_starts_the_cdk_runtime():
+    code = ("import sys; from compiler.cli import main; rc = main(['validate', *sys.argv[1:]]); "
+            "loaded = [m for m in sys.modules if m.split('.')[0] in ('jsii', 'cdktn', 'constructs') "
+            "or m.startswith('cdktn_provider')]; print(loaded); sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code, *map(str, EXAMPLES)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("[]"), result.stdout
+
+
+def test_errors_are_gcc_style_lines_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(spec_yaml(replicas={"min": 5, "max": 1}, probes={"readiness": {"interval": 1, "timeout": 2}}))
+    result = run("validate", str(bad))
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3 and "Traceback" not in result.stderr
+    import re
+    assert all(re.match(ERROR_LINE, line) for line in lines), lines
+
+
+def test_json_format_lists_the_same_diagnostics(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(spec_yaml(replicas={"min": 5, "max": 1}))
+    result = run("validate", "--format", "json", str(bad))
+    assert result.returncode == 2
+    assert json.loads(result.stderr) == [{"file": str(bad), "line": 14, "column": 8, "severity": "error",
+                                          "message": "replicas.min (5) must not exceed replicas.max (1)"}]
+
+
+def test_invalid_input_writes_nothing_and_keeps_existing_output(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(spec_yaml(replicas={"min": 5, "max": 1}))
+    out = tmp_path / "out"
+    assert main(["synth", str(bad), "--out", str(out)]) == 2
+    assert not out.exists()
+    out.mkdir()
+    (out / "keep.txt").write_text("previous output")
+    assert main(["synth", str(bad), "--out", str(out)]) == 2
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging leftovers
+
+
+def test_synth_replaces_output_whole_and_check_compares(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.json").write_text("{}")
+    assert main(["synth", LLAMA, "--out", str(out)]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "manifest.json", "stacks/llama70b-aws/cdk.tf.json"]
+    assert main(["synth", LLAMA, "--out", str(out), "--check"]) == 0
+    stack = out / "stacks" / "llama70b-aws" / "cdk.tf.json"
+    stack.write_text(stack.read_text().replace('"max_size": 3', '"max_size": 4'))
+    before = stack.read_bytes()
+    assert main(["synth", LLAMA, "--out", str(out), "--check"]) == 1
+    assert stack.read_bytes() == before  # --check writes nothing
+
+
+def test_synth_is_deterministic_across_runs_and_directories(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b" / "nested"
+    assert main(["synth", *map(str, EXAMPLES), "--out", str(first)]) == 0
+    result = subprocess.run([sys.executable, "-m", "compiler.cli", "synth", *map(str, EXAMPLES), "--out",
+                             str(second)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+
+
+def test_failure_mid_synth_leaves_previous_output(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous output")
+    import targets.aws
+
+    def broken(stack, service, target):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(targets.aws, "emit", broken)
+    assert main(["synth", LLAMA, "--out", str(out)]) == 3
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target", "awz"], "<input>: error: --target: unknown target 'awz'; did you mean 'aws'? (targets: aws, azure, "
+                          "gcp, kubernetes, azureml, gke)"),
+    (["--target", "gcp"], "error: --target gcp: this service has no targets.gcp section (it has: aws)"),
+])
+def test_bad_targets(args, message, capsys):
+    assert main(["validate", LLAMA, *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_target_without_backend_is_an_error_naming_what_exists(tmp_path, capsys):
+    spec = tmp_path / "s.yaml"
+    spec.write_bytes(spec_yaml(targets={"aws": {"region": "us-east-1"}, "kubernetes": {}}))
+    assert main(["validate", str(spec)]) == 2
+    assert "error: target 'kubernetes' has no backend in this version of infc (available: aws)" in capsys.readouterr().err
+
+
+def test_duplicate_service_names_across_files(tmp_path, capsys):
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_bytes(spec_yaml())
+    assert main(["validate", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")]) == 2
+    assert f"metadata.name 'svc' is already used at {tmp_path / 'a.yaml'}:4:9" in capsys.readouterr().err
+
+
+def test_missing_file(capsys):
+    assert main(["validate", "no/such/spec.yaml"]) == 2
+    assert capsys.readouterr().err == "no/such/spec.yaml:1:1: error: cannot read file: No such file or directory\n"
+
+
+def test_schema_check(tmp_path, capsys):
+    assert main(["schema", "--check"]) == 0 if pathlib.Path.cwd() == ROOT else True
+    stale = tmp_path / "s.json"
+    stale.write_text("{}")
+    assert main(["schema", "--check", "--out", str(stale)]) == 1
+    assert main(["schema", "--out", str(stale)]) == 0
+    assert main(["schema", "--check", "--out", str(stale)]) == 0
+
+
+def test_help_mentions_every_command():
+    result = run("--help")
+    assert result.returncode == 0 and all(c in result.stdout for c in ("synth", "validate", "schema"))
