@@ -72,7 +72,8 @@ class Hardware(_Model):
     instance_types: dict[TargetName, str] = Field(
         default_factory=dict,
         description="Per-target instance type that overrides catalog selection, e.g. {aws: g6.2xlarge}. "
-        "It must still be a catalog entry with the requested accelerator and count.")
+        "A catalog entry must have the requested accelerator, count and arch; a type outside the catalog is "
+        "used as given, with a warning.")
 
 
 class Autoscale(_Model):

@@ -1,0 +1,19 @@
+"""README.md stays true: CI runs its two commands, and its spec reference matches the models."""
+
+from __future__ import annotations
+
+from compiler import reference
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_ci_runs_exactly_the_readme_commands():
+    script = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line for line in script if line and not line.startswith(("#", "set ", "cd "))]
+    block = README.split("## Set up and test", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert commands == block
+
+
+def test_spec_reference_is_generated_from_the_models():
+    assert reference.update(README) == README, "stale: run `python -m compiler.reference`"
