@@ -1,7 +1,9 @@
 """Wall time and peak memory of `infc synth` and `infc validate`, medians of N runs, as ratios to baselines.
 
-Peak memory is the largest sum of RSS over the whole process tree (Python and its jsii Node child),
-sampled every 5 ms: /usr/bin/time -v reports only the largest single process. Baselines run in the same
+Peak memory covers the whole process tree (Python and its jsii Node child): /usr/bin/time -v reports only
+the largest single process. Two figures bound it: "sampled" is the largest sum of RSS seen in samples every
+5 ms (a lower bound: a short peak can fall between samples); "hwm" sums each process's kernel high-water
+mark VmHWM (an upper bound: the processes may peak at different moments). Baselines run in the same
 session so ratios survive a slower or busier machine:
   python-startup  `python -c pass`                         (floor for validate)
   aws-bindings    start jsii and import the AWS bindings   (floor for synth: no stack is built)
@@ -35,37 +37,37 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _rss_kib(pid: int) -> int:
+def _memory_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of one process in KiB; zeros once it has exited."""
+    values = {}
     try:
         for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                values[line[:5]] = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return values.get("VmRSS", 0), values.get("VmHWM", 0)
 
 
-def tree_rss_kib(pid: int) -> int:
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
-        total += _rss_kib(current)
-        stack += _children(current)
-    return total
-
-
-def measure(argv: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak MiB of the process tree) of one run; the command must succeed."""
+def measure(argv: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, sampled peak MiB, high-water-mark sum MiB) of one run; the command must succeed."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
+    sampled, hwm = 0, {}
     while proc.poll() is None:
-        peak = max(peak, tree_rss_kib(proc.pid))
+        total, stack = 0, [proc.pid]
+        while stack:
+            pid = stack.pop()
+            rss, high = _memory_kib(pid)
+            total += rss
+            hwm[pid] = max(hwm.get(pid, 0), high)
+            stack += _children(pid)
+        sampled = max(sampled, total)
         time.sleep(0.005)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.read().decode()}")
-    return wall, peak / 1024
+    return wall, sampled / 1024, sum(hwm.values()) / 1024
 
 
 def scenarios(out: str) -> dict[str, list[str]]:
@@ -90,13 +92,13 @@ def main() -> None:
         for name, argv in scenarios(str(pathlib.Path(tmp) / "out")).items():
             measure(argv)  # warm the page cache: every scenario is then measured warm
             runs = [measure(argv) for _ in range(args.runs)]
-            results[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+            results[name] = tuple(statistics.median(r[i] for r in runs) for i in range(3))
     print(f"median of {args.runs} runs, Python {sys.version.split()[0]}")
-    print(f"{'scenario':32} {'wall s':>8} {'peak MiB':>9}  ratio to baseline (wall, memory)")
-    for name, (wall, mem) in results.items():
+    print(f"{'scenario':30} {'wall s':>7} {'MiB sampled':>11} {'MiB hwm':>8}  ratio to baseline (wall, hwm)")
+    for name, (wall, mem, hwm) in results.items():
         base = BASELINE.get(name)
-        ratio = f"{wall / results[base][0]:.2f}x, {mem / results[base][1]:.2f}x of {base}" if base else "(baseline)"
-        print(f"{name:32} {wall:8.2f} {mem:9.0f}  {ratio}")
+        ratio = f"{wall / results[base][0]:.2f}x, {hwm / results[base][2]:.2f}x of {base}" if base else "(baseline)"
+        print(f"{name:30} {wall:7.2f} {mem:11.0f} {hwm:8.0f}  {ratio}")
 
 
 if __name__ == "__main__":

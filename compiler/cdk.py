@@ -61,12 +61,6 @@ class Stack:
         self.scope.add_override(f"terraform.required_providers.{provider}",
                                 {"source": source, "version": versions})
 
-    @staticmethod
-    def fn() -> Any:
-        import cdktn
-
-        return cdktn.Fn
-
 
 def _drop_nulls(value: Any) -> Any:
     if isinstance(value, dict):

@@ -121,11 +121,14 @@ class LoadBalancer(_Model):
     stickiness: bool = Field(default=False, description="Pin each client to one replica by cookie. Default false.")
 
 
-class Readiness(_Model):
+class _HttpProbe(_Model):
     path: str = Field(default="/health", pattern=r"^/", description="HTTP path checked. Default /health.")
     port: int | None = Field(default=None, ge=1, le=65535, description="Port checked. Default: model.port.")
-    interval: Seconds = Field(default=15, description="Time between checks. Default 15s.")
     timeout: Seconds = Field(default=5, description="Time a check may take; less than interval. Default 5s.")
+
+
+class Readiness(_HttpProbe):
+    interval: Seconds = Field(default=15, description="Time between checks. Default 15s.")
     healthy_threshold: int = Field(
         default=2, ge=1, description="Consecutive successes before a replica gets traffic. Default 2.")
     unhealthy_threshold: int = Field(
@@ -137,11 +140,8 @@ class Readiness(_Model):
         description="Time a new replica gets to start and load its model before it is judged. Default 10m.")
 
 
-class Liveness(_Model):
-    path: str = Field(default="/health", pattern=r"^/", description="HTTP path checked. Default /health.")
-    port: int | None = Field(default=None, ge=1, le=65535, description="Port checked. Default: model.port.")
+class Liveness(_HttpProbe):
     interval: Seconds = Field(default=30, description="Time between checks. Default 30s.")
-    timeout: Seconds = Field(default=5, description="Time a check may take. Default 5s.")
     failure_threshold: int = Field(
         default=5, ge=1, description="Consecutive failures before the replica is replaced. Default 5.")
 

@@ -103,7 +103,7 @@ def _network(stack, target: ir.Target):
             stack.struct("aws", "data_aws_subnets.DataAwsSubnetsFilter", name="default-for-az", values=["true"]),
         ]))
         subnets = found.ids
-    return vpc_id, list(subnets) if isinstance(subnets, (list, tuple)) else subnets
+    return vpc_id, list(subnets)
 
 
 def _security_groups(stack, service: ir.Service, vpc_id):

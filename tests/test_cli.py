@@ -37,8 +37,10 @@ def test_invalid_examples_print_exactly_the_expected_errors(spec, capsys):
     assert captured.out == ""
 
 
-def test_validate_never_starts_the_cdk_runtime():
+def test_validate_and_spec_stages_never_start_the_cdk_runtime():
     code = ("import sys; from compiler.cli import main; rc = main(['validate', *sys.argv[1:]]); "
+            "import compiler.loader, compiler.parse, compiler.validate, compiler.lower, compiler.schema, "
+            "compiler.reference, targets.aws, targets.startup; "
             "loaded = [m for m in sys.modules if m.split('.')[0] in ('jsii', 'cdktn', 'constructs') "
             "or m.startswith('cdktn_provider')]; print(loaded); sys.exit(rc)")
     result = subprocess.run([sys.executable, "-c", code, *map(str, EXAMPLES)], cwd=ROOT, capture_output=True,
@@ -98,10 +100,13 @@ def test_synth_replaces_output_whole_and_check_compares(tmp_path):
 def test_synth_is_deterministic_across_runs_and_directories(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b" / "nested"
     assert main(["synth", *map(str, EXAMPLES), "--out", str(first)]) == 0
+    # Another directory and hash seed, and no Node on PATH: jsii must use the wheel's Node, silently.
+    env = {k: v for k, v in os.environ.items() if k != "JSII_NODE"}
     result = subprocess.run([sys.executable, "-m", "compiler.cli", "synth", *map(str, EXAMPLES), "--out",
                              str(second)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONHASHSEED": "12345"})
+                            env={**env, "PYTHONHASHSEED": "12345", "PATH": "/nonexistent"})
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
     assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
