@@ -47,10 +47,7 @@ def machine(spec: Spec, target: str) -> tuple[ir.Machine | None, list[Diagnostic
     try:
         row = catalog.select(cloud, hw.accelerator, count, hw.arch, hw.cpus, hw.memory_gib)
     except catalog.NoMatch as exc:
-        field = "count" if "counts of" in str(exc) else ("accelerator" if "instance type has" in str(exc) else "cpus")
-        if field == "cpus" and hw.cpus is None:
-            field = "memory_gib"
-        return None, [Diagnostic(f"{target}: {exc}", path=("hardware", field))]
+        return None, [Diagnostic(f"{target}: {exc}", path=("hardware", exc.field))]
     return _from_row(row), []
 
 

@@ -167,3 +167,17 @@ def test_schema_check(tmp_path, capsys):
 def test_help_mentions_every_command():
     result = run("--help")
     assert result.returncode == 0 and all(c in result.stdout for c in ("synth", "validate", "schema"))
+
+
+SPEC_MD = ROOT.parent / "shared" / "SPEC.md"
+
+
+@pytest.mark.skipif(not SPEC_MD.is_file(), reason="shared/SPEC.md is not beside the repository")
+def test_the_contracts_complete_example_validates_for_every_backend_that_exists(tmp_path, capsys):
+    text = SPEC_MD.read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(example)
+    import targets as backends
+    assert main(["validate", str(spec), "--target", ",".join(backends.available())]) == 0
+    assert "error" not in capsys.readouterr().err

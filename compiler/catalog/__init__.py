@@ -39,7 +39,11 @@ class InstanceType:
 
 
 class NoMatch(Exception):
-    """No row fits; the message says what exists instead."""
+    """No row fits; the message says what exists instead, `field` which hardware key to point at."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 @functools.cache
@@ -97,18 +101,19 @@ def select(cloud: str, accelerator: str, count: int, arch: str,
     """
     same = [r for r in rows(cloud) if r.accelerator == accelerator and r.arch == arch]
     if not same:
-        raise NoMatch(f"no {arch} instance type has {accelerator}" + _elsewhere(cloud, accelerator))
+        raise NoMatch(f"no {arch} instance type has {accelerator}" + _elsewhere(cloud, accelerator), "accelerator")
     exact = [r for r in same if r.accelerator_count == count]
     if not exact:
         raise NoMatch(f"{accelerator} comes only in counts of "
-                      f"{', '.join(map(str, counts(cloud, accelerator, arch)))} per instance, not {count}")
+                      f"{', '.join(map(str, counts(cloud, accelerator, arch)))} per instance, not {count}", "count")
     fit = [r for r in exact if r.vcpus >= (cpus or 0) and r.memory_gib >= (memory_gib or 0)]
     if not fit:
         biggest = max(exact, key=lambda r: (r.vcpus, r.memory_gib))
         wanted = " and ".join(([f"{cpus} vCPUs"] if cpus else []) + ([f"{memory_gib:g} GiB memory"] if memory_gib else []))
         what = f"{count}x {accelerator}" if count else "no accelerator"
         raise NoMatch(f"no instance type with {what} has at least {wanted}; the largest is "
-                      f"{biggest.instance_type} ({biggest.vcpus} vCPUs, {biggest.memory_gib:g} GiB)")
+                      f"{biggest.instance_type} ({biggest.vcpus} vCPUs, {biggest.memory_gib:g} GiB)",
+                      "cpus" if cpus and biggest.vcpus < cpus else "memory_gib")
     return min(fit, key=lambda r: (r.price_usd_hour, r.vcpus, r.memory_gib, r.instance_type))
 
 
