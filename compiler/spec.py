@@ -175,9 +175,20 @@ class AwsTarget(_TargetSettings):
 
 class AzureTarget(_TargetSettings):
     location: str = Field(pattern=r"^[a-z0-9]+$", description="Azure region, e.g. eastus.")
-    resource_group: str | None = Field(default=None, description="Existing resource group. Default: one is created.")
-    subnet_id: str | None = Field(default=None, description="Existing subnet id. Default: a network is created.")
-    image: str | None = Field(default=None, description="Image URN publisher:offer:sku:version.")
+    resource_group: str | None = Field(
+        default=None, pattern=r"^[-\w._()]{1,90}$",
+        description="Existing resource group to deploy into. Default: one named after the service is created.")
+    subnet_id: str | None = Field(
+        default=None, pattern=r"^/subscriptions/.+/subnets/[^/]+$",
+        description="Existing subnet id for the replicas. Default: a virtual network and subnet are created.")
+    image: str | None = Field(
+        default=None, pattern=r"^[^:\s]+:[^:\s]+:[^:\s]+:[^:\s]+$",
+        description="Image URN publisher:offer:sku:version. Default: a GPU-ready image for GPU replicas, "
+        "Ubuntu 22.04 LTS for CPU replicas.")
+    ssh_public_key: str | None = Field(
+        default=None, pattern=r"^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp\d+) ",
+        description="OpenSSH public key for the replicas' admin user (password login is always disabled). "
+        "Default: a key pair is generated with the tls provider and kept in Terraform state.")
 
 
 class GcpTarget(_TargetSettings):
@@ -190,7 +201,16 @@ class GcpTarget(_TargetSettings):
 
 class KubernetesTarget(_TargetSettings):
     namespace: str = Field(
-        default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Namespace. Default: default.")
+        default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63,
+        description="Namespace. It is created unless it is 'default' or namespace_exists is true. Default: default.")
+    namespace_exists: bool = Field(default=False, description="The namespace already exists: do not create it.")
+    node_selector: dict[str, str] | None = Field(
+        default=None,
+        description="Node labels the replicas must run on. Default: none for CPU replicas; for GPU replicas the "
+        "accelerator's label from NVIDIA GPU Feature Discovery (nvidia.com/gpu.product).")
+    ingress_class: str | None = Field(
+        default=None, description="IngressClass of the Ingress emitted for https listeners. Default: the "
+        "cluster's default class.")
 
 
 class AzureMLTarget(_Model):

@@ -39,11 +39,25 @@ def spec_yaml(**overrides) -> bytes:
     return yaml.safe_dump(spec_dict(**overrides), sort_keys=False).encode()
 
 
+def examples_naming(target: str) -> list[pathlib.Path]:
+    """Examples with at least one service that has a targets.<target> section."""
+    return [e for e in EXAMPLES
+            if any(target in (doc.get("targets") or {}) for doc in yaml.safe_load_all(e.read_text()) if doc)]
+
+
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory) -> pathlib.Path:
-    """Every example synthesized once through the real CLI (loading provider bindings dominates the cost)."""
+def synth_for(tmp_path_factory):
+    """synth_for("aws") -> output dir of every example naming aws, synthesized once per session through the
+    real CLI for that target only (loading provider bindings dominates the cost)."""
     from compiler.cli import main
 
-    out = tmp_path_factory.mktemp("synth") / "out"
-    assert main(["synth", *map(str, EXAMPLES), "--out", str(out)]) == 0
-    return out
+    cache: dict[str, pathlib.Path] = {}
+
+    def run(target: str) -> pathlib.Path:
+        if target not in cache:
+            out = tmp_path_factory.mktemp(f"synth-{target}") / "out"
+            assert main(["synth", *map(str, examples_naming(target)), "--target", target, "--out", str(out)]) == 0
+            cache[target] = out
+        return cache[target]
+
+    return run

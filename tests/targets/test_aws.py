@@ -17,11 +17,15 @@ from compiler.driver import compile_files
 from compiler.lower import lower
 from compiler.spec import Spec
 from targets import aws
-from tests.conftest import EXAMPLES, ROOT, spec_dict
+from tests.conftest import examples_naming, spec_dict
 
-STACKS = [(example.stem, f"{c.service.name}-{t.name}")
-          for example in EXAMPLES for c in compile_files([str(example)])[0] for t in c.service.targets
-          if t.name == "aws"]
+STACKS = [(example.stem, f"{c.service.name}-aws")
+          for example in examples_naming("aws") for c in compile_files([str(example)], ["aws"])[0]]
+
+
+@pytest.fixture(scope="module")
+def synthesized(synth_for):
+    return synth_for("aws")
 
 
 def checked(**overrides) -> list[str]:
