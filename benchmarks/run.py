@@ -6,7 +6,8 @@ the largest single process. Two figures bound it: "sampled" is the largest sum o
 mark VmHWM (an upper bound: the processes may peak at different moments). Baselines run in the same
 session so ratios survive a slower or busier machine:
   python-startup  `python -c pass`                         (floor for validate)
-  aws-bindings    start jsii and import the AWS bindings   (floor for synth: no stack is built)
+  aws-bindings    start jsii and import the AWS bindings   (floor for synth to aws: no stack is built)
+  all-bindings    the same for every binding the 4 targets load (floor for synth to all targets)
 
 Usage: python benchmarks/run.py [--runs 5]
 """
@@ -75,21 +76,29 @@ def scenarios(out: str) -> dict[str, list[str]]:
     return {
         "python-startup": [PY, "-c", "pass"],
         "aws-bindings": [PY, "-c", "from compiler import cdk; cdk.use_wheel_node(); import cdktn, cdktn_provider_aws.lb"],
+        "all-bindings": [PY, "-c", "from compiler import cdk; cdk.use_wheel_node(); import cdktn, cdktn_provider_aws.lb, "
+                         "cdktn_provider_azurerm.provider, cdktn_provider_tls.provider, cdktn_provider_google.provider, "
+                         "cdktn_provider_kubernetes.provider"],
         "validate (all examples)": [*infc, "validate", *EXAMPLES],
         "synth aws (8x A100 example)": [*infc, "synth", LLAMA, "--target", "aws", "--out", out],
+        "synth all (8x A100 example)": [*infc, "synth", LLAMA, "--out", out],
     }
 
 
-BASELINE = {"validate (all examples)": "python-startup", "synth aws (8x A100 example)": "aws-bindings"}
+BASELINE = {"validate (all examples)": "python-startup", "synth aws (8x A100 example)": "aws-bindings",
+            "synth all (8x A100 example)": "all-bindings"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", nargs="*", help="scenario names to run (default: all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
         for name, argv in scenarios(str(pathlib.Path(tmp) / "out")).items():
+            if args.only and name not in args.only and name not in {BASELINE.get(o) for o in args.only}:
+                continue
             measure(argv)  # warm the page cache: every scenario is then measured warm
             runs = [measure(argv) for _ in range(args.runs)]
             results[name] = tuple(statistics.median(r[i] for r in runs) for i in range(3))

@@ -40,21 +40,22 @@ class Stack:
         # A relative state path keeps output free of absolute paths; state lives beside cdk.tf.json.
         cdktn.LocalBackend(self.scope, path="terraform.tfstate")
 
-    def add(self, provider: str, kind: str, construct_id: str, **props: Any) -> Any:
+    def add(self, provider: str, kind: str, construct_id: str, /, **props: Any) -> Any:
         """Instantiate `kind` ("lb.Lb") from `provider`'s bindings under this stack."""
         module, _, cls = kind.rpartition(".")
         return binding(provider, module, cls)(self.scope, construct_id, **props)
 
-    def struct(self, provider: str, kind: str, **props: Any) -> Any:
+    def struct(self, provider: str, kind: str, /, **props: Any) -> Any:
         """A nested-block struct ("lb.LbListenerDefaultAction"). Plain dicts are not safe here: jsii drops
         their snake_case keys silently."""
         module, _, cls = kind.rpartition(".")
         return binding(provider, module, cls)(**props)
 
-    def output(self, construct_id: str, value: Any, description: str) -> None:
+    def output(self, construct_id: str, value: Any, description: str, *, sensitive: bool = False) -> None:
         import cdktn
 
-        cdktn.TerraformOutput(self.scope, construct_id, value=value, description=description)
+        cdktn.TerraformOutput(self.scope, construct_id, value=value, description=description,
+                              sensitive=sensitive or None)
 
     def require(self, provider: str, source: str, versions: str) -> None:
         """Declare the provider version range the output is tested against (bindings pin one exact version)."""

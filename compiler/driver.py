@@ -23,10 +23,6 @@ def _located(doc: Document, diags: list[Diagnostic]) -> list[Diagnostic]:
 
 def _emitted(doc: Document, named: list[str], only: list[str] | None) -> tuple[list[str], list[Diagnostic]]:
     errors = []
-    for name in only or []:
-        if name not in named:
-            errors.append(Diagnostic(f"--target {name}: this service has no targets.{name} section "
-                                     f"(it has: {', '.join(named)})", path=("targets",)))
     chosen = [n for n in named if only is None or n in only]
     for name in chosen:
         if name not in backends.BACKENDS:
@@ -40,6 +36,7 @@ def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list
     diagnostics: list[Diagnostic] = []
     compiled: list[Compiled] = []
     first_by_name: dict[str, Document] = {}
+    named_anywhere: set[str] = set()
     for path in paths:
         try:
             documents = load_file(path)
@@ -51,6 +48,7 @@ def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list
             diagnostics += found
             if spec is None:
                 continue
+            named_anywhere.update(spec.targets.named())
             emitted, found = _emitted(doc, spec.targets.named(), only)
             diagnostics += found
             if any(d.severity == "error" for d in found):
@@ -70,9 +68,16 @@ def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list
                 found += lowered
                 for target in service.targets if service else ():
                     found += backends.backend(target.name).check(service, target)
-                if service and not any(d.severity == "error" for d in found):
+                if service and service.targets and not any(d.severity == "error" for d in found):
                     compiled.append(Compiled(doc, service))
             diagnostics += _located(doc, found)
+    # --target skips services that do not name the target, like `terraform -target`; naming a target no
+    # service has is a mistake. Checked only once every file parsed, so the message is not a guess.
+    if not any(d.severity == "error" for d in diagnostics):
+        for name in only or []:
+            if name not in named_anywhere:
+                diagnostics.append(Diagnostic(f"--target {name}: no service in {', '.join(paths)} has a "
+                                              f"targets.{name} section"))
     if any(d.severity == "error" for d in diagnostics):
         raise CompileError(diagnostics)
     return compiled, diagnostics

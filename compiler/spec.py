@@ -115,7 +115,9 @@ class LoadBalancer(_Model):
     listeners: list[Listener] = Field(
         default_factory=_default_listeners, min_length=1,
         description="Ports and protocols the load balancer serves. Default: one http listener on 80.")
-    idle_timeout: Seconds = Field(default=60, description="Idle connection timeout. Default 60s.")
+    idle_timeout: Seconds = Field(
+        default=240, description="Idle connection timeout. Default 4m: the shortest every target can express "
+        "(an Azure Load Balancer takes whole minutes from 4), and long enough for streamed responses.")
     drain_timeout: Seconds = Field(
         default=30, description="Time a replica being removed keeps serving in-flight requests. Default 30s.")
     stickiness: bool = Field(default=False, description="Pin each client to one replica by cookie. Default false.")
@@ -208,6 +210,10 @@ class KubernetesTarget(_TargetSettings):
         default=None,
         description="Node labels the replicas must run on. Default: none for CPU replicas; for GPU replicas the "
         "accelerator's label from NVIDIA GPU Feature Discovery (nvidia.com/gpu.product).")
+    host: str | None = Field(
+        default=None, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        description="Hostname the Ingress for https listeners serves, matching its TLS certificate. Default: none "
+        "(ingress-nginx then serves its own default certificate).")
     ingress_class: str | None = Field(
         default=None, description="IngressClass of the Ingress emitted for https listeners. Default: the "
         "cluster's default class.")

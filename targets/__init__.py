@@ -8,6 +8,9 @@ from types import ModuleType
 # Each module defines check(service, target) -> diagnostics (no CDK) and emit(stack, service, target).
 BACKENDS = {
     "aws": "targets.aws",
+    "azure": "targets.azure",
+    "gcp": "targets.gcp",
+    "kubernetes": "targets.kubernetes",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shlex
 
 import jinja2
 
@@ -43,3 +44,11 @@ def docker_run(service: ir.Service) -> list[str]:
 def cloud_init(service: ir.Service) -> str:
     return _templates().get_template("cloud-init.yaml.j2").render(
         service=service, env_file=env_file(service), docker_run=docker_run(service))
+
+
+def startup_script(service: ir.Service) -> str:
+    """A bash script for Compute Engine's `startup-script` metadata key: the guest agent runs it as root on
+    every boot of every image family (cloud-init `user-data` is read only by some of them)."""
+    return _templates().get_template("startup-script.sh.j2").render(
+        service=service, env_file=shlex.quote(env_file(service)),
+        docker_run=" ".join(shlex.quote(arg) for arg in docker_run(service)))

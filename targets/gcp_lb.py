@@ -1,0 +1,232 @@
+"""Google Cloud backend, network side: VPC lookup, health checks, firewall rules and the Application Load Balancer."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from compiler import ir
+from targets.base import resource_name
+
+# Probes of Google's health checkers, and (for instance-group backends) the global external ALB's proxies,
+# come from these ranges (https://cloud.google.com/load-balancing/docs/firewall-rules).
+HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
+
+# An internal ALB's Envoy proxies reach the backends from a REGIONAL_MANAGED_PROXY subnet of the network
+# (/23 recommended, https://cloud.google.com/load-balancing/docs/proxy-only-subnets). Outside 10.128.0.0/9, which
+# auto-mode networks (the default network) reserve for their own per-region subnets.
+PROXY_SUBNET_CIDR = "10.127.254.0/23"
+
+# Backend capacity the autoscaler holds for requests_per_replica: max_rate_per_instance = target / LB_UTILIZATION,
+# so the autoscaler's LB_UTILIZATION x capacity is exactly the spec's requests per second per replica (and the
+# load balancer still sees headroom on every replica at the target).
+LB_UTILIZATION = 0.8
+
+COOKIE_TTL_S = 86400  # GENERATED_COOKIE lifetime: the maximum, one day (affinity_cookie_ttl_sec).
+ARMOR_RANGES_PER_RULE = 10  # Cloud Armor: at most 10 IP ranges per rule (src_ip_ranges).
+ARMOR_DEFAULT_PRIORITY = 2147483647  # the policy's default rule, evaluated last
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    network: object  # name or self link
+    subnet: object | None  # None: the network is auto mode and picks the region's subnet
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthChecks:
+    ready: object  # the load balancer's health check (readiness)
+    autoheal: object  # the MIG's auto-healing check: liveness when given, else the readiness check
+
+
+def network(stack, target: ir.Target) -> Network:
+    """targets.gcp.network/subnet as given, else the project's default network and its subnet in the region."""
+    net, subnet = target.get("network"), target.get("subnet")
+    if not net:
+        net = stack.add("google", "data_google_compute_network.DataGoogleComputeNetwork", "network",
+                        name="default").self_link
+        if not subnet:
+            # Auto-mode networks name their subnet in every region after the network.
+            subnet = stack.add("google", "data_google_compute_subnetwork.DataGoogleComputeSubnetwork", "subnet",
+                               name="default", region=target.get("region")).self_link
+    return Network(net, subnet)
+
+
+def health_checks(stack, service: ir.Service, target: ir.Target) -> HealthChecks:
+    """Readiness drives the load balancer; liveness (when given) drives auto-healing, so a replica that is only
+    busy (not ready) loses traffic but is not recreated."""
+    hc = service.readiness
+    public = service.load_balancer.public
+    kind, module = (("compute_health_check", "ComputeHealthCheck") if public
+                    else ("compute_region_health_check", "ComputeRegionHealthCheck"))
+    ready = stack.add(
+        "google", f"{kind}.{module}", "readiness", name=resource_name(service, "ready"),
+        **({} if public else {"region": target.get("region")}),
+        description=f"infc {service.name}: readiness, drives the load balancer",
+        check_interval_sec=hc.interval_s, timeout_sec=hc.timeout_s, healthy_threshold=hc.healthy_threshold,
+        unhealthy_threshold=hc.unhealthy_threshold,
+        http_health_check=stack.struct("google", f"{kind}.{module}HttpHealthCheck", port=hc.port,
+                                       port_specification="USE_FIXED_PORT", request_path=hc.path))
+    live = service.liveness
+    if not live:
+        return HealthChecks(ready, ready)
+    H = "compute_health_check.ComputeHealthCheck"
+    autoheal = stack.add(
+        "google", H, "liveness", name=resource_name(service, "live"),
+        description=f"infc {service.name}: liveness, drives auto-healing",
+        check_interval_sec=live.interval_s, timeout_sec=live.timeout_s, unhealthy_threshold=live.failure_threshold,
+        healthy_threshold=1,  # liveness has no success threshold: one passing check counts (as in Kubernetes)
+        http_health_check=stack.struct("google", f"{H}HttpHealthCheck", port=live.port,
+                                       port_specification="USE_FIXED_PORT", request_path=live.path))
+    return HealthChecks(ready, autoheal)
+
+
+def firewall(stack, service: ir.Service, net: Network) -> None:
+    """Replicas (network tag = service name) accept only health-check probes and the load balancer's proxies."""
+    F = "compute_firewall.ComputeFirewall"
+    probes = sorted({service.readiness.port} | ({service.liveness.port} if service.liveness else set()))
+    stack.add("google", F, "allow_health_checks", name=resource_name(service, "health-checks"), network=net.network,
+              description=f"infc {service.name}: Google health-check probes to the probe ports",
+              direction="INGRESS", source_ranges=list(HEALTH_CHECK_RANGES), target_tags=[service.name],
+              allow=[stack.struct("google", f"{F}Allow", protocol="tcp", ports=[str(p) for p in probes])])
+    sources = list(HEALTH_CHECK_RANGES) if service.load_balancer.public else [PROXY_SUBNET_CIDR]
+    stack.add("google", F, "allow_load_balancer", name=resource_name(service, "load-balancer"), network=net.network,
+              description=f"infc {service.name}: load balancer proxies to the model port",
+              direction="INGRESS", source_ranges=sources, target_tags=[service.name],
+              allow=[stack.struct("google", f"{F}Allow", protocol="tcp", ports=[str(service.port)])])
+
+
+def _backend(stack, module: str, service: ir.Service, group):
+    auto = service.autoscale
+    if auto and auto.metric == "requests_per_replica":
+        capacity = {"balancing_mode": "RATE", "max_rate_per_instance": auto.target / LB_UTILIZATION}
+    else:
+        capacity = {"balancing_mode": "UTILIZATION"}
+    return stack.struct("google", f"{module}Backend", group=group.instance_group, capacity_scaler=1, **capacity)
+
+
+def _backend_settings(service: ir.Service) -> dict:
+    lb = service.load_balancer
+    return dict(
+        protocol="HTTP", port_name="http",
+        # Time the proxy waits for a complete response: the spec's idle timeout is its closest equivalent.
+        timeout_sec=lb.idle_timeout_s, connection_draining_timeout_sec=lb.drain_timeout_s,
+        session_affinity="GENERATED_COOKIE" if lb.stickiness else "NONE",
+        affinity_cookie_ttl_sec=COOKIE_TTL_S if lb.stickiness else None)
+
+
+def load_balancer(stack, service: ir.Service, target: ir.Target, net: Network, group, health: HealthChecks) -> None:
+    if service.load_balancer.public:
+        _external(stack, service, target, group, health)
+    else:
+        _internal(stack, service, target, net, group, health)
+
+
+def _external(stack, service: ir.Service, target: ir.Target, group, health: HealthChecks) -> None:
+    """Global external Application Load Balancer (EXTERNAL_MANAGED)."""
+    B = "compute_backend_service.ComputeBackendService"
+    policy = _client_allowlist(stack, service)
+    backend = stack.add("google", B, "backend_service", name=resource_name(service, ""),
+                        load_balancing_scheme="EXTERNAL_MANAGED", health_checks=[health.ready.id],
+                        backend=[_backend(stack, B, service, group)],
+                        security_policy=policy.id if policy else None, **_backend_settings(service))
+    url_map = stack.add("google", "compute_url_map.ComputeUrlMap", "url_map", name=resource_name(service, ""),
+                        default_service=backend.id)
+    redirect_map = None
+    if any(x.redirect_to for x in service.load_balancer.listeners):
+        redirect_map = stack.add(
+            "google", "compute_url_map.ComputeUrlMap", "redirect_url_map", name=resource_name(service, "redirect"),
+            default_url_redirect=stack.struct("google", "compute_url_map.ComputeUrlMapDefaultUrlRedirect",
+                                              https_redirect=True, redirect_response_code="MOVED_PERMANENTLY_DEFAULT",
+                                              strip_query=False))
+    address = stack.add("google", "compute_global_address.ComputeGlobalAddress", "address",
+                        name=resource_name(service, ""), description=f"infc {service.name}: endpoint")
+    keepalive = service.load_balancer.idle_timeout_s
+    for listener in service.load_balancer.listeners:
+        name = resource_name(service, str(listener.port))
+        maps = redirect_map if listener.redirect_to else url_map
+        if listener.protocol == "https":
+            proxy = stack.add("google", "compute_target_https_proxy.ComputeTargetHttpsProxy", f"proxy_{listener.port}",
+                              name=name, url_map=maps.id, ssl_certificates=[target.get("certificate")],
+                              http_keep_alive_timeout_sec=keepalive)
+        else:
+            proxy = stack.add("google", "compute_target_http_proxy.ComputeTargetHttpProxy", f"proxy_{listener.port}",
+                              name=name, url_map=maps.id, http_keep_alive_timeout_sec=keepalive)
+        stack.add("google", "compute_global_forwarding_rule.ComputeGlobalForwardingRule",
+                  f"forwarding_rule_{listener.port}", name=name, load_balancing_scheme="EXTERNAL_MANAGED",
+                  ip_protocol="TCP", ip_address=address.address, port_range=str(listener.port), target=proxy.id)
+    _endpoint(stack, service, address.address)
+
+
+def _client_allowlist(stack, service: ir.Service):
+    """A Cloud Armor policy admitting only allowed_cidrs (none when 0.0.0.0/0 is allowed): an external ALB's
+    clients never reach the VPC, so firewall rules cannot filter them."""
+    cidrs = service.load_balancer.allowed_cidrs
+    if "0.0.0.0/0" in cidrs:
+        return None
+    P = "compute_security_policy.ComputeSecurityPolicy"
+
+    def rule(priority: int, action: str, ranges: list[str], description: str):
+        return stack.struct("google", f"{P}Rule", priority=priority, action=action, description=description,
+                            match=stack.struct("google", f"{P}RuleMatch", versioned_expr="SRC_IPS_V1",
+                                               config=stack.struct("google", f"{P}RuleMatchConfig",
+                                                                   src_ip_ranges=ranges)))
+
+    chunks = [list(cidrs[i:i + ARMOR_RANGES_PER_RULE]) for i in range(0, len(cidrs), ARMOR_RANGES_PER_RULE)]
+    rules = [rule(1000 + i, "allow", chunk, "load_balancer.allowed_cidrs") for i, chunk in enumerate(chunks)]
+    rules.append(rule(ARMOR_DEFAULT_PRIORITY, "deny(403)", ["*"], "everyone else"))
+    return stack.add("google", P, "client_allowlist", name=resource_name(service, "clients"), type="CLOUD_ARMOR",
+                     description=f"infc {service.name}: clients from load_balancer.allowed_cidrs only", rule=rules)
+
+
+def _internal(stack, service: ir.Service, target: ir.Target, net: Network, group, health: HealthChecks) -> None:
+    """Regional internal Application Load Balancer (INTERNAL_MANAGED) with its proxy-only subnet."""
+    B = "compute_region_backend_service.ComputeRegionBackendService"
+    region = target.get("region")
+    proxy_subnet = stack.add(
+        "google", "compute_subnetwork.ComputeSubnetwork", "proxy_subnet", name=resource_name(service, "proxy-only"),
+        region=region, network=net.network, ip_cidr_range=PROXY_SUBNET_CIDR, purpose="REGIONAL_MANAGED_PROXY",
+        role="ACTIVE", description=f"infc {service.name}: Envoy proxies of the internal load balancer")
+    backend = stack.add("google", B, "backend_service", name=resource_name(service, ""), region=region,
+                        load_balancing_scheme="INTERNAL_MANAGED", health_checks=[health.ready.id],
+                        backend=[_backend(stack, B, service, group)], **_backend_settings(service))
+    U = "compute_region_url_map.ComputeRegionUrlMap"
+    url_map = stack.add("google", U, "url_map", name=resource_name(service, ""), region=region,
+                        default_service=backend.id)
+    redirect_map = None
+    if any(x.redirect_to for x in service.load_balancer.listeners):
+        redirect_map = stack.add(
+            "google", U, "redirect_url_map", name=resource_name(service, "redirect"), region=region,
+            default_url_redirect=stack.struct("google", f"{U}DefaultUrlRedirect", https_redirect=True,
+                                              redirect_response_code="MOVED_PERMANENTLY_DEFAULT", strip_query=False))
+    shared = len(service.load_balancer.listeners) > 1  # one IP for several forwarding rules (ports)
+    address = stack.add("google", "compute_address.ComputeAddress", "address", name=resource_name(service, ""),
+                        region=region, address_type="INTERNAL", subnetwork=net.subnet,
+                        purpose="SHARED_LOADBALANCER_VIP" if shared else "GCE_ENDPOINT",
+                        description=f"infc {service.name}: endpoint")
+    keepalive = service.load_balancer.idle_timeout_s
+    for listener in service.load_balancer.listeners:
+        name = resource_name(service, str(listener.port))
+        maps = redirect_map if listener.redirect_to else url_map
+        if listener.protocol == "https":
+            proxy = stack.add("google", "compute_region_target_https_proxy.ComputeRegionTargetHttpsProxy",
+                              f"proxy_{listener.port}", name=name, region=region, url_map=maps.id,
+                              ssl_certificates=[target.get("certificate")], http_keep_alive_timeout_sec=keepalive)
+        else:
+            proxy = stack.add("google", "compute_region_target_http_proxy.ComputeRegionTargetHttpProxy",
+                              f"proxy_{listener.port}", name=name, region=region, url_map=maps.id,
+                              http_keep_alive_timeout_sec=keepalive)
+        stack.add("google", "compute_forwarding_rule.ComputeForwardingRule", f"forwarding_rule_{listener.port}",
+                  name=name, region=region, load_balancing_scheme="INTERNAL_MANAGED", ip_protocol="TCP",
+                  network=net.network, subnetwork=net.subnet, ip_address=address.address,
+                  port_range=str(listener.port), target=proxy.id,
+                  # The proxy-only subnet must exist before an INTERNAL_MANAGED forwarding rule is created.
+                  depends_on=[proxy_subnet])
+    _endpoint(stack, service, address.address)
+
+
+def _endpoint(stack, service: ir.Service, ip) -> None:
+    """URL of the first serving listener (https preferred); the port is omitted where it is the default."""
+    serving = sorted(service.load_balancer.serving, key=lambda x: (x.protocol != "https", x.port))[0]
+    default = {"http": 80, "https": 443}[serving.protocol]
+    port = "" if serving.port == default else f":{serving.port}"
+    stack.output("endpoint", f"{serving.protocol}://{ip}{port}", "URL of the inference endpoint")

@@ -1,0 +1,316 @@
+"""Kubernetes backend (any cluster): limits, capability gaps and tables; the objects are in kubernetes_workload."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+
+from compiler import ir
+from compiler.errors import Diagnostic, format_path
+from targets.base import Limit, check_limits, check_scale_to_zero, error, warning
+
+# hashicorp/kubernetes: the bindings (cdktn-provider-kubernetes 17.1.0) are generated from provider 3.4.0; every
+# argument emitted here exists throughout 3.x (v3 upgrade guide: docs/guides/v3-upgrade-guide.md).
+PROVIDER = ("hashicorp/kubernetes", ">= 3.0.0, < 4.0.0")
+
+_PROBE_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#Probe"
+_HTTP_PROBE_DOC = ("https://kubernetes.io/docs/tasks/configure-pod-container/"
+                   "configure-liveness-readiness-startup-probes/")
+_HPA_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/horizontal-pod-autoscaler-v2/"
+_LABEL_DOC = "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set"
+_QUANTITY_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/"
+_INGRESS_DOC = "https://kubernetes.io/docs/concepts/services-networking/ingress/#tls"
+_ADAPTER_DOC = "https://github.com/kubernetes-sigs/prometheus-adapter/blob/master/docs/config-walkthrough.md"
+_GFD_DOC = "https://github.com/NVIDIA/k8s-device-plugin/blob/main/docs/gfd_labels.md"
+
+LIMITS = (
+    # HPAScalingRules.stabilizationWindowSeconds: "must be greater than or equal to zero and less than or equal
+    # to 3600 (one hour)".
+    Limit("replicas.autoscale.scale_out_delay", lambda s: s.autoscale.scale_out_delay_s if s.autoscale else None,
+          0, 3600, "an HPA scale-up stabilization window", _HPA_DOC, "s"),
+    Limit("replicas.autoscale.scale_in_delay", lambda s: s.autoscale.scale_in_delay_s if s.autoscale else None,
+          0, 3600, "an HPA scale-down stabilization window", _HPA_DOC, "s"),
+)
+
+# Probe fields with only a lower bound (Probe API: "Minimum value is 1"); periods follow from timeout < interval.
+MINIMUMS = (
+    ("probes.readiness.timeout", lambda s: s.readiness.timeout_s, 1, "a probe's timeoutSeconds"),
+    ("probes.liveness.timeout", lambda s: s.liveness.timeout_s if s.liveness else None, 1, "a probe's timeoutSeconds"),
+)
+
+# An HTTP probe succeeds on "any code greater than or equal to 200 and less than 400"; nothing narrower.
+PROBE_SUCCESS = (200, 399)
+
+# Canonical accelerator -> `nvidia.com/gpu.product` values GPU Feature Discovery sets (the NVML device name with
+# spaces replaced by '-', current drivers). Each value was checked against labels reported from real nodes;
+# variants (SXM/PCIe, memory sizes) are alternatives of one node-affinity `In` term.
+GPU_PRODUCTS = {
+    "nvidia-t4": ("Tesla-T4",),
+    "nvidia-l4": ("NVIDIA-L4",),
+    "nvidia-a10g": ("NVIDIA-A10G",),
+    "nvidia-a10": ("NVIDIA-A10",),
+    "nvidia-l40s": ("NVIDIA-L40S",),
+    "nvidia-v100": ("Tesla-V100-SXM2-16GB", "Tesla-V100-PCIE-16GB", "Tesla-V100-SXM2-32GB", "Tesla-V100-PCIE-32GB"),
+    "nvidia-a100-40gb": ("NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-PCIE-40GB"),
+    "nvidia-a100-80gb": ("NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"),
+    "nvidia-h100-80gb": ("NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"),
+    "nvidia-h200": ("NVIDIA-H200",),
+}
+GPU_RESOURCE = "nvidia.com/gpu"  # extended resource of the NVIDIA device plugin; also the taint key GPU pools use
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+ARCH_LABEL = "kubernetes.io/arch"  # well-known node label; values are Go's GOARCH names
+ARCH = {"x86_64": "amd64", "arm64": "arm64"}
+
+# requests_per_replica becomes this per-pod custom metric (requests per second). It exists only where a metrics
+# adapter serves it, e.g. prometheus-adapter's rule turning http_requests_total into http_requests_per_second.
+REQUEST_METRIC = "http_requests_per_second"
+
+# Labels infc sets on every object; the selector uses only the name, so user labels may change freely.
+NAME_LABEL = "app.kubernetes.io/name"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+# Spec defaults (compiler/spec.py) of values Kubernetes does not carry: the default is documented in the README,
+# any other value gets a warning.
+SPEC_DEFAULTS = {"idle_timeout_s": 240, "disk_gib": 100, "success_codes": "200"}
+
+SCALE_TO_ZERO = ("an HPA's minReplicas 0 needs the alpha feature gate HPAScaleToZero and an Object or External "
+                 f"metric (see {_HPA_DOC})")
+
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """Everything the kubernetes target cannot express, as errors naming field and range. No CDK needed."""
+    out = check_workload(service, "kubernetes", target.settings)
+    if service.spot:
+        out.append(warning("kubernetes", "hardware.spot",
+                           "hardware.spot has no portable Kubernetes form: the cluster's node pools decide capacity, "
+                           "so infc emits no spot selector or toleration (pin spot nodes with "
+                           "targets.kubernetes.node_selector)"))
+    return out
+
+
+def check_workload(service: ir.Service, name: str, settings: Mapping[str, object]) -> list[Diagnostic]:
+    """The checks of the Kubernetes workload (also emitted by managed-cluster targets), reported as target `name`."""
+    out = check_limits(name, service, LIMITS)
+    out += check_scale_to_zero(name, service, SCALE_TO_ZERO)
+    for path, value, low, what in MINIMUMS:
+        got = value(service)
+        if got is not None and got < low:
+            out.append(error(name, path, f"{path} is {got}s; {what} must be at least {low}s (see {_PROBE_DOC})"))
+    out += _success_codes(service, name)
+    out += _labels(service, name)
+    out += _resources(service, name)
+    out += _autoscale(service, name)
+    out += _listeners(service, name, settings)
+    out += _not_carried(service, name)
+    out += _settings(name, settings)
+    if service.accelerator != "none" and settings.get("node_selector") is None \
+            and service.accelerator not in GPU_PRODUCTS:
+        out.append(warning(name, "hardware.accelerator",
+                           f"no verified {GPU_PRODUCT_LABEL} value for {service.accelerator}: replicas may run on "
+                           f"any GPU node; set targets.{name}.node_selector (see {_GFD_DOC})"))
+    return out
+
+
+def startup_failure_threshold(service: ir.Service) -> int:
+    """Failures a startup probe (period = readiness interval) may count before the kubelet restarts the container:
+    enough periods to cover initial_delay, plus one because the first probe runs as the container starts
+    (failures land at 0, P, 2P, ..., so F failures span (F - 1) x P)."""
+    return -(-service.initial_delay_s // service.readiness.interval_s) + 1
+
+
+def code_ranges(codes: str) -> list[tuple[int, int]]:
+    """Success codes as inclusive ranges: "200,204" -> [(200, 200), (204, 204)], "200-299" -> [(200, 299)]."""
+    out = []
+    for part in codes.split(","):
+        low, _, high = part.partition("-")
+        out.append((int(low), int(high or low)))
+    return out
+
+
+def _success_codes(service: ir.Service, name: str) -> list[Diagnostic]:
+    codes = service.readiness.success_codes
+    low, high = PROBE_SUCCESS
+    for first, last in code_ranges(codes):
+        if first < low or last > high:
+            bad = first if first < low else last
+            return [error(name, "probes.readiness.success_codes",
+                          f"probes.readiness.success_codes has {bad}; a Kubernetes HTTP probe counts exactly the "
+                          f"codes {low}-{high} as success (see {_HTTP_PROBE_DOC})")]
+    covered = {code for first, last in code_ranges(codes) for code in range(first, last + 1)}
+    if codes != SPEC_DEFAULTS["success_codes"] and covered != set(range(low, high + 1)):
+        return [warning(name, "probes.readiness.success_codes",
+                        f"probes.readiness.success_codes is {codes}, but a Kubernetes HTTP probe counts every code "
+                        f"{low}-{high} as success; write \"{low}-{high}\" to say so")]
+    return []
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Why `key: value` is not a valid Kubernetes label, or None."""
+    prefix, slash, label = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"key prefix '{prefix}' must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"
+    if not _LABEL_NAME.match(label):
+        return (f"key name '{label}' must be 1-63 characters: letters, digits, '-', '_' or '.', starting and ending "
+                "with a letter or digit")
+    if value and not _LABEL_NAME.match(value):
+        return ("value must be empty or 1-63 characters: letters, digits, '-', '_' or '.', starting and ending with "
+                "a letter or digit")
+    return None
+
+
+def _labels(service: ir.Service, name: str) -> list[Diagnostic]:
+    out = []
+    for key, value in service.labels:
+        path = ("metadata", "labels", key)  # keys hold dots, so not a dotted path
+        if key in (NAME_LABEL, MANAGED_BY_LABEL):
+            out.append(Diagnostic(f"{name}: metadata.labels: '{key}' is set by infc on every object", path=path))
+            continue
+        problem = label_problem(key, value)
+        if problem:
+            out.append(Diagnostic(f"{name}: metadata.labels: '{key}: {value}' is not a Kubernetes label: {problem} "
+                                  f"(see {_LABEL_DOC})", path=path))
+    return out
+
+
+def _settings(name: str, settings: Mapping[str, object]) -> list[Diagnostic]:
+    """node_selector entries must be labels a node can carry; ingress_class names an IngressClass object."""
+    out = []
+    for key, value in sorted((settings.get("node_selector") or {}).items()):
+        problem = label_problem(key, value)
+        if problem:
+            out.append(Diagnostic(f"{name}: targets.{name}.node_selector: '{key}: {value}' is not a Kubernetes label: "
+                                  f"{problem} (see {_LABEL_DOC})", path=("targets", name, "node_selector", key)))
+    ingress_class = settings.get("ingress_class")
+    if ingress_class and (len(ingress_class) > 253 or not _DNS_SUBDOMAIN.match(ingress_class)):
+        out.append(error(name, f"targets.{name}.ingress_class",
+                         f"targets.{name}.ingress_class '{ingress_class}' is not an IngressClass name (a DNS "
+                         "subdomain: lowercase letters, digits, '-' and '.', at most 253 characters)"))
+    return out
+
+
+def memory_quantity(gib: float) -> str | None:
+    """GiB as an exact Kubernetes quantity in the largest binary unit that divides it, or None if not whole bytes."""
+    size = Decimal(str(gib)) * 2**30
+    if size != size.to_integral_value():
+        return None
+    size = int(size)
+    for unit, factor in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def decimal_quantity(value: float) -> str | None:
+    """A plain number as a quantity ("4", "2500m"); None below milli precision, which the HPA does not compare."""
+    number = Decimal(str(value))
+    if number == number.to_integral_value():
+        return str(int(number))
+    milli = number * 1000
+    return f"{int(milli)}m" if milli == milli.to_integral_value() else None
+
+
+def _resources(service: ir.Service, name: str) -> list[Diagnostic]:
+    if service.memory_gib is not None and memory_quantity(service.memory_gib) is None:
+        return [error(name, "hardware.memory_gib",
+                      f"hardware.memory_gib is {service.memory_gib:g}, which is not a whole number of bytes; a "
+                      f"Kubernetes memory request is a whole number of bytes (see {_QUANTITY_DOC})")]
+    return []
+
+
+def _autoscale(service: ir.Service, name: str) -> list[Diagnostic]:
+    auto, path = service.autoscale, "replicas.autoscale.target"
+    if auto is None:
+        return []
+    if auto.metric == "cpu_percent":
+        out = []
+        if auto.target != int(auto.target):
+            out.append(error(name, path, f"{path} is {auto.target:g}; an HPA CPU averageUtilization is a whole "
+                                         f"percentage (see {_HPA_DOC})"))
+        if service.cpus is None:
+            out.append(warning(name, "hardware.cpus",
+                               "replicas.autoscale.metric cpu_percent measures utilization against the CPU request, "
+                               "and hardware.cpus is not set: the HPA scales only where a LimitRange gives the "
+                               "namespace a default CPU request"))
+        return out
+    if decimal_quantity(auto.target) is None:
+        return [error(name, path, f"{path} is {auto.target:g}; an HPA averageValue is compared in thousandths "
+                                  f"(0.001) (see {_QUANTITY_DOC})")]
+    return [warning(name, "replicas.autoscale.metric",
+                    "replicas.autoscale.metric requests_per_replica scales on the per-pod custom metric "
+                    f"'{REQUEST_METRIC}' (requests per second): the cluster needs a metrics adapter that serves it, "
+                    f"e.g. prometheus-adapter with a rule for http_requests_total (see {_ADAPTER_DOC})")]
+
+
+def _listeners(service: ir.Service, name: str, settings: Mapping[str, object]) -> list[Diagnostic]:
+    """https listeners terminate on an Ingress, which serves HTTPS on 443 and HTTP on 80 only."""
+    lb, out = service.load_balancer, []
+    by_port = {x.port: x for x in lb.listeners}
+    for i, listener in enumerate(lb.listeners):
+        base = f"load_balancer.listeners.{i}"
+        if listener.protocol == "https" and listener.port != 443:
+            out.append(error(name, f"{base}.port",
+                             f"{format_path(('load_balancer', 'listeners', i, 'port'))} is {listener.port}; an "
+                             f"https listener terminates on a Kubernetes Ingress, which serves HTTPS on port 443 "
+                             f"only (see {_INGRESS_DOC})"))
+        if listener.redirect_to is None:
+            continue
+        to = by_port.get(listener.redirect_to)
+        if (listener.port, listener.protocol) != (80, "http") or to is None or (to.port, to.protocol) != (443, "https"):
+            out.append(error(name, f"{base}.redirect_to",
+                             f"{format_path(('load_balancer', 'listeners', i, 'redirect_to'))}: listener "
+                             f"{listener.port} -> {listener.redirect_to} cannot be expressed; the only redirect on "
+                             "Kubernetes is the Ingress's own, from http on 80 to https on 443"))
+        else:
+            out.append(warning(name, f"{base}.redirect_to",
+                               f"{format_path(('load_balancer', 'listeners', i, 'redirect_to'))}: the Ingress API has "
+                               "no redirect; infc sets ingress-nginx's force-ssl-redirect annotation, other ingress "
+                               "controllers need their own HTTP-to-HTTPS setting"))
+    if any(x.protocol == "https" for x in lb.listeners):
+        if not settings.get("host"):
+            out.append(warning(name, "load_balancer.listeners",
+                               "the https Ingress has no host (the spec names none): controllers that choose the "
+                               "certificate by SNI host, such as ingress-nginx, serve their default certificate "
+                               f"instead of targets.{name}.certificate (see {_INGRESS_DOC})"))
+        if not lb.public or lb.allowed_cidrs != ("0.0.0.0/0",):
+            out.append(warning(name, "load_balancer.allowed_cidrs",
+                               "https is served by the Ingress, whose exposure and source ranges belong to its "
+                               "ingress controller: public and allowed_cidrs apply to the Service's http "
+                               "listeners only"))
+    if lb.stickiness:
+        out.append(warning(name, "load_balancer.stickiness",
+                           "load_balancer.stickiness pins each client by IP (Service sessionAffinity ClientIP, "
+                           "3 hours), not by cookie: clients behind one NAT share a replica"))
+    return out
+
+
+def _not_carried(service: ir.Service, name: str) -> list[Diagnostic]:
+    """Spec values with no portable Kubernetes field: a warning unless they are the spec default."""
+    out = []
+    if service.load_balancer.idle_timeout_s != SPEC_DEFAULTS["idle_timeout_s"]:
+        out.append(warning(name, "load_balancer.idle_timeout",
+                           f"load_balancer.idle_timeout ({service.load_balancer.idle_timeout_s}s) is not carried: a "
+                           "Service has no idle-timeout field, the cloud load balancer's own timeout applies"))
+    if service.disk_gib != SPEC_DEFAULTS["disk_gib"]:
+        out.append(warning(name, "hardware.disk_gib",
+                           f"hardware.disk_gib ({service.disk_gib}) is not carried: pods use their node's disk; size "
+                           "the nodes' disks for the image and the model"))
+    if (service.model_uri or "").startswith(("s3://", "gs://")):
+        out.append(warning(name, "model.uri",
+                           "model.uri is handed to the container as MODEL_URI, but infc grants pods no cloud "
+                           "credentials on Kubernetes: a private bucket needs a service account bound to a cloud "
+                           "identity (EKS IRSA, GKE Workload Identity)"))
+    return out
+
+
+def emit(stack, service: ir.Service, target: ir.Target) -> None:
+    """The provider (kubeconfig from the environment) and the workload."""
+    from targets.kubernetes_workload import emit_workload
+
+    stack.require("kubernetes", *PROVIDER)
+    # No arguments: the provider reads KUBE_CONFIG_PATH / KUBE_CTX (it ignores KUBECONFIG) or in-cluster config.
+    stack.add("kubernetes", "provider.KubernetesProvider", "kubernetes")
+    emit_workload(stack, service, target.settings)

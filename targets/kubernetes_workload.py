@@ -1,0 +1,301 @@
+"""The Kubernetes workload of one service: namespace, Deployment, Service, Ingress, HPA, PodDisruptionBudget.
+
+emit_workload() needs a kubernetes provider already configured in the stack, so managed-cluster targets (gke) emit
+the same objects into their own stacks. Checks live in targets.kubernetes (check_workload).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from compiler import ir
+from targets.kubernetes import (
+    ARCH,
+    ARCH_LABEL,
+    GPU_PRODUCT_LABEL,
+    GPU_PRODUCTS,
+    GPU_RESOURCE,
+    MANAGED_BY_LABEL,
+    NAME_LABEL,
+    REQUEST_METRIC,
+    decimal_quantity,
+    memory_quantity,
+    startup_failure_threshold,
+)
+
+K = "kubernetes"
+D = "deployment_v1.DeploymentV1"
+POD = f"{D}SpecTemplateSpec"
+C = f"{POD}Container"
+HPA = "horizontal_pod_autoscaler_v2.HorizontalPodAutoscalerV2"
+
+CONTAINER = "model"
+# Time Kubernetes itself gives a rollout to schedule pods and pull images (progressDeadlineSeconds default);
+# infc adds initial_delay, the model's load time, on top.
+PROGRESS_DEADLINE_S = 600
+
+# Internal load balancer annotations per cloud controller; the others ignore foreign keys.
+#   AWS Load Balancer Controller (scheme; its default is internal) and the in-tree AWS controller (internal):
+#     https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/
+#     https://cloud-provider-aws.sigs.k8s.io/service_controller/
+#   AKS: https://learn.microsoft.com/azure/aks/internal-lb
+#   GKE: https://cloud.google.com/kubernetes-engine/docs/concepts/service-load-balancer-parameters
+INTERNAL_LB = {
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+    "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+    "networking.gke.io/load-balancer-type": "Internal",
+}
+PUBLIC_LB = {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"}
+
+# ingress-nginx: redirect HTTP to HTTPS even when no TLS host matches (the Ingress has no host); "Server-side HTTPS
+# enforcement through redirect" in
+# https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/annotations/
+FORCE_SSL_REDIRECT = {"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
+
+# HPA behavior: the stabilization windows come from the spec; the policies are the Kubernetes defaults, written
+# out because the provider requires at least one policy per direction (HPAScalingRules in the autoscaling/v2 API:
+# scale up by 100% or 4 pods per 15 s, whichever is more; scale down by up to 100% per 15 s).
+SCALE_UP_POLICIES = (("Percent", 100, 15), ("Pods", 4, 15))
+SCALE_DOWN_POLICIES = (("Percent", 100, 15),)
+
+
+def labels(service: ir.Service) -> dict[str, str]:
+    return {**dict(service.labels), NAME_LABEL: service.name, MANAGED_BY_LABEL: "infc"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """What a managed-cluster target builds on: the namespace (name or reference) and the Service construct."""
+
+    namespace: object
+    service: object
+
+
+def emit_workload(stack, service: ir.Service, settings: Mapping[str, object], *, ingress: bool = True,
+                  service_annotations: Mapping[str, str] | None = None) -> Workload:
+    """Every Kubernetes object of `service`, in dependency order, with the provider already in `stack`.
+
+    settings: namespace, namespace_exists, certificate (TLS secret), node_selector, ingress_class, host.
+    ingress=False leaves https to the caller (e.g. a GKE Ingress with a pre-shared certificate);
+    service_annotations are added to the Service's (e.g. a BackendConfig reference)."""
+    namespace = _namespace(stack, service, settings)
+    _deployment(stack, service, settings, namespace)
+    svc = _service(stack, service, namespace, service_annotations or {})
+    if ingress and any(x.protocol == "https" for x in service.load_balancer.listeners):
+        _ingress(stack, service, settings, namespace)
+    if service.autoscale:
+        _autoscaler(stack, service, namespace)
+    _disruption_budget(stack, service, namespace)
+    stack.output("service_name", svc.metadata.name, "Name of the Kubernetes Service in front of the replicas")
+    stack.output("service_namespace", namespace, "Namespace of the service's objects")
+    return Workload(namespace, svc)
+
+
+def _namespace(stack, service: ir.Service, settings: Mapping[str, object]):
+    """The namespace name; created unless it is 'default' or marked existing (then a reference orders the rest)."""
+    name = str(settings.get("namespace") or "default")
+    if name == "default" or settings.get("namespace_exists"):
+        return name
+    ns = stack.add(K, "namespace_v1.NamespaceV1", "namespace",
+                   metadata=[stack.struct(K, "namespace_v1.NamespaceV1Metadata", name=name, labels=labels(service))])
+    return ns.metadata.get(0).name
+
+
+def _meta(stack, kind: str, service: ir.Service, namespace, annotations=None):
+    return stack.struct(K, kind, name=service.name, namespace=namespace, labels=labels(service),
+                        annotations=annotations or None)
+
+
+def _deployment(stack, service: ir.Service, settings: Mapping[str, object], namespace) -> None:
+    pod_labels = labels(service)
+    gpu = service.accelerator != "none"
+    pod = stack.struct(
+        K, POD,
+        container=[_container(stack, service)],
+        node_selector=_node_selector(service, settings),
+        affinity=_gpu_affinity(stack, service, settings),
+        toleration=[stack.struct(K, f"{POD}Toleration", key=GPU_RESOURCE, operator="Exists",
+                                 effect="NoSchedule")] if gpu else None,
+        # GPU replicas get a memory-backed /dev/shm (the container default is 64 MiB), as `docker run --ipc host`
+        # does on VMs; vLLM needs it for tensor parallelism (docs.vllm.ai, deployment/k8s).
+        volume=[stack.struct(K, f"{POD}Volume", name="shm",
+                             empty_dir=stack.struct(K, f"{POD}VolumeEmptyDir", medium="Memory"))] if gpu else None,
+        termination_grace_period_seconds=service.load_balancer.drain_timeout_s,
+        security_context=stack.struct(K, f"{POD}SecurityContext", seccomp_profile=stack.struct(
+            K, f"{POD}SecurityContextSeccompProfile", type="RuntimeDefault")),
+        # The server needs no Kubernetes API token; service links inject <SERVICE>_PORT variables, and a Service
+        # named vllm sets VLLM_PORT=tcp://..., which vLLM reads as its own setting and refuses to start.
+        automount_service_account_token=False,
+        enable_service_links=False,
+    )
+    stack.add(
+        K, D, "deployment", metadata=_meta(stack, f"{D}Metadata", service, namespace),
+        # Deployments are not waited for: a rollout can take initial_delay per replica; `kubectl rollout status`
+        # reports it, and progressDeadlineSeconds flags one that stalls.
+        wait_for_rollout=False,
+        spec=stack.struct(
+            K, f"{D}Spec",
+            # With an HPA, replicas is left to it (Terraform would reset it on every apply).
+            replicas=None if service.autoscale else str(service.min_replicas),
+            selector=stack.struct(K, f"{D}SpecSelector", match_labels={NAME_LABEL: service.name}),
+            progress_deadline_seconds=PROGRESS_DEADLINE_S + service.initial_delay_s,
+            template=stack.struct(K, f"{D}SpecTemplate",
+                                  metadata=stack.struct(K, f"{D}SpecTemplateMetadata", labels=pod_labels),
+                                  spec=pod)))
+
+
+def _container(stack, service: ir.Service):
+    gpu = service.accelerator != "none"
+    env = [("MODEL_NAME", service.model_name)]
+    env += [("MODEL_URI", service.model_uri)] if service.model_uri else []
+    env += list(service.env)
+    requests = {}
+    if service.cpus is not None:
+        requests["cpu"] = str(service.cpus)
+    if service.memory_gib is not None:
+        requests["memory"] = memory_quantity(service.memory_gib)
+    # cpus and memory_gib are minimums: requests only, no CPU or memory limit. GPUs are limits (an extended
+    # resource's request defaults to its limit).
+    limits = {GPU_RESOURCE: str(service.accelerator_count)} if gpu else None
+    hc, live = service.readiness, service.liveness
+    return stack.struct(
+        K, C, name=CONTAINER, image=service.image, args=list(service.args) or None,
+        env=[stack.struct(K, f"{C}Env", name=k, value=v) for k, v in env],
+        port=[stack.struct(K, f"{C}Port", name="http", container_port=service.port, protocol="TCP")],
+        resources=stack.struct(K, f"{C}Resources", requests=requests or None, limits=limits),
+        readiness_probe=stack.struct(
+            K, f"{C}ReadinessProbe", http_get=_http_get(stack, "ReadinessProbe", hc.path, hc.port),
+            period_seconds=hc.interval_s, timeout_seconds=hc.timeout_s, success_threshold=hc.healthy_threshold,
+            failure_threshold=hc.unhealthy_threshold, initial_delay_seconds=0),
+        # Readiness and liveness start only after the startup probe succeeded; its budget covers initial_delay.
+        startup_probe=stack.struct(
+            K, f"{C}StartupProbe", http_get=_http_get(stack, "StartupProbe", hc.path, hc.port),
+            period_seconds=hc.interval_s, timeout_seconds=hc.timeout_s, success_threshold=1,
+            failure_threshold=startup_failure_threshold(service),
+            initial_delay_seconds=0) if service.initial_delay_s else None,
+        liveness_probe=stack.struct(
+            K, f"{C}LivenessProbe", http_get=_http_get(stack, "LivenessProbe", live.path, live.port),
+            period_seconds=live.interval_s, timeout_seconds=live.timeout_s, success_threshold=1,
+            failure_threshold=live.failure_threshold, initial_delay_seconds=0) if live else None,
+        volume_mount=[stack.struct(K, f"{C}VolumeMount", name="shm", mount_path="/dev/shm")] if gpu else None,
+        # Serving images often run as root (vLLM's does), so no runAsNonRoot; everything else a root process in a
+        # container does not need is dropped. A port below 1024 keeps NET_BIND_SERVICE, which PSS restricted allows.
+        security_context=stack.struct(
+            K, f"{C}SecurityContext", allow_privilege_escalation=False,
+            capabilities=stack.struct(K, f"{C}SecurityContextCapabilities", drop=["ALL"],
+                                      add=["NET_BIND_SERVICE"] if service.port < 1024 else None)))
+
+
+def _http_get(stack, probe: str, path: str, port: int):
+    return stack.struct(K, f"{C}{probe}HttpGet", path=path, port=str(port), scheme="HTTP")
+
+
+def _node_selector(service: ir.Service, settings: Mapping[str, object]) -> dict[str, str]:
+    """The user's node_selector ({} turns selection off), plus the CPU architecture unless it names one."""
+    chosen = dict(settings.get("node_selector") or {})
+    chosen.setdefault(ARCH_LABEL, ARCH[service.arch])
+    return chosen
+
+
+def _gpu_affinity(stack, service: ir.Service, settings: Mapping[str, object]):
+    """GPU replicas without a node_selector require a node whose GFD product label is one of the accelerator's."""
+    products = GPU_PRODUCTS.get(service.accelerator)
+    if service.accelerator == "none" or settings.get("node_selector") is not None or not products:
+        return None
+    A = f"{POD}AffinityNodeAffinityRequiredDuringSchedulingIgnoredDuringExecution"
+    term = stack.struct(K, f"{A}NodeSelectorTerm", match_expressions=[stack.struct(
+        K, f"{A}NodeSelectorTermMatchExpressions", key=GPU_PRODUCT_LABEL, operator="In", values=list(products))])
+    return stack.struct(K, f"{POD}Affinity", node_affinity=stack.struct(
+        K, f"{POD}AffinityNodeAffinity",
+        required_during_scheduling_ignored_during_execution=stack.struct(K, A, node_selector_term=[term])))
+
+
+def _service(stack, service: ir.Service, namespace, extra: Mapping[str, str]):
+    """LoadBalancer on the http listeners (https is the Ingress's); ClusterIP behind the Ingress if none is http."""
+    lb = service.load_balancer
+    http = [x for x in lb.serving if x.protocol == "http"]
+    S = "service_v1.ServiceV1"
+    if http:
+        ports = [stack.struct(K, f"{S}SpecPort", name=f"http-{x.port}", port=x.port, target_port=str(service.port),
+                              protocol="TCP") for x in http]
+        annotations = {**(INTERNAL_LB if not lb.public else PUBLIC_LB), **extra}
+        spec = stack.struct(
+            K, f"{S}Spec", type="LoadBalancer", selector={NAME_LABEL: service.name}, port=ports,
+            load_balancer_source_ranges=list(lb.allowed_cidrs),
+            # ClientIP affinity needs the client's address at the node: Local keeps it (no SNAT hop).
+            session_affinity="ClientIP" if lb.stickiness else None,
+            external_traffic_policy="Local" if lb.stickiness else None)
+    else:
+        annotations = dict(extra)
+        spec = stack.struct(K, f"{S}Spec", type="ClusterIP", selector={NAME_LABEL: service.name}, port=[
+            stack.struct(K, f"{S}SpecPort", name="http", port=service.port, target_port=str(service.port),
+                         protocol="TCP")])
+    return stack.add(K, S, "service", metadata=_meta(stack, f"{S}Metadata", service, namespace, annotations),
+                     spec=spec)
+
+
+def service_port(service: ir.Service) -> int:
+    """The Service port the Ingress forwards to: the first http listener's, else the model port (ClusterIP)."""
+    http = [x.port for x in service.load_balancer.serving if x.protocol == "http"]
+    return http[0] if http else service.port
+
+
+def _ingress(stack, service: ir.Service, settings: Mapping[str, object], namespace) -> None:
+    """TLS with the namespace's secret, every path to the Service; the redirect as an ingress-nginx annotation."""
+    I = "ingress_v1.IngressV1"
+    host = settings.get("host") or None
+    redirect = any(x.redirect_to for x in service.load_balancer.listeners)
+    path = stack.struct(K, f"{I}SpecRuleHttpPath", path="/", path_type="Prefix", backend=stack.struct(
+        K, f"{I}SpecRuleHttpPathBackend", service=stack.struct(
+            K, f"{I}SpecRuleHttpPathBackendService", name=service.name,
+            port=stack.struct(K, f"{I}SpecRuleHttpPathBackendServicePort", number=service_port(service)))))
+    stack.add(K, I, "ingress",
+              metadata=_meta(stack, f"{I}Metadata", service, namespace, FORCE_SSL_REDIRECT if redirect else None),
+              spec=stack.struct(
+                  K, f"{I}Spec", ingress_class_name=settings.get("ingress_class") or None,
+                  tls=[stack.struct(K, f"{I}SpecTls", secret_name=settings.get("certificate"),
+                                    hosts=[host] if host else None)],
+                  rule=[stack.struct(K, f"{I}SpecRule", host=host,
+                                     http=stack.struct(K, f"{I}SpecRuleHttp", path=[path]))]))
+
+
+def _autoscaler(stack, service: ir.Service, namespace) -> None:
+    auto = service.autoscale
+    if auto.metric == "cpu_percent":
+        metric = stack.struct(K, f"{HPA}SpecMetric", type="Resource", resource=stack.struct(
+            K, f"{HPA}SpecMetricResource", name="cpu", target=stack.struct(
+                K, f"{HPA}SpecMetricResourceTarget", type="Utilization", average_utilization=int(auto.target))))
+    else:
+        metric = stack.struct(K, f"{HPA}SpecMetric", type="Pods", pods=stack.struct(
+            K, f"{HPA}SpecMetricPods", metric=stack.struct(K, f"{HPA}SpecMetricPodsMetric", name=REQUEST_METRIC),
+            target=stack.struct(K, f"{HPA}SpecMetricPodsTarget", type="AverageValue",
+                                average_value=decimal_quantity(auto.target))))
+    behavior = stack.struct(
+        K, f"{HPA}SpecBehavior",
+        scale_up=[stack.struct(K, f"{HPA}SpecBehaviorScaleUp", select_policy="Max",
+                               stabilization_window_seconds=auto.scale_out_delay_s,
+                               policy=_policies(stack, "ScaleUp", SCALE_UP_POLICIES))],
+        scale_down=[stack.struct(K, f"{HPA}SpecBehaviorScaleDown", select_policy="Max",
+                                 stabilization_window_seconds=auto.scale_in_delay_s,
+                                 policy=_policies(stack, "ScaleDown", SCALE_DOWN_POLICIES))])
+    stack.add(K, HPA, "autoscaler", metadata=_meta(stack, f"{HPA}Metadata", service, namespace), spec=stack.struct(
+        K, f"{HPA}Spec", min_replicas=service.min_replicas, max_replicas=service.max_replicas,
+        scale_target_ref=stack.struct(K, f"{HPA}SpecScaleTargetRef", api_version="apps/v1", kind="Deployment",
+                                      name=service.name),
+        metric=[metric], behavior=behavior))
+
+
+def _policies(stack, direction: str, policies):
+    return [stack.struct(K, f"{HPA}SpecBehavior{direction}Policy", type=kind, value=value, period_seconds=period)
+            for kind, value, period in policies]
+
+
+def _disruption_budget(stack, service: ir.Service, namespace) -> None:
+    """At most one replica evicted at a time by drains and upgrades. maxUnavailable rather than minAvailable: a
+    minAvailable of the replica count would block every drain for good with one replica or at the HPA minimum."""
+    P = "pod_disruption_budget_v1.PodDisruptionBudgetV1"
+    stack.add(K, P, "disruption_budget", metadata=_meta(stack, f"{P}Metadata", service, namespace),
+              spec=stack.struct(K, f"{P}Spec", max_unavailable="1", selector=stack.struct(
+                  K, f"{P}SpecSelector", match_labels={NAME_LABEL: service.name})))

@@ -1,0 +1,412 @@
+"""Kubernetes backend: limits as a table (value -> accepted or exact error), warnings, emitted objects, snapshots."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from compiler import catalog
+from compiler.driver import compile_files
+from compiler.lower import lower
+from compiler.spec import Hardware, LoadBalancer, Readiness, Spec
+from targets import kubernetes as k8s
+from tests.conftest import ROOT, examples_naming, spec_dict
+
+STACKS = [(example.stem, f"{c.service.name}-kubernetes")
+          for example in examples_naming("kubernetes") for c in compile_files([str(example)], ["kubernetes"])[0]]
+K8S = {"kubernetes": {"namespace": "ml", "certificate": "svc-tls"}}
+
+
+@pytest.fixture(scope="module")
+def synthesized(synth_for):
+    return synth_for("kubernetes")
+
+
+def diagnostics(settings: dict | None = None, **overrides) -> list[tuple[str, str]]:
+    spec = Spec.model_validate(spec_dict(targets={"kubernetes": {**K8S["kubernetes"], **(settings or {})}},
+                                         **overrides))
+    service, diags = lower(spec, ["kubernetes"])
+    assert not [d for d in diags if d.severity == "error"]
+    return [(d.severity, d.message) for d in k8s.check(service, service.target("kubernetes"))]
+
+
+def errors(settings: dict | None = None, **overrides) -> list[str]:
+    return [message for severity, message in diagnostics(settings, **overrides) if severity == "error"]
+
+
+def warnings(settings: dict | None = None, **overrides) -> list[str]:
+    return [message for severity, message in diagnostics(settings, **overrides) if severity == "warning"]
+
+
+def readiness(**values) -> dict:
+    return {"readiness": {"interval": 30, "timeout": 5, **values}}
+
+
+def autoscale(**values) -> dict:
+    return {"min": 1, "max": 4, "autoscale": {"metric": "cpu_percent", "target": 50, **values}}
+
+
+HPA, PROBE, HTTP = k8s._HPA_DOC, k8s._PROBE_DOC, k8s._HTTP_PROBE_DOC
+LABEL = ("must be 1-63 characters: letters, digits, '-', '_' or '.', starting and ending with a letter or digit "
+         f"(see {k8s._LABEL_DOC})")
+LIMIT_CASES = [
+    # (spec overrides, expected error or None)
+    ({"probes": readiness(timeout=1, interval=2)}, None),
+    ({"probes": readiness(timeout=0)},
+     f"kubernetes: probes.readiness.timeout is 0s; a probe's timeoutSeconds must be at least 1s (see {PROBE})"),
+    ({"probes": {"liveness": {"timeout": 0}}},
+     f"kubernetes: probes.liveness.timeout is 0s; a probe's timeoutSeconds must be at least 1s (see {PROBE})"),
+    ({"probes": readiness(success_codes="200-399")}, None),
+    ({"probes": readiness(success_codes="200,204,301")}, None),
+    ({"probes": readiness(success_codes="200,404")},
+     f"kubernetes: probes.readiness.success_codes has 404; a Kubernetes HTTP probe counts exactly the codes 200-399 "
+     f"as success (see {HTTP})"),
+    ({"probes": readiness(success_codes="100-299")},
+     f"kubernetes: probes.readiness.success_codes has 100; a Kubernetes HTTP probe counts exactly the codes 200-399 "
+     f"as success (see {HTTP})"),
+    ({"replicas": autoscale(scale_out_delay="1h", scale_in_delay=0)}, None),
+    ({"replicas": autoscale(scale_out_delay=3601)},
+     f"kubernetes: replicas.autoscale.scale_out_delay is 3601s; an HPA scale-up stabilization window must be "
+     f"0-3600s (see {HPA})"),
+    ({"replicas": autoscale(scale_in_delay="61m")},
+     f"kubernetes: replicas.autoscale.scale_in_delay is 3660s; an HPA scale-down stabilization window must be "
+     f"0-3600s (see {HPA})"),
+    ({"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}},
+     f"kubernetes: replicas.min: 0 is not supported: {k8s.SCALE_TO_ZERO}; use min: 1"),
+    ({"replicas": autoscale(target=62.5), "hardware": {"accelerator": "nvidia-l4", "cpus": 4}},
+     f"kubernetes: replicas.autoscale.target is 62.5; an HPA CPU averageUtilization is a whole percentage "
+     f"(see {HPA})"),
+    ({"replicas": autoscale(metric="requests_per_replica", target=2.5)}, None),
+    ({"replicas": autoscale(metric="requests_per_replica", target=0.0005)},
+     "kubernetes: replicas.autoscale.target is 0.0005; an HPA averageValue is compared in thousandths (0.001) "
+     f"(see {k8s._QUANTITY_DOC})"),
+    ({"hardware": {"accelerator": "nvidia-l4", "memory_gib": 1.5}}, None),
+    ({"hardware": {"accelerator": "nvidia-l4", "memory_gib": 0.1}},
+     "kubernetes: hardware.memory_gib is 0.1, which is not a whole number of bytes; a Kubernetes memory request is "
+     f"a whole number of bytes (see {k8s._QUANTITY_DOC})"),
+    ({"metadata": {"name": "svc", "labels": {"example.com/team": "ml", "tier": ""}}}, None),
+    ({"metadata": {"name": "svc", "labels": {"team!": "ml"}}},
+     f"kubernetes: metadata.labels: 'team!: ml' is not a Kubernetes label: key name 'team!' {LABEL}"),
+    ({"metadata": {"name": "svc", "labels": {"team": "x" * 64}}},
+     f"kubernetes: metadata.labels: 'team: {'x' * 64}' is not a Kubernetes label: value must be empty or 1-63 "
+     f"characters: letters, digits, '-', '_' or '.', starting and ending with a letter or digit "
+     f"(see {k8s._LABEL_DOC})"),
+    ({"metadata": {"name": "svc", "labels": {"Example.com/team": "ml"}}},
+     "kubernetes: metadata.labels: 'Example.com/team: ml' is not a Kubernetes label: key prefix 'Example.com' must "
+     f"be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253) (see {k8s._LABEL_DOC})"),
+    ({"metadata": {"name": "svc", "labels": {"app.kubernetes.io/name": "other"}}},
+     "kubernetes: metadata.labels: 'app.kubernetes.io/name' is set by infc on every object"),
+    ({"load_balancer": {"listeners": [{"port": 443, "protocol": "https"}]}}, None),
+    ({"load_balancer": {"listeners": [{"port": 8443, "protocol": "https"}]}},
+     "kubernetes: load_balancer.listeners[0].port is 8443; an https listener terminates on a Kubernetes Ingress, "
+     f"which serves HTTPS on port 443 only (see {k8s._INGRESS_DOC})"),
+    ({"load_balancer": {"listeners": [{"port": 443, "protocol": "https"},
+                                      {"port": 8080, "protocol": "http", "redirect_to": 443}]}},
+     "kubernetes: load_balancer.listeners[1].redirect_to: listener 8080 -> 443 cannot be expressed; the only "
+     "redirect on Kubernetes is the Ingress's own, from http on 80 to https on 443"),
+    ({"load_balancer": {"listeners": [{"port": 8080, "protocol": "http"},
+                                      {"port": 80, "protocol": "http", "redirect_to": 8080}]}},
+     "kubernetes: load_balancer.listeners[1].redirect_to: listener 80 -> 8080 cannot be expressed; the only "
+     "redirect on Kubernetes is the Ingress's own, from http on 80 to https on 443"),
+]
+
+
+@pytest.mark.parametrize("overrides, expected", LIMIT_CASES)
+def test_limits(overrides, expected):
+    assert errors(**overrides) == ([expected] if expected else [])
+
+
+SETTINGS_CASES = [
+    ({"node_selector": {"pool": "gpu-a100"}, "ingress_class": "nginx"}, None),
+    ({"node_selector": {"pool": "gpu a100"}},
+     "kubernetes: targets.kubernetes.node_selector: 'pool: gpu a100' is not a Kubernetes label: value must be empty "
+     "or 1-63 characters: letters, digits, '-', '_' or '.', starting and ending with a letter or digit "
+     f"(see {k8s._LABEL_DOC})"),
+    ({"ingress_class": "Nginx_Public"},
+     "kubernetes: targets.kubernetes.ingress_class 'Nginx_Public' is not an IngressClass name (a DNS subdomain: "
+     "lowercase letters, digits, '-' and '.', at most 253 characters)"),
+]
+
+
+@pytest.mark.parametrize("settings, expected", SETTINGS_CASES)
+def test_settings(settings, expected):
+    assert errors(settings) == ([expected] if expected else [])
+
+
+def test_minimal_gpu_spec_is_accepted_without_warnings():
+    assert diagnostics() == []
+
+
+WARNING_CASES = [
+    # (spec overrides, the one warning expected)
+    ({"probes": readiness(success_codes="200-299")},
+     "kubernetes: probes.readiness.success_codes is 200-299, but a Kubernetes HTTP probe counts every code 200-399 "
+     "as success; write \"200-399\" to say so"),
+    ({"hardware": {"accelerator": "nvidia-l4", "spot": True}},
+     "kubernetes: hardware.spot has no portable Kubernetes form: the cluster's node pools decide capacity, so infc "
+     "emits no spot selector or toleration (pin spot nodes with targets.kubernetes.node_selector)"),
+    ({"hardware": {"accelerator": "nvidia-l4", "disk_gib": 500}},
+     "kubernetes: hardware.disk_gib (500) is not carried: pods use their node's disk; size the nodes' disks for the "
+     "image and the model"),
+    ({"load_balancer": {"idle_timeout": "5m"}},
+     "kubernetes: load_balancer.idle_timeout (300s) is not carried: a Service has no idle-timeout field, the cloud "
+     "load balancer's own timeout applies"),
+    ({"load_balancer": {"stickiness": True}},
+     "kubernetes: load_balancer.stickiness pins each client by IP (Service sessionAffinity ClientIP, 3 hours), not "
+     "by cookie: clients behind one NAT share a replica"),
+    ({"model": {"name": "m", "image": "i", "uri": "gs://bucket/m/"}},
+     "kubernetes: model.uri is handed to the container as MODEL_URI, but infc grants pods no cloud credentials on "
+     "Kubernetes: a private bucket needs a service account bound to a cloud identity (EKS IRSA, GKE Workload "
+     "Identity)"),
+    ({"replicas": autoscale()},
+     "kubernetes: replicas.autoscale.metric cpu_percent measures utilization against the CPU request, and "
+     "hardware.cpus is not set: the HPA scales only where a LimitRange gives the namespace a default CPU request"),
+    ({"replicas": autoscale(metric="requests_per_replica", target=4)},
+     "kubernetes: replicas.autoscale.metric requests_per_replica scales on the per-pod custom metric "
+     "'http_requests_per_second' (requests per second): the cluster needs a metrics adapter that serves it, e.g. "
+     f"prometheus-adapter with a rule for http_requests_total (see {k8s._ADAPTER_DOC})"),
+    ({"load_balancer": {"listeners": [{"port": 443, "protocol": "https"}]}},
+     "kubernetes: the https Ingress has no host (the spec names none): controllers that choose the certificate by "
+     "SNI host, such as ingress-nginx, serve their default certificate instead of targets.kubernetes.certificate "
+     f"(see {k8s._INGRESS_DOC})"),
+]
+
+
+@pytest.mark.parametrize("overrides, expected", WARNING_CASES)
+def test_values_kubernetes_does_not_carry_are_warnings(overrides, expected):
+    assert warnings(**overrides) == [expected]
+
+
+def test_https_redirect_and_restricted_exposure_warn_as_well():
+    found = warnings(load_balancer={"public": False, "allowed_cidrs": ["10.0.0.0/8"], "listeners": [
+        {"port": 443, "protocol": "https"}, {"port": 80, "protocol": "http", "redirect_to": 443}]})
+    assert found[0] == ("kubernetes: load_balancer.listeners[1].redirect_to: the Ingress API has no redirect; infc "
+                        "sets ingress-nginx's force-ssl-redirect annotation, other ingress controllers need their own "
+                        "HTTP-to-HTTPS setting")
+    assert found[2] == ("kubernetes: https is served by the Ingress, whose exposure and source ranges belong to its "
+                        "ingress controller: public and allowed_cidrs apply to the Service's http listeners only")
+    assert len(found) == 3  # and the no-host warning
+
+
+def test_spec_defaults_the_warnings_compare_against():
+    assert k8s.SPEC_DEFAULTS == {"idle_timeout_s": LoadBalancer.model_fields["idle_timeout"].default,
+                                 "disk_gib": Hardware.model_fields["disk_gib"].default,
+                                 "success_codes": Readiness.model_fields["success_codes"].default}
+
+
+@pytest.mark.parametrize("gib, quantity", [(512, "512Gi"), (8.0, "8Gi"), (0.5, "512Mi"), (1.25, "1280Mi"),
+                                           (0.1, None)])
+def test_memory_is_an_exact_binary_quantity(gib, quantity):
+    assert k8s.memory_quantity(gib) == quantity
+
+
+@pytest.mark.parametrize("value, quantity", [(4, "4"), (4.0, "4"), (2.5, "2500m"), (0.001, "1m"), (0.0005, None)])
+def test_request_targets_are_decimal_quantities(value, quantity):
+    assert k8s.decimal_quantity(value) == quantity
+
+
+@pytest.mark.parametrize("initial_delay, interval", [(1800, 30), (120, 10), (900, 20), (1, 15), (600, 7)])
+def test_startup_budget_covers_initial_delay_from_the_first_probe(initial_delay, interval):
+    spec = Spec.model_validate(spec_dict(targets=K8S, probes={"readiness": {
+        "interval": interval, "timeout": 1, "initial_delay": initial_delay}}))
+    service, _ = lower(spec, ["kubernetes"])
+    failures = k8s.startup_failure_threshold(service)
+    assert (failures - 1) * interval >= initial_delay > (failures - 2) * interval
+
+
+def test_every_catalog_accelerator_has_gpu_product_labels():
+    assert set(k8s.GPU_PRODUCTS) == set(catalog.ACCELERATORS)
+
+
+def test_check_needs_no_cdk_runtime():
+    code = ("import sys, targets.kubernetes; "
+            "print([m for m in sys.modules if m.split('.')[0] in ('jsii', 'cdktn', 'constructs') "
+            "or m.startswith('cdktn_provider')])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def stack(synthesized: pathlib.Path, name: str) -> dict:
+    return json.loads((synthesized / "stacks" / name / "cdk.tf.json").read_text())
+
+
+def pod(doc: dict) -> dict:
+    return doc["resource"]["kubernetes_deployment_v1"]["deployment"]["spec"]["template"]["spec"]
+
+
+def test_provider_reads_the_environment_and_spans_major_3(synthesized):
+    doc = stack(synthesized, "llama70b-kubernetes")
+    assert doc["provider"] == {"kubernetes": [{}]}
+    assert doc["terraform"]["required_providers"]["kubernetes"] == {"source": "hashicorp/kubernetes",
+                                                                    "version": ">= 3.0.0, < 4.0.0"}
+
+
+def test_gpu_deployment(synthesized):
+    doc = stack(synthesized, "llama70b-kubernetes")
+    spec = doc["resource"]["kubernetes_deployment_v1"]["deployment"]["spec"]
+    container = pod(doc)["container"][0]
+    assert "replicas" not in spec  # the HPA owns it
+    assert spec["progress_deadline_seconds"] == 600 + 1800
+    assert container["resources"] == {"limits": {"nvidia.com/gpu": "8"}, "requests": {"cpu": "64", "memory": "512Gi"}}
+    assert container["args"] == ["--tensor-parallel-size", "8", "--max-model-len", "16384"]
+    assert container["env"] == [{"name": "MODEL_NAME", "value": "llama-3.1-70b-instruct"},
+                                {"name": "MODEL_URI", "value": "s3://acme-models/llama-3.1-70b-instruct/"},
+                                {"name": "VLLM_LOGGING_LEVEL", "value": "INFO"}]
+    terms = pod(doc)["affinity"]["node_affinity"]["required_during_scheduling_ignored_during_execution"]
+    assert terms["node_selector_term"] == [{"match_expressions": [{
+        "key": "nvidia.com/gpu.product", "operator": "In",
+        "values": ["NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"]}]}]
+    assert pod(doc)["toleration"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
+    assert pod(doc)["volume"] == [{"empty_dir": {"medium": "Memory"}, "name": "shm"}]
+    assert container["volume_mount"] == [{"mount_path": "/dev/shm", "name": "shm"}]
+
+
+def test_probes_carry_every_field_and_startup_covers_initial_delay(synthesized):
+    container = pod(stack(synthesized, "llama70b-kubernetes"))["container"][0]
+    http = {"path": "/health", "port": "8000", "scheme": "HTTP"}
+    assert container["readiness_probe"] == {"http_get": http, "period_seconds": 30, "timeout_seconds": 10,
+                                            "success_threshold": 2, "failure_threshold": 3, "initial_delay_seconds": 0}
+    startup = container["startup_probe"]
+    assert (startup["http_get"], startup["success_threshold"], startup["timeout_seconds"]) == (http, 1, 10)
+    assert (startup["failure_threshold"] - 1) * startup["period_seconds"] >= 1800
+    assert "liveness_probe" not in container
+
+
+def test_autoscaler(synthesized):
+    hpa = stack(synthesized, "llama70b-kubernetes")["resource"]["kubernetes_horizontal_pod_autoscaler_v2"]
+    spec = hpa["autoscaler"]["spec"]
+    assert (spec["min_replicas"], spec["max_replicas"]) == (1, 3)
+    assert spec["scale_target_ref"] == {"api_version": "apps/v1", "kind": "Deployment", "name": "llama70b"}
+    assert spec["metric"] == [{"type": "Pods", "pods": {"metric": {"name": "http_requests_per_second"},
+                                                        "target": {"type": "AverageValue", "average_value": "4"}}}]
+    behavior = spec["behavior"]
+    assert behavior["scale_up"][0]["stabilization_window_seconds"] == 900
+    assert behavior["scale_down"][0]["stabilization_window_seconds"] == 600
+    assert behavior["scale_up"][0]["policy"] and behavior["scale_down"][0]["policy"]  # required by the provider
+    cpu = stack(synthesized, "mistral-spot-kubernetes")["resource"]["kubernetes_horizontal_pod_autoscaler_v2"]
+    assert cpu["autoscaler"]["spec"]["metric"] == [{"type": "Resource", "resource": {
+        "name": "cpu", "target": {"type": "Utilization", "average_utilization": 70}}}]
+
+
+def test_https_is_an_ingress_with_the_tls_secret_in_front_of_a_cluster_ip_service(synthesized):
+    res = stack(synthesized, "llama70b-kubernetes")["resource"]
+    ingress = res["kubernetes_ingress_v1"]["ingress"]
+    assert ingress["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
+    assert ingress["spec"]["tls"] == [{"secret_name": "llama70b-tls", "hosts": ["llama70b.ml.acme.example"]}]
+    assert ingress["spec"]["rule"][0]["host"] == "llama70b.ml.acme.example"  # targets.kubernetes.host
+    backend = ingress["spec"]["rule"][0]["http"]["path"][0]
+    assert (backend["path"], backend["path_type"]) == ("/", "Prefix")
+    service = res["kubernetes_service_v1"]["service"]["spec"]
+    assert service["type"] == "ClusterIP"
+    assert backend["backend"]["service"] == {"name": "llama70b", "port": {"number": service["port"][0]["port"]}}
+
+
+def test_namespace_is_created_unless_it_exists(synthesized):
+    llama = stack(synthesized, "llama70b-kubernetes")["resource"]
+    assert llama["kubernetes_namespace_v1"]["namespace"]["metadata"][0]["name"] == "inference"
+    assert llama["kubernetes_service_v1"]["service"]["metadata"]["namespace"] == \
+        "${kubernetes_namespace_v1.namespace.metadata[0].name}"
+    for name in ("chat-kubernetes", "guard-kubernetes"):
+        res = stack(synthesized, name)["resource"]
+        assert "kubernetes_namespace_v1" not in res
+        assert res["kubernetes_deployment_v1"]["deployment"]["metadata"]["namespace"] == "assistants"
+
+
+def test_cpu_service_is_internal_with_fixed_replicas(synthesized):
+    doc = stack(synthesized, "embed-kubernetes")
+    spec, container = doc["resource"]["kubernetes_deployment_v1"]["deployment"]["spec"], pod(doc)["container"][0]
+    assert spec["replicas"] == "2" and "kubernetes_horizontal_pod_autoscaler_v2" not in doc["resource"]
+    assert container["resources"] == {"requests": {"cpu": "4", "memory": "8Gi"}}
+    assert not {"affinity", "toleration", "volume"} & set(pod(doc))
+    # TEI serves on port 80: the one capability PSS restricted lets a container add back.
+    assert container["security_context"]["capabilities"] == {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}
+    service = doc["resource"]["kubernetes_service_v1"]["service"]
+    assert service["metadata"]["annotations"] == {
+        "networking.gke.io/load-balancer-type": "Internal",
+        "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+        "service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["load_balancer_source_ranges"] == ["10.0.0.0/16"]
+    assert service["spec"]["port"] == [{"name": "http-80", "port": 80, "protocol": "TCP", "target_port": "80"}]
+
+
+def test_spot_stickiness_ipv6_and_l4(synthesized):
+    doc = stack(synthesized, "mistral-spot-kubernetes")
+    spec = doc["resource"]["kubernetes_service_v1"]["service"]["spec"]
+    assert (spec["session_affinity"], spec["external_traffic_policy"]) == ("ClientIP", "Local")
+    assert spec["load_balancer_source_ranges"] == ["203.0.113.0/24", "2001:db8::/32"]
+    assert spec["port"] == [{"name": "http-80", "port": 80, "protocol": "TCP", "target_port": "8080"}]
+    expr = pod(doc)["affinity"]["node_affinity"]["required_during_scheduling_ignored_during_execution"]
+    assert expr["node_selector_term"][0]["match_expressions"][0]["values"] == ["NVIDIA-L4"]
+    assert pod(doc)["node_selector"] == {"kubernetes.io/arch": "amd64"}  # no spot selector: not portable
+
+
+def test_every_stack_is_hardened_labelled_and_drains(synthesized):
+    for example, name in STACKS:
+        doc = stack(synthesized, name)
+        service = next(c.service for c in compile_files([str(ROOT / "examples" / f"{example}.yaml")], ["kubernetes"])[0]
+                       if f"{c.service.name}-kubernetes" == name)
+        spec = pod(doc)
+        assert spec["container"][0]["security_context"]["allow_privilege_escalation"] is False
+        assert spec["security_context"] == {"seccomp_profile": {"type": "RuntimeDefault"}}
+        assert spec["enable_service_links"] is False and spec["automount_service_account_token"] is False
+        assert spec["termination_grace_period_seconds"] == service.load_balancer.drain_timeout_s
+        for kind, objects in doc["resource"].items():
+            for obj in objects.values():
+                meta = obj["metadata"][0] if isinstance(obj["metadata"], list) else obj["metadata"]
+                assert meta["labels"] == {**dict(service.labels), "app.kubernetes.io/name": service.name,
+                                          "app.kubernetes.io/managed-by": "infc"}, kind
+        budget = doc["resource"]["kubernetes_pod_disruption_budget_v1"]["disruption_budget"]["spec"]
+        assert budget == {"max_unavailable": "1",
+                          "selector": {"match_labels": {"app.kubernetes.io/name": service.name}}}
+        assert doc["output"]["service_name"]["value"] == "${kubernetes_service_v1.service.metadata[0].name}"
+
+
+def test_workload_reuses_a_provider_configured_by_another_target(tmp_path):
+    """What gke does: its own kubernetes provider (cluster endpoint), then the same workload objects."""
+    from compiler import cdk
+    from targets.kubernetes_workload import emit_workload
+
+    spec = Spec.model_validate(spec_dict(targets=K8S, load_balancer={"listeners": [
+        {"port": 80, "protocol": "http"}, {"port": 443, "protocol": "https"}]}, probes={
+        "readiness": {"initial_delay": 0}, "liveness": {"path": "/live", "interval": 20, "timeout": 2}}))
+    service, _ = lower(spec, ["kubernetes"])
+
+    def build(stack):
+        stack.add("kubernetes", "provider.KubernetesProvider", "kubernetes", host="https://203.0.113.10")
+        workload = emit_workload(stack, service, {"namespace": "ml", "node_selector": {"pool": "gpu"}}, ingress=False,
+                                 service_annotations={"cloud.google.com/neg": '{"ingress": true}'})
+        assert workload.namespace != "ml"  # a reference to the namespace it created
+
+    cdk.synth([("reuse", build)], str(tmp_path))
+    doc = json.loads((tmp_path / "stacks" / "reuse" / "cdk.tf.json").read_text())
+    assert doc["provider"] == {"kubernetes": [{"host": "https://203.0.113.10"}]}
+    assert set(doc["resource"]) == {"kubernetes_namespace_v1", "kubernetes_deployment_v1", "kubernetes_service_v1",
+                                    "kubernetes_pod_disruption_budget_v1"}
+    assert pod(doc)["node_selector"] == {"pool": "gpu", "kubernetes.io/arch": "amd64"}
+    assert "affinity" not in pod(doc)  # a node_selector replaces the GPU product affinity
+    container = pod(doc)["container"][0]
+    assert "startup_probe" not in container  # no initial_delay, nothing to cover
+    assert container["liveness_probe"] == {
+        "http_get": {"path": "/live", "port": "8000", "scheme": "HTTP"}, "period_seconds": 20, "timeout_seconds": 2,
+        "success_threshold": 1, "failure_threshold": 5, "initial_delay_seconds": 0}
+    assert doc["resource"]["kubernetes_service_v1"]["service"]["metadata"]["annotations"] == {
+        "cloud.google.com/neg": '{"ingress": true}',
+        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"}
+
+
+def test_no_absolute_paths_or_nulls_in_output(synthesized):
+    for path in synthesized.rglob("*.json"):
+        text = path.read_text()
+        assert str(synthesized) not in text and "/tmp" not in text and "null" not in text, path
+
+
+@pytest.mark.parametrize("example, name", STACKS, ids=[n for _, n in STACKS])
+def test_snapshot(synthesized, snapshot, example, name):
+    assert stack(synthesized, name) == snapshot(extension_class=JSONSnapshotExtension)
