@@ -8,7 +8,7 @@ import json
 from compiler import ir
 from compiler.errors import Diagnostic
 from targets import startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, resource_name, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, output_endpoint, resource_name, warning
 
 PROVIDER = ("hashicorp/aws", ">= 5.100.0, < 7.0.0")  # 5.100.0 is validated in tests; bindings are 6.x
 
@@ -87,7 +87,7 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     asg = _autoscaling_group(stack, service, template, group, subnets)
     if service.autoscale:
         _scaling_policy(stack, service, asg, lb, group)
-    _endpoint(stack, service, lb)
+    output_endpoint(stack, service, lb.dns_name)
 
 
 def _network(stack, target: ir.Target):
@@ -259,11 +259,3 @@ def _scaling_policy(stack, service: ir.Service, asg, lb, group) -> None:
               target_tracking_configuration=stack.struct(
                   "aws", "autoscaling_policy.AutoscalingPolicyTargetTrackingConfiguration",
                   target_value=auto.target * METRIC_SCALE[auto.metric], predefined_metric_specification=metric))
-
-
-def _endpoint(stack, service: ir.Service, lb) -> None:
-    """URL of the first serving listener (https preferred); the port is omitted where it is the default."""
-    serving = sorted(service.load_balancer.serving, key=lambda x: (x.protocol != "https", x.port))[0]
-    default = {"http": 80, "https": 443}[serving.protocol]
-    port = "" if serving.port == default else f":{serving.port}"
-    stack.output("endpoint", f"{serving.protocol}://{lb.dns_name}{port}", "URL of the inference endpoint")

@@ -11,7 +11,7 @@ from compiler import ir
 from compiler.errors import Diagnostic
 from targets import azure_gateway as gateway
 from targets import startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, resource_name, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, output_endpoint, resource_name, warning
 
 # required_providers: the bindings (cdktn-provider-azurerm 18.9.0, cdktn-provider-tls 14.1.1) are generated from
 # hashicorp/azurerm 5.10.0 and hashicorp/tls 4.4.1; arguments used here are read from those schemas.
@@ -157,7 +157,7 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     scale_set = _scale_set(stack, service, target, site, front, nic_nsg, secured)
     if service.autoscale:
         _autoscale(stack, service, site, scale_set, front)
-    _endpoint(stack, service, front)
+    output_endpoint(stack, service, front.host)
 
 
 def _site(stack, service: ir.Service, target: ir.Target) -> Site:
@@ -320,11 +320,3 @@ def _autoscale(stack, service: ir.Service, site: Site, scale_set, front: gateway
                                         maximum=service.max_replicas, default=service.min_replicas),
                   rule=[rule("GreaterThan", "Increase", auto.scale_out_delay_s),
                         rule("LessThan", "Decrease", auto.scale_in_delay_s)])])
-
-
-def _endpoint(stack, service: ir.Service, front: gateway.Front) -> None:
-    """URL of the first serving listener (https preferred); the port is omitted where it is the default."""
-    serving = sorted(service.load_balancer.serving, key=lambda x: (x.protocol != "https", x.port))[0]
-    default = {"http": 80, "https": 443}[serving.protocol]
-    port = "" if serving.port == default else f":{serving.port}"
-    stack.output("endpoint", f"{serving.protocol}://{front.host}{port}", "URL of the inference endpoint")

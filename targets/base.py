@@ -54,6 +54,14 @@ def check_scale_to_zero(target: str, service: ir.Service, reason: str | None) ->
     return []
 
 
+def output_endpoint(stack, service: ir.Service, host) -> None:
+    """Output `endpoint`: URL of the first serving listener (https preferred), the port omitted where default."""
+    serving = sorted(service.load_balancer.serving, key=lambda x: (x.protocol != "https", x.port))[0]
+    default = {"http": 80, "https": 443}[serving.protocol]
+    port = "" if serving.port == default else f":{serving.port}"
+    stack.output("endpoint", f"{serving.protocol}://{host}{port}", "URL of the inference endpoint")
+
+
 def resource_name(service: ir.Service, suffix: str) -> str:
     """Cloud resource names: `<metadata.name>-<suffix>`, stable because both parts come from the spec."""
     return f"{service.name}-{suffix}" if suffix else service.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from compiler import ir
-from targets.base import resource_name
+from targets.base import output_endpoint, resource_name
 
 # Probes of Google's health checkers, and (for instance-group backends) the global external ALB's proxies,
 # come from these ranges (https://cloud.google.com/load-balancing/docs/firewall-rules).
@@ -154,7 +154,7 @@ def _external(stack, service: ir.Service, target: ir.Target, group, health: Heal
         stack.add("google", "compute_global_forwarding_rule.ComputeGlobalForwardingRule",
                   f"forwarding_rule_{listener.port}", name=name, load_balancing_scheme="EXTERNAL_MANAGED",
                   ip_protocol="TCP", ip_address=address.address, port_range=str(listener.port), target=proxy.id)
-    _endpoint(stack, service, address.address)
+    output_endpoint(stack, service, address.address)
 
 
 def _client_allowlist(stack, service: ir.Service):
@@ -221,12 +221,4 @@ def _internal(stack, service: ir.Service, target: ir.Target, net: Network, group
                   port_range=str(listener.port), target=proxy.id,
                   # The proxy-only subnet must exist before an INTERNAL_MANAGED forwarding rule is created.
                   depends_on=[proxy_subnet])
-    _endpoint(stack, service, address.address)
-
-
-def _endpoint(stack, service: ir.Service, ip) -> None:
-    """URL of the first serving listener (https preferred); the port is omitted where it is the default."""
-    serving = sorted(service.load_balancer.serving, key=lambda x: (x.protocol != "https", x.port))[0]
-    default = {"http": 80, "https": 443}[serving.protocol]
-    port = "" if serving.port == default else f":{serving.port}"
-    stack.output("endpoint", f"{serving.protocol}://{ip}{port}", "URL of the inference endpoint")
+    output_endpoint(stack, service, address.address)

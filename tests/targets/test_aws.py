@@ -154,11 +154,6 @@ def test_replicas_reachable_only_from_the_load_balancer(synthesized):
         assert all(r["referenced_security_group_id"] == "${aws_security_group.lb_security_group.id}" for r in ingress)
 
 
-def test_no_absolute_paths_or_nulls_in_output(synthesized):
-    for path in synthesized.rglob("*.json"):
-        text = path.read_text()
-        assert str(synthesized) not in text and "/tmp" not in text and "null" not in text, path
-
 
 @pytest.mark.parametrize("example, name", STACKS, ids=[n for _, n in STACKS])
 def test_snapshot(synthesized, snapshot, example, name):

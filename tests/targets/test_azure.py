@@ -506,11 +506,6 @@ def test_provider_block_has_features(synthesized):
         assert stack(synthesized, name)["provider"]["azurerm"] == [{"features": [{}]}]
 
 
-def test_no_absolute_paths_or_nulls_in_output(synthesized):
-    for path in synthesized.rglob("*.json"):
-        text = path.read_text()
-        assert str(synthesized) not in text and "/tmp" not in text and "null" not in text, path
-
 
 def test_output_is_deterministic(synthesized, tmp_path):
     example = str(ROOT / "examples" / "llama-70b-a100.yaml")

@@ -324,11 +324,6 @@ def test_resource_names_fit_rfc1035(synthesized):
                 assert len(name) <= 63 and name[0].isalpha(), (kind, name)
 
 
-def test_no_absolute_paths_or_nulls_in_output(synthesized):
-    for path in synthesized.rglob("*.json"):
-        text = path.read_text()
-        assert str(synthesized) not in text and "/tmp" not in text and ": null" not in text, path
-
 
 @pytest.mark.parametrize("example, name", STACKS, ids=[n for _, n in STACKS])
 def test_snapshot(synthesized, snapshot, example, name):

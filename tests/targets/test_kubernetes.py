@@ -401,11 +401,6 @@ def test_workload_reuses_a_provider_configured_by_another_target(tmp_path):
         "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"}
 
 
-def test_no_absolute_paths_or_nulls_in_output(synthesized):
-    for path in synthesized.rglob("*.json"):
-        text = path.read_text()
-        assert str(synthesized) not in text and "/tmp" not in text and "null" not in text, path
-
 
 @pytest.mark.parametrize("example, name", STACKS, ids=[n for _, n in STACKS])
 def test_snapshot(synthesized, snapshot, example, name):
