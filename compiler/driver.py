@@ -21,14 +21,8 @@ def _located(doc: Document, diags: list[Diagnostic]) -> list[Diagnostic]:
     return [d if d.loc else dataclasses.replace(d, loc=doc.locate(d.path)) for d in diags]
 
 
-def _emitted(doc: Document, named: list[str], only: list[str] | None) -> tuple[list[str], list[Diagnostic]]:
-    errors = []
-    chosen = [n for n in named if only is None or n in only]
-    for name in chosen:
-        if name not in backends.BACKENDS:
-            errors.append(Diagnostic(f"target '{name}' has no backend in this version of infc "
-                                     f"(available: {', '.join(backends.available())})", path=("targets", name)))
-    return chosen, _located(doc, errors)
+def _emitted(named: list[str], only: list[str] | None) -> list[str]:
+    return [n for n in named if only is None or n in only]
 
 
 def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list[Compiled], list[Diagnostic]]:
@@ -49,10 +43,7 @@ def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list
             if spec is None:
                 continue
             named_anywhere.update(spec.targets.named())
-            emitted, found = _emitted(doc, spec.targets.named(), only)
-            diagnostics += found
-            if any(d.severity == "error" for d in found):
-                continue
+            emitted = _emitted(spec.targets.named(), only)
             name = spec.metadata.name
             if name in first_by_name:
                 other = first_by_name[name].locate(("metadata", "name"))
@@ -64,7 +55,9 @@ def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list
             # Lower even when other rules failed, so target limits are reported in the same run; only a
             # broken hardware section stops here, since instance selection would repeat its error.
             if not any(d.severity == "error" and d.path[:1] == ("hardware",) for d in found):
-                service, lowered = lower.lower(spec, emitted)
+                capacity = {name: backends.backend(name).allocatable for name in emitted
+                            if hasattr(backends.backend(name), "allocatable")}
+                service, lowered = lower.lower(spec, emitted, capacity)
                 found += lowered
                 for target in service.targets if service else ():
                     found += backends.backend(target.name).check(service, target)

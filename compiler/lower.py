@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 
 from compiler import catalog, ir
@@ -23,8 +24,10 @@ def replica_bounds(spec: Spec) -> tuple[int, int]:
     return r.min, r.max if r.max is not None else max(r.min, 1)
 
 
-def machine(spec: Spec, target: str) -> tuple[ir.Machine | None, list[Diagnostic]]:
-    """The instance type for `target`: `instance_types.<target>` if given, else the cheapest catalog fit."""
+def machine(spec: Spec, target: str, allocatable: catalog.Capacity | None = None
+            ) -> tuple[ir.Machine | None, list[Diagnostic]]:
+    """The instance type for `target`: `instance_types.<target>` if given, else the cheapest catalog fit, with the
+    requests measured against what the target leaves a replica (`allocatable`; default: the whole machine)."""
     cloud = catalog.CATALOG_OF[target]
     if cloud is None:
         return None, []
@@ -45,7 +48,7 @@ def machine(spec: Spec, target: str) -> tuple[ir.Machine | None, list[Diagnostic
                 f"{count}x {hw.accelerator} ({hw.arch})", path=path)]
         return _from_row(match[0]), []
     try:
-        row = catalog.select(cloud, hw.accelerator, count, hw.arch, hw.cpus, hw.memory_gib)
+        row = catalog.select(cloud, hw.accelerator, count, hw.arch, hw.cpus, hw.memory_gib, allocatable)
     except catalog.NoMatch as exc:
         return None, [Diagnostic(f"{target}: {exc}", path=("hardware", exc.field))]
     return _from_row(row), []
@@ -56,12 +59,14 @@ def _from_row(row: catalog.InstanceType) -> ir.Machine:
                       row.vcpus, row.memory_gib)
 
 
-def lower(spec: Spec, emitted: list[str]) -> tuple[ir.Service | None, list[Diagnostic]]:
-    """The IR of `spec` for the `emitted` targets, or None with the errors that prevent it."""
+def lower(spec: Spec, emitted: list[str], allocatable: Mapping[str, catalog.Capacity] | None = None
+          ) -> tuple[ir.Service | None, list[Diagnostic]]:
+    """The IR of `spec` for the `emitted` targets, or None with the errors that prevent it. `allocatable` holds the
+    targets whose machines keep part of their capacity (Kubernetes nodes)."""
     diagnostics: list[Diagnostic] = []
     targets = []
     for name in emitted:
-        chosen, found = machine(spec, name)
+        chosen, found = machine(spec, name, (allocatable or {}).get(name))
         diagnostics += found
         settings = getattr(spec.targets, name).model_dump(exclude_none=True)
         targets.append(ir.Target(name, MappingProxyType(settings), chosen))

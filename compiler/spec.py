@@ -221,13 +221,29 @@ class KubernetesTarget(_TargetSettings):
 
 class AzureMLTarget(_Model):
     location: str = Field(pattern=r"^[a-z0-9]+$", description="Azure region, e.g. eastus.")
-    resource_group: str | None = Field(default=None, description="Existing resource group. Default: one is created.")
+    resource_group: str | None = Field(
+        default=None, pattern=r"^[-\w._()]{1,90}$",
+        description="Existing resource group to deploy into. Default: one named after the service is created.")
+    image: str | None = Field(
+        default=None, min_length=1,
+        description="Image the deployment runs instead of model.image. Azure ML environments take no command or "
+        "arguments, so with model.args this must be an image whose CMD carries them (e.g. built FROM model.image). "
+        "Default: model.image.")
+    container_registry_id: str | None = Field(
+        default=None, pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/registries/[^/]+$",
+        description="Azure Container Registry attached to the workspace, for a private image. Default: none "
+        "(public images need no registry).")
 
 
 class GkeTarget(_TargetSettings):
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
-    region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region, e.g. us-central1.")
-    namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Namespace.")
+    region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region of the regional cluster, e.g. us-central1.")
+    namespace: str = Field(
+        default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63,
+        description="Namespace of the workload in the new cluster; created unless 'default'. Default: default.")
+    host: str | None = Field(
+        default=None, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        description="Hostname the Ingress for https listeners serves. Default: none (any host).")
 
 
 class Targets(_Model):

@@ -92,8 +92,12 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     return out
 
 
-def check_workload(service: ir.Service, name: str, settings: Mapping[str, object]) -> list[Diagnostic]:
-    """The checks of the Kubernetes workload (also emitted by managed-cluster targets), reported as target `name`."""
+def check_workload(service: ir.Service, name: str, settings: Mapping[str, object], *, ingress: bool = True,
+                   node_disk: bool = False) -> list[Diagnostic]:
+    """The checks of the Kubernetes workload (also emitted by managed-cluster targets), reported as target `name`.
+
+    ingress=False: the caller emits the https Ingress (emit_workload(ingress=False)) and reports its own warnings
+    about it; node_disk=True: the caller sizes the nodes' disks from hardware.disk_gib, so it is carried."""
     out = check_limits(name, service, LIMITS)
     out += check_scale_to_zero(name, service, SCALE_TO_ZERO)
     for path, value, low, what in MINIMUMS:
@@ -104,8 +108,8 @@ def check_workload(service: ir.Service, name: str, settings: Mapping[str, object
     out += _labels(service, name)
     out += _resources(service, name)
     out += _autoscale(service, name)
-    out += _listeners(service, name, settings)
-    out += _not_carried(service, name)
+    out += _listeners(service, name, settings, ingress)
+    out += _not_carried(service, name, node_disk)
     out += _settings(name, settings)
     if service.accelerator != "none" and settings.get("node_selector") is None \
             and service.accelerator not in GPU_PRODUCTS:
@@ -245,7 +249,7 @@ def _autoscale(service: ir.Service, name: str) -> list[Diagnostic]:
                     f"e.g. prometheus-adapter with a rule for http_requests_total (see {_ADAPTER_DOC})")]
 
 
-def _listeners(service: ir.Service, name: str, settings: Mapping[str, object]) -> list[Diagnostic]:
+def _listeners(service: ir.Service, name: str, settings: Mapping[str, object], ingress: bool) -> list[Diagnostic]:
     """https listeners terminate on an Ingress, which serves HTTPS on 443 and HTTP on 80 only."""
     lb, out = service.load_balancer, []
     by_port = {x.port: x for x in lb.listeners}
@@ -264,12 +268,12 @@ def _listeners(service: ir.Service, name: str, settings: Mapping[str, object]) -
                              f"{format_path(('load_balancer', 'listeners', i, 'redirect_to'))}: listener "
                              f"{listener.port} -> {listener.redirect_to} cannot be expressed; the only redirect on "
                              "Kubernetes is the Ingress's own, from http on 80 to https on 443"))
-        else:
+        elif ingress:
             out.append(warning(name, f"{base}.redirect_to",
                                f"{format_path(('load_balancer', 'listeners', i, 'redirect_to'))}: the Ingress API has "
                                "no redirect; infc sets ingress-nginx's force-ssl-redirect annotation, other ingress "
                                "controllers need their own HTTP-to-HTTPS setting"))
-    if any(x.protocol == "https" for x in lb.listeners):
+    if ingress and any(x.protocol == "https" for x in lb.listeners):
         if not settings.get("host"):
             out.append(warning(name, "load_balancer.listeners",
                                "the https Ingress has no host (the spec names none): controllers that choose the "
@@ -287,14 +291,14 @@ def _listeners(service: ir.Service, name: str, settings: Mapping[str, object]) -
     return out
 
 
-def _not_carried(service: ir.Service, name: str) -> list[Diagnostic]:
+def _not_carried(service: ir.Service, name: str, node_disk: bool) -> list[Diagnostic]:
     """Spec values with no portable Kubernetes field: a warning unless they are the spec default."""
     out = []
     if service.load_balancer.idle_timeout_s != SPEC_DEFAULTS["idle_timeout_s"]:
         out.append(warning(name, "load_balancer.idle_timeout",
                            f"load_balancer.idle_timeout ({service.load_balancer.idle_timeout_s}s) is not carried: a "
                            "Service has no idle-timeout field, the cloud load balancer's own timeout applies"))
-    if service.disk_gib != SPEC_DEFAULTS["disk_gib"]:
+    if service.disk_gib != SPEC_DEFAULTS["disk_gib"] and not node_disk:
         out.append(warning(name, "hardware.disk_gib",
                            f"hardware.disk_gib ({service.disk_gib}) is not carried: pods use their node's disk; size "
                            "the nodes' disks for the image and the model"))

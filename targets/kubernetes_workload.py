@@ -67,10 +67,11 @@ def labels(service: ir.Service) -> dict[str, str]:
 
 @dataclasses.dataclass(frozen=True)
 class Workload:
-    """What a managed-cluster target builds on: the namespace (name or reference) and the Service construct."""
+    """What a managed-cluster target builds on: the namespace (name or reference), the Service and Deployment."""
 
     namespace: object
     service: object
+    deployment: object = None  # e.g. for an Ingress that must be created after the pods exist (GKE)
 
 
 def emit_workload(stack, service: ir.Service, settings: Mapping[str, object], *, ingress: bool = True,
@@ -81,7 +82,7 @@ def emit_workload(stack, service: ir.Service, settings: Mapping[str, object], *,
     ingress=False leaves https to the caller (e.g. a GKE Ingress with a pre-shared certificate);
     service_annotations are added to the Service's (e.g. a BackendConfig reference)."""
     namespace = _namespace(stack, service, settings)
-    _deployment(stack, service, settings, namespace)
+    deployment = _deployment(stack, service, settings, namespace)
     svc = _service(stack, service, namespace, service_annotations or {})
     if ingress and any(x.protocol == "https" for x in service.load_balancer.listeners):
         _ingress(stack, service, settings, namespace)
@@ -90,7 +91,7 @@ def emit_workload(stack, service: ir.Service, settings: Mapping[str, object], *,
     _disruption_budget(stack, service, namespace)
     stack.output("service_name", svc.metadata.name, "Name of the Kubernetes Service in front of the replicas")
     stack.output("service_namespace", namespace, "Namespace of the service's objects")
-    return Workload(namespace, svc)
+    return Workload(namespace, svc, deployment)
 
 
 def _namespace(stack, service: ir.Service, settings: Mapping[str, object]):
@@ -108,7 +109,7 @@ def _meta(stack, kind: str, service: ir.Service, namespace, annotations=None):
                         annotations=annotations or None)
 
 
-def _deployment(stack, service: ir.Service, settings: Mapping[str, object], namespace) -> None:
+def _deployment(stack, service: ir.Service, settings: Mapping[str, object], namespace):
     pod_labels = labels(service)
     gpu = service.accelerator != "none"
     pod = stack.struct(
@@ -130,7 +131,7 @@ def _deployment(stack, service: ir.Service, settings: Mapping[str, object], name
         automount_service_account_token=False,
         enable_service_links=False,
     )
-    stack.add(
+    return stack.add(
         K, D, "deployment", metadata=_meta(stack, f"{D}Metadata", service, namespace),
         # Deployments are not waited for: a rollout can take initial_delay per replica; `kubectl rollout status`
         # reports it, and progressDeadlineSeconds flags one that stalls.

@@ -57,10 +57,23 @@ def test_impossible_count_lists_counts_that_exist():
 
 
 def test_accelerator_missing_on_a_cloud_names_where_it_is():
-    with pytest.raises(NoMatch, match=r"no x86_64 instance type has nvidia-a10 \(offered on: azure\)"):
+    with pytest.raises(NoMatch, match=r"no x86_64 instance type has nvidia-a10 \(offered on: azure, azureml\)"):
         select("aws", "nvidia-a10", 1, "x86_64", None, None)
 
 
 def test_cpu_selection():
     chosen = select("aws", catalog.NONE, 0, "x86_64", cpus=4, memory_gib=8)
     assert chosen.accelerator == catalog.NONE and chosen.vcpus >= 4 and chosen.memory_gib >= 8
+
+
+def test_selection_measures_requests_against_what_the_target_leaves_a_replica():
+    whole = select("gcp", "nvidia-l4", 1, "x86_64", cpus=4, memory_gib=16)
+    assert whole.instance_type == "g2-standard-4"  # 4 vCPUs, 16 GB: exactly the request
+
+    def half(vcpus, memory):  # a target that keeps half of every machine
+        return vcpus / 2, memory / 2
+
+    fitted = select("gcp", "nvidia-l4", 1, "x86_64", cpus=4, memory_gib=16, allocatable=half)
+    assert fitted.vcpus >= 8 and fitted.memory_gib >= 32
+    with pytest.raises(NoMatch, match=r"of which .* are left for a replica"):
+        select("gcp", "nvidia-l4", 1, "x86_64", cpus=64, memory_gib=None, allocatable=half)

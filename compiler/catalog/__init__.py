@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
+from collections.abc import Callable
 from importlib import resources
 
 ACCELERATORS = (
@@ -14,7 +15,8 @@ ACCELERATORS = (
 NONE = "none"
 
 # Which catalog file each target picks instance types from; None: the target takes no instance type.
-CATALOG_OF = {"aws": "aws", "azure": "azure", "azureml": "azure", "gcp": "gcp", "gke": "gcp", "kubernetes": None}
+# azureml has its own file: managed online endpoints accept only some VM sizes, so selection must pick from those.
+CATALOG_OF = {"aws": "aws", "azure": "azure", "azureml": "azureml", "gcp": "gcp", "gke": "gcp", "kubernetes": None}
 
 COLUMNS = (
     "instance_type", "accelerator", "accelerator_count", "accelerator_memory_gib", "vcpus", "memory_gib",
@@ -93,9 +95,13 @@ def counts(cloud: str, accelerator: str, arch: str) -> list[int]:
     return sorted({r.accelerator_count for r in rows(cloud) if r.accelerator == accelerator and r.arch == arch})
 
 
-def select(cloud: str, accelerator: str, count: int, arch: str,
-           cpus: int | None, memory_gib: float | None) -> InstanceType:
-    """The cheapest row with exactly `count` of `accelerator` and at least `cpus` and `memory_gib`.
+Capacity = Callable[[float, float], tuple[float, float]]  # (vCPUs, GiB) of a type -> what a replica can use
+
+
+def select(cloud: str, accelerator: str, count: int, arch: str, cpus: int | None, memory_gib: float | None,
+           allocatable: Capacity | None = None) -> InstanceType:
+    """The cheapest row with exactly `count` of `accelerator` and at least `cpus` and `memory_gib`, measured
+    against `allocatable` (the target's capacity left for a replica, e.g. after a Kubernetes node's reservations).
 
     Ties on price go to the smaller, then the alphabetically first type, so the choice is deterministic.
     """
@@ -106,14 +112,18 @@ def select(cloud: str, accelerator: str, count: int, arch: str,
     if not exact:
         raise NoMatch(f"{accelerator} comes only in counts of "
                       f"{', '.join(map(str, counts(cloud, accelerator, arch)))} per instance, not {count}", "count")
-    fit = [r for r in exact if r.vcpus >= (cpus or 0) and r.memory_gib >= (memory_gib or 0)]
+    usable = allocatable or (lambda vcpus, memory: (vcpus, memory))
+    fit = [r for r in exact
+           if usable(r.vcpus, r.memory_gib)[0] >= (cpus or 0) and usable(r.vcpus, r.memory_gib)[1] >= (memory_gib or 0)]
     if not fit:
         biggest = max(exact, key=lambda r: (r.vcpus, r.memory_gib))
+        big_cpus, big_memory = usable(biggest.vcpus, biggest.memory_gib)
         wanted = " and ".join(([f"{cpus} vCPUs"] if cpus else []) + ([f"{memory_gib:g} GiB memory"] if memory_gib else []))
         what = f"{count}x {accelerator}" if count else "no accelerator"
+        left = f", of which {big_cpus:.2f} vCPUs and {big_memory:.2f} GiB are left for a replica" if allocatable else ""
         raise NoMatch(f"no instance type with {what} has at least {wanted}; the largest is "
-                      f"{biggest.instance_type} ({biggest.vcpus} vCPUs, {biggest.memory_gib:g} GiB)",
-                      "cpus" if cpus and biggest.vcpus < cpus else "memory_gib")
+                      f"{biggest.instance_type} ({biggest.vcpus} vCPUs, {biggest.memory_gib:g} GiB{left})",
+                      "cpus" if cpus and big_cpus < cpus else "memory_gib")
     return min(fit, key=lambda r: (r.price_usd_hour, r.vcpus, r.memory_gib, r.instance_type))
 
 

@@ -18,6 +18,8 @@ PLACEMENT = {
     "azure": {"location": "eastus", "certificate": "https://kv.vault.azure.net/secrets/x"},
     "gcp": {"project": "acme-ml", "region": "us-central1", "certificate": "projects/acme-ml/global/sslCertificates/x"},
     "kubernetes": {"namespace": "ml", "certificate": "x-tls"},
+    "azureml": {"location": "eastus"},
+    "gke": {"project": "acme-ml", "region": "us-central1", "certificate": "x-cert"},
 }
 TARGETS = list(PLACEMENT)
 
@@ -25,30 +27,42 @@ TARGETS = list(PLACEMENT)
 ROWS = [
     ("defaults", {}, dict.fromkeys(TARGETS, "ok")),
     ("interval 4s", {"probes": {"readiness": {"interval": 4, "timeout": 2}}},
-     {"aws": "must be 5-300s", "azure": "at least 5", "gcp": "ok", "kubernetes": "ok"}),
+     {"aws": "must be 5-300s", "azure": "at least 5", "gcp": "ok", "kubernetes": "ok",
+      "azureml": "ok", "gke": "ok"}),
     ("interval 10m", {"probes": {"readiness": {"interval": "10m"}}},
-     {"aws": "must be 5-300s", "azure": "ok", "gcp": "must be 1-300s", "kubernetes": "ok"}),
+     {"aws": "must be 5-300s", "azure": "ok", "gcp": "must be 1-300s", "kubernetes": "ok",
+      "azureml": "ok", "gke": "ok"}),
     ("success 200-299", {"probes": {"readiness": {"success_codes": "200-299"}}},
-     {"aws": "ok", "azure": "200", "gcp": "passes only on HTTP 200", "kubernetes": "ok"}),
+     {"aws": "ok", "azure": "200", "gcp": "passes only on HTTP 200", "kubernetes": "ok",
+      "azureml": "ok", "gke": "ok"}),
     ("success 404", {"probes": {"readiness": {"success_codes": "404"}}},
-     {"aws": "ok", "azure": "200", "gcp": "passes only on HTTP 200", "kubernetes": "200-399"}),
+     {"aws": "ok", "azure": "200", "gcp": "passes only on HTTP 200", "kubernetes": "200-399",
+      "azureml": "ok", "gke": "200-399"}),
     ("initial delay 2h", {"probes": {"readiness": {"initial_delay": "2h"}}},
-     {"aws": "ok", "azure": "10-90 minutes", "gcp": "must be 0-3600s", "kubernetes": "ok"}),
+     {"aws": "ok", "azure": "10-90 minutes", "gcp": "must be 0-3600s", "kubernetes": "ok",
+      "azureml": "ok", "gke": "ok"}),
     ("idle timeout 60s", {"load_balancer": {"idle_timeout": 60}},
-     {"aws": "ok", "azure": "whole number of minutes", "gcp": "ok", "kubernetes": "ok"}),
+     {"aws": "ok", "azure": "whole number of minutes", "gcp": "ok", "kubernetes": "ok",
+      "azureml": "ok", "gke": "ok"}),
     ("scale to zero", {"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}},
      dict.fromkeys(TARGETS, "replicas.min: 0 is not supported")),
     ("scale-in delay 20m",
      {"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50, "scale_in_delay": "20m"}}},
-     {"aws": "must be 0-900s", "azure": "ok", "gcp": "ok", "kubernetes": "ok"}),
+     {"aws": "must be 0-900s", "azure": "ok", "gcp": "ok", "kubernetes": "ok",
+      "azureml": "ok", "gke": "ok"}),
+    ("spot", {"hardware": {"accelerator": "nvidia-t4", "spot": True}},
+     {**dict.fromkeys(TARGETS, "ok"), "azureml": "dedicated capacity only"}),
+    ("private load balancer", {"load_balancer": {"public": False}},
+     {**dict.fromkeys(TARGETS, "ok"), "azureml": "reachable only through a private endpoint"}),
     ("requests per replica, layer 4",
      {"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "requests_per_replica", "target": 5}}},
-     {"aws": "ok", "azure": "cpu_percent", "gcp": "ok", "kubernetes": "ok"}),
+     {"aws": "ok", "azure": "cpu_percent", "gcp": "ok", "kubernetes": "ok",
+      "azureml": "ok", "gke": "ok"}),
 ]
 
 
 def errors(overrides: dict, target: str) -> list[str]:
-    data = spec_dict(hardware={"accelerator": "nvidia-t4"}, **overrides)
+    data = spec_dict(**{"hardware": {"accelerator": "nvidia-t4"}, **overrides})
     data["targets"] = {target: PLACEMENT[target]}
     spec = Spec.model_validate(data)
     service, diags = lower(spec, [target])

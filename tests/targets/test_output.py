@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -32,4 +33,5 @@ def test_output_is_clean(synth_for, target):
         assert list(nulls(doc)) == [], path
         if path.name == "cdk.tf.json":
             for name, provider in doc["terraform"]["required_providers"].items():
-                assert provider["source"].startswith("hashicorp/") and provider["version"].startswith(">= "), name
+                assert re.fullmatch(r"[A-Za-z0-9-]+/[a-z0-9-]+", provider["source"]), name  # e.g. Azure/azapi
+                assert re.fullmatch(r">= \d+\.\d+\.\d+, < \d+\.0\.0", provider["version"]), name

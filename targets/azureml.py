@@ -1,0 +1,244 @@
+"""Azure Machine Learning backend: a workspace with its companions and a managed online endpoint serving the model."""
+
+from __future__ import annotations
+
+import json
+
+from compiler import ir
+from compiler.errors import Diagnostic
+from targets import azureml_endpoint as endpoint
+from targets.base import Limit, check_limits, check_scale_to_zero, error, resource_name, warning
+
+# required_providers: the bindings (cdktn-provider-azurerm 18.9.0, cdktn-provider-azapi 1.0.0) are generated from
+# hashicorp/azurerm 5.10.0 and Azure/azapi 2.13.0; arguments used here are read from those schemas.
+PROVIDER = ("hashicorp/azurerm", ">= 5.10.0, < 6.0.0")
+AZAPI_PROVIDER = ("Azure/azapi", ">= 2.13.0, < 3.0.0")
+
+_ML_DOCS = "https://learn.microsoft.com/en-us/azure/machine-learning"
+_LIMITS_DOC = f"{_ML_DOCS}/how-to-manage-quotas#azure-machine-learning-online-endpoints-and-batch-endpoints"
+_SKU_DOC = f"{_ML_DOCS}/reference-managed-online-endpoints-vm-sku-list"
+_PROBE_DOC = f"{_ML_DOCS}/reference-yaml-deployment-managed-online#probesettings"
+_REQUEST_DOC = f"{_ML_DOCS}/reference-yaml-deployment-managed-online#requestsettings"
+_DEPLOYMENT_DOC = f"{_ML_DOCS}/reference-yaml-deployment-managed-online#yaml-syntax"
+_ENVIRONMENT_REST = ("https://learn.microsoft.com/en-us/rest/api/azureml/environment-versions/create-or-update"
+                     "#environmentversionproperties")
+_ROUTE_REST = "https://learn.microsoft.com/en-us/rest/api/azureml/environment-versions/create-or-update#route"
+_ENDPOINT_REST = ("https://learn.microsoft.com/en-us/rest/api/azureml/online-endpoints/create-or-update"
+                  "#onlineendpointproperties")
+_AUTOSCALE_DOC = "https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/resources/monitor_autoscale_setting"
+
+LIMITS = (
+    # Autoscale cooldowns: "between 1 minute and 1 week" (ISO 8601).
+    Limit("replicas.autoscale.scale_out_delay", lambda s: s.autoscale.scale_out_delay_s if s.autoscale else None,
+          60, 604800, "an Azure autoscale cooldown", _AUTOSCALE_DOC, "s"),
+    Limit("replicas.autoscale.scale_in_delay", lambda s: s.autoscale.scale_in_delay_s if s.autoscale else None,
+          60, 604800, "an Azure autoscale cooldown", _AUTOSCALE_DOC, "s"),
+)
+
+# ProbeSettings: initial_delay, timeout, success_threshold and failure_threshold have a documented minimum of 1 (the
+# spec already keeps thresholds >= 1 and interval > timeout); no maximum is documented.
+PROBE_MINIMUMS = (
+    ("probes.readiness.initial_delay", lambda s: s.initial_delay_s, "initial_delay"),
+    ("probes.readiness.timeout", lambda s: s.readiness.timeout_s, "timeout"),
+    ("probes.liveness.timeout", lambda s: s.liveness.timeout_s if s.liveness else None, "timeout"),
+)
+
+ENDPOINT_NAME = (3, 32)  # "Begin with a letter, be 3-32 characters, only letters and numbers" (single dashes accepted)
+MAX_INSTANCES = 50  # instances per deployment, raisable by a support request
+REQUEST_TIMEOUT_S = 180  # the maximum request timeout of a managed online endpoint
+
+SCALE_TO_ZERO = ("a managed online deployment runs at least one instance (its instance count and the autoscale "
+                 "minimum are at least 1); Azure ML has no scale to zero for managed online endpoints")
+
+# Every size of "Managed online endpoints SKU list" (lower case: the list writes them in capitals). The catalog file
+# azureml.csv holds the priced subset that selection picks from; an instance type given in
+# hardware.instance_types.azureml must be one of these.
+SUPPORTED_SIZES = frozenset(f"standard_{s}" for s in (
+    "d2as_v4 d4as_v4 d8as_v4 d16as_v4 d32as_v4 d48as_v4 d64as_v4 d96as_v4 "
+    "d2a_v4 d4a_v4 d8a_v4 d16a_v4 d32a_v4 d48a_v4 d64a_v4 d96a_v4 ds1_v2 ds2_v2 ds3_v2 ds4_v2 ds5_v2 "
+    "e2s_v3 e4s_v3 e8s_v3 e16s_v3 e32s_v3 e48s_v3 e64s_v3 f2s_v2 f4s_v2 f8s_v2 f16s_v2 f32s_v2 f48s_v2 f64s_v2 "
+    "f72s_v2 fx4mds fx12mds fx24mds fx36mds fx48mds l8as_v3 l16as_v3 l32as_v3 l48as_v3 l64as_v3 l80as_v3 "
+    "l8s_v2 l16s_v2 l32s_v2 l48s_v2 l64s_v2 l80s_v2 l8s_v3 l16s_v3 l32s_v3 l48s_v3 l64s_v3 l80s_v3 "
+    "nc24ads_a100_v4 nc48ads_a100_v4 nc96ads_a100_v4 nc4as_t4_v3 nc8as_t4_v3 nc16as_t4_v3 nc64as_t4_v3 "
+    "nc6s_v2 nc12s_v2 nc24s_v2 nc6s_v3 nc12s_v3 nc24s_v3 nc40ads_h100_v5 nc80adis_h100_v5 nd96amsr_a100_v4 "
+    "nd96asr_v4 nd40rs_v2 nd96is_h100_v5 nd96isr_h100_v5 nv6ads_a10_v5 nv12ads_a10_v5 nv18ads_a10_v5 "
+    "nv36ads_a10_v5 nv36adms_a10_v5 nv72ads_a10_v5").split())
+
+
+def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """Everything a managed online endpoint cannot express, as errors naming field and range. No CDK needed."""
+    out = check_limits("azureml", service, LIMITS)
+    out += check_scale_to_zero("azureml", service, SCALE_TO_ZERO)
+    out += _check_name(service)
+    out += _check_hardware(service, target)
+    out += _check_model(service, target)
+    out += _check_probes(service)
+    out += _check_front(service)
+    if service.max_replicas > MAX_INSTANCES:
+        out.append(warning("azureml", "replicas.max",
+                           f"replicas.max is {service.max_replicas}; a managed online deployment holds up to "
+                           f"{MAX_INSTANCES} instances unless Azure raises the limit on request (see {_LIMITS_DOC})"))
+    out.append(warning("azureml", "targets.azureml",
+                       "a managed online deployment admits 1 concurrent request per instance by default "
+                       "(request_settings.max_concurrent_requests_per_instance) and the spec has no setting for it: "
+                       f"requests beyond it wait or get HTTP 429 (see {_REQUEST_DOC})"))
+    return out
+
+
+def _check_name(service: ir.Service) -> list[Diagnostic]:
+    low, high = ENDPOINT_NAME
+    if not low <= len(service.name) <= high or "--" in service.name:
+        return [error("azureml", "metadata.name",
+                      f"metadata.name '{service.name}' names the online endpoint, whose name must be {low}-{high} "
+                      f"letters, digits and single dashes, starting with a letter (see {_LIMITS_DOC})")]
+    return []
+
+
+def _check_hardware(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    out = []
+    chosen = target.machine.instance_type if target.machine else None
+    if chosen and chosen.lower() not in SUPPORTED_SIZES:
+        out.append(error("azureml", "hardware.instance_types.azureml",
+                         f"hardware.instance_types.azureml is '{chosen}', which is not in the managed online "
+                         f"endpoints SKU list (see {_SKU_DOC})"))
+    if service.spot:
+        out.append(error("azureml", "hardware.spot",
+                         "hardware.spot is true, but managed online deployments run on dedicated capacity only: "
+                         "remove spot, or serve spot replicas from another target"))
+    out.append(warning("azureml", "hardware.disk_gib",
+                       f"hardware.disk_gib ({service.disk_gib}GiB) has no setting on a managed online deployment: "
+                       f"the disk comes with the VM size (see {_DEPLOYMENT_DOC})"))
+    return out
+
+
+def _check_model(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    out = []
+    if service.args and not target.get("image"):
+        out.append(error("azureml", "model.args",
+                         f"model.args is set ({' '.join(service.args)}), but an Azure ML environment has an image and "
+                         "routes, no command or arguments, so the container would start with its image's own CMD "
+                         f"(see {_ENVIRONMENT_REST}); build an image whose CMD carries the arguments and set it as "
+                         "targets.azureml.image"))
+    elif service.args:
+        out.append(warning("azureml", "model.args",
+                           "model.args are not passed on azureml: targets.azureml.image must start the server with "
+                           f"them itself ({' '.join(service.args)})"))
+    scheme = (service.model_uri or "").partition("://")[0]
+    if scheme in ("s3", "gs"):
+        out.append(warning("azureml", "model.uri",
+                           f"model.uri is {'an' if scheme == 's3' else 'a'} {scheme}:// URI; the deployment gets no credentials for it, so the "
+                           "container must bring its own or the bucket must be public"))
+    return out
+
+
+def _check_probes(service: ir.Service) -> list[Diagnostic]:
+    out = []
+    for path, value, name in PROBE_MINIMUMS:
+        seconds = value(service)
+        if seconds is not None and seconds < 1:
+            out.append(error("azureml", path, f"{path} is {seconds}s; a managed online deployment probe's {name} "
+                                              f"must be at least 1s (see {_PROBE_DOC})"))
+    probes = [("probes.readiness.path", service.readiness.path)]
+    probes += [("probes.liveness.path", service.liveness.path)] if service.liveness else []
+    for path, value in probes:
+        if not any(c.isalnum() or c == "_" for c in value):
+            out.append(error("azureml", path, f"{path} is '{value}'; an Azure ML inference route's path must contain "
+                                              f"a letter, digit or '_' (pattern [a-zA-Z0-9_], see {_ROUTE_REST})"))
+    if service.readiness.success_codes != "200":
+        out.append(warning("azureml", "probes.readiness.success_codes",
+                           f"probes.readiness.success_codes ({service.readiness.success_codes}) has no setting on a "
+                           f"managed online deployment probe (see {_PROBE_DOC})"))
+    return out
+
+
+def _check_front(service: ir.Service) -> list[Diagnostic]:
+    """The endpoint is Azure's own HTTPS front end: load-balancer settings it has no place for."""
+    lb, out = service.load_balancer, []
+    if not lb.public:
+        out.append(error("azureml", "load_balancer.public",
+                         "load_balancer.public is false; a private managed online endpoint (public_network_access: "
+                         "disabled) is reachable only through a private endpoint of the workspace, which infc does "
+                         "not emit; use public: true"))
+    if not {"0.0.0.0/0"} <= set(lb.allowed_cidrs) <= {"0.0.0.0/0", "::/0"}:
+        out.append(error("azureml", "load_balancer.allowed_cidrs",
+                         f"load_balancer.allowed_cidrs is {', '.join(lb.allowed_cidrs)}; a managed online endpoint "
+                         f"has no client address filter, only public network access on or off (see {_ENDPOINT_REST}); "
+                         "use [0.0.0.0/0]"))
+    if lb.stickiness:
+        out.append(error("azureml", "load_balancer.stickiness",
+                         "load_balancer.stickiness is true, but a managed online endpoint has no session affinity "
+                         "between clients and instances; remove stickiness"))
+    for i, x in enumerate(lb.listeners):
+        if x.redirect_to is not None:
+            out.append(warning("azureml", f"load_balancer.listeners.{i}",
+                               f"load_balancer.listeners[{i}] ({x.protocol} {x.port} -> {x.redirect_to}) is not "
+                               "served: a managed online endpoint has one front end, its HTTPS scoring URI on 443, "
+                               "and no redirects"))
+        elif (x.protocol, x.port) != ("https", 443):
+            out.append(warning("azureml", f"load_balancer.listeners.{i}",
+                               f"load_balancer.listeners[{i}] ({x.protocol} {x.port}) is served as HTTPS on 443: a "
+                               "managed online endpoint has one front end, its HTTPS scoring URI with Microsoft's "
+                               "certificate"))
+    if lb.idle_timeout_s > REQUEST_TIMEOUT_S:
+        out.append(warning("azureml", "load_balancer.idle_timeout",
+                           f"load_balancer.idle_timeout ({lb.idle_timeout_s}s) has no managed online endpoint "
+                           "setting; the endpoint bounds each request's total time instead, set to the "
+                           f"{REQUEST_TIMEOUT_S}s maximum, so longer requests are cut off (see {_LIMITS_DOC})"))
+    if lb.drain_timeout_s:
+        out.append(warning("azureml", "load_balancer.drain_timeout",
+                           f"load_balancer.drain_timeout ({lb.drain_timeout_s}s) has no setting on a managed online "
+                           f"deployment, which removes instances on its own terms (see {_DEPLOYMENT_DOC})"))
+    return out
+
+
+def emit(stack, service: ir.Service, target: ir.Target) -> None:
+    """Every resource of the Azure ML stack, in dependency order."""
+    stack.require("azurerm", *PROVIDER)
+    stack.require("azapi", *AZAPI_PROVIDER)
+    # `features {}` is required in the azurerm provider block, even empty.
+    stack.add("azurerm", "provider.AzurermProvider", "azurerm",
+              features=[stack.struct("azurerm", "provider.AzurermProviderFeatures")])
+    stack.add("azapi", "provider.AzapiProvider", "azapi")
+    location = str(target.get("location"))
+    tags = dict(service.labels) or None
+    group = target.get("resource_group")
+    if not group:
+        group = stack.add("azurerm", "resource_group.ResourceGroup", "resource_group",
+                          name=resource_name(service, "rg"), location=location, tags=tags).name
+    workspace = _workspace(stack, service, target, location, tags, group)
+    endpoint.emit(stack, service, target, workspace.id, group, location, tags)
+
+
+def global_name(service: ir.Service, target: ir.Target) -> str:
+    """Storage account and key vault names are unique across Azure: the service name without dashes (at most 16
+    characters) and 8 hex digits of a hash of subscription, resource group and service, fixed at plan time."""
+    group = target.get("resource_group") or resource_name(service, "rg")
+    parts = ", ".join(["data.azurerm_client_config.client.subscription_id", json.dumps(str(group)),
+                       json.dumps(service.name)])
+    return service.name.replace("-", "")[:16] + '${substr(sha1(join("/", [' + parts + '])), 0, 8)}'
+
+
+def _workspace(stack, service: ir.Service, target: ir.Target, location: str, tags, group):
+    """The workspace and what it needs: storage account, key vault, and application insights on a Log Analytics
+    workspace (workspace-based; classic Application Insights is retired)."""
+    client = stack.add("azurerm", "data_azurerm_client_config.DataAzurermClientConfig", "client")
+    common = {"location": location, "resource_group_name": group, "tags": tags}
+    logs = stack.add("azurerm", "log_analytics_workspace.LogAnalyticsWorkspace", "log_analytics",
+                     name=resource_name(service, "logs"), sku="PerGB2018", retention_in_days=30, **common)
+    insights = stack.add("azurerm", "application_insights.ApplicationInsights", "application_insights",
+                         name=resource_name(service, "insights"), application_type="web", workspace_id=logs.id,
+                         **common)
+    # Standard general-purpose v2 without hierarchical namespace: Azure ML does not take premium storage for the
+    # workspace's default datastore.
+    storage = stack.add("azurerm", "storage_account.StorageAccount", "storage_account", name=global_name(service, target),
+                        account_tier="Standard", account_replication_type="LRS", min_tls_version="TLS1_2", **common)
+    # Access policies (not Azure RBAC): the workspace grants its own identity access when it is created, and
+    # azurerm leaves policies it is not given alone.
+    vault = stack.add("azurerm", "key_vault.KeyVault", "key_vault", name=global_name(service, target),
+                      tenant_id=client.tenant_id, sku_name="standard", rbac_authorization_enabled=False, **common)
+    return stack.add(
+        "azurerm", "machine_learning_workspace.MachineLearningWorkspace", "workspace",
+        name=resource_name(service, "ws"), application_insights_id=insights.id, key_vault_id=vault.id,
+        storage_account_id=storage.id, container_registry_id=target.get("container_registry_id"),
+        identity=stack.struct("azurerm", "machine_learning_workspace.MachineLearningWorkspaceIdentity",
+                              type="SystemAssigned"), **common)

@@ -1,0 +1,159 @@
+"""Azure ML serving: the model image as an environment, a managed online endpoint and deployment, traffic, autoscale."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from compiler import ir
+from targets.azure import iso_duration
+from targets.base import resource_name
+
+# azurerm has no online endpoints: these are azapi resources against the Azure ML REST API. 2024-10-01 is a stable
+# version with every property used here (OnlineDeployment, ProbeSettings, EnvironmentVersion, InferenceContainer).
+# https://learn.microsoft.com/en-us/rest/api/azureml/online-deployments/create-or-update
+API = "2024-10-01"
+WORKSPACES = "Microsoft.MachineLearningServices/workspaces"
+
+DEPLOYMENT = "main"  # the endpoint's one deployment; names are 3-32 letters, digits and single dashes
+# The environment's scoring route: the endpoint's scoring URI ends in this path and requests to it reach the
+# container's model port. A route path needs a letter, digit or '_', so it cannot be "/"; /score is Azure ML's own.
+SCORING_PATH = "/score"
+REQUEST_TIMEOUT_S = 180  # the endpoint's maximum scoring timeout (request_timeout_ms <= 180000); the default is 5 s
+
+NAMESPACE = "microsoft.machinelearningservices/workspaces/onlineendpoints"
+# spec metric -> (Azure Monitor metric, namespace, on the endpoint?, per-second spec value -> metric value).
+# https://learn.microsoft.com/en-us/azure/azure-monitor/reference/supported-metrics/microsoft-machinelearningservices-workspaces-onlineendpoints-metrics
+METRIC = {
+    "cpu_percent": ("CpuUtilizationPercentage", f"{NAMESPACE}/deployments", False, 1),
+    # Requests Per Minute of the endpoint, split by its `deployment` dimension and divided by the deployment's
+    # instance count: requests per minute per instance, so the spec's per-second target is multiplied by 60.
+    "requests_per_replica": ("RequestsPerMinute", NAMESPACE, True, 60),
+}
+
+
+def emit(stack, service: ir.Service, target: ir.Target, workspace_id, group, location: str, tags) -> None:
+    environment_id = _environment(stack, service, str(target.get("image") or service.image), workspace_id, tags)
+    endpoint_body = {"properties": {"authMode": "Key", "publicNetworkAccess": "Enabled"}}
+    endpoint = stack.add(
+        "azapi", "resource.Resource", "online_endpoint", type=f"{WORKSPACES}/onlineEndpoints@{API}", name=service.name,
+        parent_id=workspace_id, location=location, tags=tags, body=endpoint_body,
+        identity=[stack.struct("azapi", "resource.ResourceIdentity", type="SystemAssigned")])
+    instance_type = target.machine.instance_type
+    deployment = stack.add(
+        "azapi", "resource.Resource", "deployment", type=f"{WORKSPACES}/onlineEndpoints/deployments@{API}",
+        name=DEPLOYMENT, parent_id=endpoint.id, location=location, tags=tags,
+        body=deployment_body(service, instance_type, environment_id),
+        # An existing deployment's instance type cannot be changed: a new one means a new deployment.
+        replace_triggers_refs=["properties.instanceType"])
+    if service.autoscale:
+        # The autoscale setting owns the instance count once it exists.
+        deployment.add_override("lifecycle.ignore_changes", ["body.sku.capacity"])
+    # Traffic names the deployment, which needs the endpoint first: so it is set on the endpoint after the
+    # deployment exists. An update of the endpoint itself sends a body without traffic, so that replaces this too.
+    traffic = stack.add(
+        "azapi", "update_resource.UpdateResource", "traffic", type=f"{WORKSPACES}/onlineEndpoints@{API}",
+        resource_id=endpoint.id, body={"properties": {"traffic": {DEPLOYMENT: 100}}},
+        response_export_values={"scoring_uri": "properties.scoringUri"},
+        replace_triggers_external_values={"endpoint": endpoint_body, "tags": tags or {},
+                                          "instance_type": instance_type},
+        depends_on=[deployment])
+    if service.autoscale:
+        _autoscale(stack, service, group, location, tags, endpoint, deployment)
+    stack.output("endpoint", traffic.output.lookup("scoring_uri"),
+                 "Scoring URI of the online endpoint (key auth: az ml online-endpoint get-credentials)")
+
+
+def _environment(stack, service: ir.Service, image: str, workspace_id, tags):
+    """The model image with its routes, as an environment version. Versions are immutable, so the version name is a
+    hash of its body: a new image or route makes a new version, created before the old one is deleted."""
+    ready = service.readiness
+    live = (service.liveness.path, service.liveness.port) if service.liveness else (ready.path, ready.port)
+    properties = {
+        "image": image,
+        "osType": "Linux",
+        "inferenceConfig": {
+            "livenessRoute": {"path": live[0], "port": live[1]},
+            "readinessRoute": {"path": ready.path, "port": ready.port},
+            "scoringRoute": {"path": SCORING_PATH, "port": service.port},
+        },
+    }
+    if tags:
+        properties["tags"] = tags
+    body = {"properties": properties}
+    version = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+    container = stack.add(
+        "azapi", "resource.Resource", "environment", type=f"{WORKSPACES}/environments@{API}", name=service.name,
+        parent_id=workspace_id,
+        body={"properties": {"description": f"Serving container of {service.name}", **({"tags": tags} if tags else {})}})
+    environment = stack.add(
+        "azapi", "resource.Resource", "environment_version", type=f"{WORKSPACES}/environments/versions@{API}",
+        name=version, parent_id=container.id, body=body)
+    environment.add_override("lifecycle.create_before_destroy", True)
+    return environment.id
+
+
+def deployment_body(service: ir.Service, instance_type: str, environment_id) -> dict:
+    """ManagedOnlineDeployment: instance type, the environment, variables, probes, request and scale settings.
+    Durations are ISO 8601; the instance count is the ARM sku capacity (name "Default"), as the Azure ML SDK sends it."""
+    ready, live = service.readiness, service.liveness
+    env = {"MODEL_NAME": service.model_name}
+    env.update({"MODEL_URI": service.model_uri} if service.model_uri else {})
+    env.update(dict(service.env))
+    readiness = probe(service.initial_delay_s, ready.interval_s, ready.timeout_s, ready.healthy_threshold,
+                      ready.unhealthy_threshold)
+    # The platform always probes liveness (and restarts on failure); without probes.liveness it watches the readiness
+    # route with the readiness timings, after the same initial delay. Its success threshold is fixed at 1.
+    liveness = (probe(service.initial_delay_s, live.interval_s, live.timeout_s, 1, live.failure_threshold) if live
+                else probe(service.initial_delay_s, ready.interval_s, ready.timeout_s, 1, ready.unhealthy_threshold))
+    return {
+        "properties": {
+            "endpointComputeType": "Managed",
+            "instanceType": instance_type,
+            "environmentId": environment_id,
+            "environmentVariables": env,
+            "readinessProbe": readiness,
+            "livenessProbe": liveness,
+            "requestSettings": {"requestTimeout": iso_duration(REQUEST_TIMEOUT_S)},
+            # Managed deployments take only the Default scale type; autoscale is an Azure Monitor setting.
+            "scaleSettings": {"scaleType": "Default"},
+        },
+        "sku": {"name": "Default", "capacity": service.min_replicas},
+    }
+
+
+def probe(initial_delay_s: int, period_s: int, timeout_s: int, successes: int, failures: int) -> dict:
+    return {"initialDelay": iso_duration(initial_delay_s), "period": iso_duration(period_s),
+            "timeout": iso_duration(timeout_s), "successThreshold": successes, "failureThreshold": failures}
+
+
+def _autoscale(stack, service: ir.Service, group, location: str, tags, endpoint, deployment) -> None:
+    """Azure Monitor autoscale on the deployment, as the Azure ML docs do it: scale out above the target and in
+    below it, one instance at a time, with the spec's cooldowns."""
+    auto = service.autoscale
+    name, namespace, on_endpoint, per = METRIC[auto.metric]
+    A = "monitor_autoscale_setting.MonitorAutoscaleSettingProfile"
+    dimensions = [stack.struct("azurerm", f"{A}RuleMetricTriggerDimensions", name="deployment", operator="Equals",
+                               values=[DEPLOYMENT])] if on_endpoint else None
+
+    def rule(operator: str, direction: str, cooldown_s: int):
+        return stack.struct(
+            "azurerm", f"{A}Rule",
+            metric_trigger=stack.struct(
+                "azurerm", f"{A}RuleMetricTrigger", metric_name=name, metric_namespace=namespace,
+                metric_resource_id=endpoint.id if on_endpoint else deployment.id, dimensions=dimensions,
+                divide_by_instance_count=True if on_endpoint else None, statistic="Average",
+                time_aggregation="Average", time_grain="PT1M", time_window="PT5M", operator=operator,
+                threshold=auto.target * per),
+            scale_action=stack.struct("azurerm", f"{A}RuleScaleAction", direction=direction, type="ChangeCount",
+                                      value=1, cooldown=iso_duration(cooldown_s)))
+
+    stack.add("azurerm", "monitor_autoscale_setting.MonitorAutoscaleSetting", "autoscale",
+              name=resource_name(service, "autoscale"), resource_group_name=group, location=location,
+              target_resource_id=deployment.id, tags=tags,
+              profile=[stack.struct(
+                  "azurerm", A, name="replicas",
+                  capacity=stack.struct("azurerm", f"{A}Capacity", minimum=service.min_replicas,
+                                        maximum=service.max_replicas, default=service.min_replicas),
+                  rule=[rule("GreaterThan", "Increase", auto.scale_out_delay_s),
+                        rule("LessThan", "Decrease", auto.scale_in_delay_s)])])

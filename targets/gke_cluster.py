@@ -1,0 +1,197 @@
+"""GKE backend, resources: node service account, regional cluster, node pool, the workload and its Ingress."""
+
+from __future__ import annotations
+
+from compiler import ir
+from targets import gcp, gke, kubernetes
+from targets.base import output_endpoint, resource_name
+from targets.kubernetes_workload import K, emit_workload, labels, service_port
+
+G = "google"
+C = "container_cluster.ContainerCluster"
+NP = "container_node_pool.ContainerNodePool"
+N = f"{NP}NodeConfig"
+I = "ingress_v1.IngressV1"
+
+# The minimal role Google documents for a custom node service account (logs, metrics, autoscaling metrics):
+# https://cloud.google.com/kubernetes-engine/security/configure-node-service-accounts
+# Nodes pull images from Artifact Registry with their service account, so an image there adds the reader role.
+NODE_ROLES = {"roles/container.defaultNodeServiceAccount": "node_role"}
+REGISTRY_ROLE = {"roles/artifactregistry.reader": "node_image_pull"}
+# IAM decides what the nodes may do; Google recommends the cloud-platform scope with a custom service account
+# (https://registry.terraform.io/providers/hashicorp/google/8.7.0/docs/resources/container_cluster#oauth_scopes).
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+
+# REGULAR: upgrades a few times a month, the channel Google recommends for production; GPU driver versions follow
+# the node's GKE version (https://cloud.google.com/kubernetes-engine/docs/concepts/release-channels).
+RELEASE_CHANNEL = "REGULAR"
+# LATEST: the newest driver GKE offers for the node version; serving images follow new CUDA releases. COS only
+# (container_node_pool#gpu_driver_version), hence the explicit image type.
+GPU_DRIVER = "LATEST"
+IMAGE_TYPE = "COS_CONTAINERD"
+
+
+class _After:
+    """The stack, with every resource added through it depending on `dependency` (for emit_workload, which takes
+    no dependencies of its own)."""
+
+    def __init__(self, stack, dependency):
+        self._stack, self._dependency = stack, dependency
+
+    def add(self, provider: str, kind: str, construct_id: str, /, **props):
+        return self._stack.add(provider, kind, construct_id, depends_on=[self._dependency], **props)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stack, name)
+
+
+def emit(stack, service: ir.Service, target: ir.Target) -> None:
+    """Providers, cluster and nodes, then the workload on them and its endpoint."""
+    stack.require("google", *gcp.PROVIDER)
+    stack.require("kubernetes", *kubernetes.PROVIDER)
+    stack.add(G, "provider.GoogleProvider", "google", project=target.get("project"), region=target.get("region"))
+    account, grants = _node_account(stack, service, target)
+    cluster = _cluster(stack, service, target)
+    pool = _node_pool(stack, service, target, cluster, account, grants)
+    # The provider talks to the new cluster with the caller's own Google credentials (an OAuth access token).
+    # Terraform configures providers before it creates resources, so a replaced cluster needs its own apply first
+    # ("Stacking with managed Kubernetes cluster resources", https://registry.terraform.io/providers/hashicorp/
+    # kubernetes/latest/docs).
+    client = stack.add(G, "data_google_client_config.DataGoogleClientConfig", "client_config")
+    stack.add(K, "provider.KubernetesProvider", "kubernetes", host=f"https://{cluster.endpoint}",
+              token=client.access_token,
+              cluster_ca_certificate="${base64decode(" + cluster.master_auth.cluster_ca_certificate + ")}")
+    https = gke.has_https(service)
+    # Every object waits for the node pool: on destroy, the Deployment and its PodDisruptionBudget go before the
+    # nodes, so deleting the pool does not drain replicas one by one against the budget.
+    workload = emit_workload(_After(stack, pool), service, gke.workload_settings(service, target), ingress=False,
+                             service_annotations=gke.NEG_ANNOTATION if https else None)
+    if https:
+        address = _ingress(stack, service, target, workload, pool)
+        stack.output("ingress_address", address.address, "IP address of the https Ingress (the DNS record for host)")
+        host = target.get("host") or address.address
+    else:
+        host = workload.service.status.get(0).load_balancer.get(0).ingress.get(0).ip
+    output_endpoint(stack, service, host)
+    stack.output("cluster_name", cluster.name, "Name of the GKE cluster")
+
+
+def _node_account(stack, service: ir.Service, target: ir.Target):
+    """A service account for the nodes with GKE's minimal node role instead of the Compute Engine default one."""
+    account = stack.add(G, "service_account.ServiceAccount", "node_account",
+                        account_id=resource_name(service, "nodes"),  # 7-30 characters for every 1-24 character name
+                        display_name=f"infc {service.name}: GKE nodes")
+    registry = service.image.partition("/")[0].endswith("-docker.pkg.dev")
+    roles = {**NODE_ROLES, **(REGISTRY_ROLE if registry else {})}
+    grants = [stack.add(G, "project_iam_member.ProjectIamMember", construct_id, project=target.get("project"),
+                        role=role, member=f"serviceAccount:{account.email}") for role, construct_id in roles.items()]
+    return account, grants
+
+
+def _cluster(stack, service: ir.Service, target: ir.Target):
+    """A regional cluster (control plane replicated across the region's zones) whose default pool is removed."""
+    return stack.add(
+        G, C, "cluster", name=service.name, location=target.get("region"),
+        description=f"infc {service.name}: model replicas",
+        # A cluster cannot be created without a node pool: the smallest default pool is made, then deleted, and
+        # the nodes come from the separately managed pool (container_cluster#remove_default_node_pool).
+        remove_default_node_pool=True, initial_node_count=1,
+        # Off on purpose: the cluster holds nothing that is not recreated from the spec, and with protection on
+        # `terraform destroy` fails until the state is edited (container_cluster#deletion_protection).
+        deletion_protection=False,
+        release_channel=stack.struct(G, f"{C}ReleaseChannel", channel=RELEASE_CHANNEL),
+        workload_identity_config=stack.struct(G, f"{C}WorkloadIdentityConfig",
+                                              workload_pool=f"{target.get('project')}.svc.id.goog"),
+        # VPC-native (alias IPs): the Ingress's container-native load balancing (NEGs) needs it, and only then does
+        # GKE take the health check interval from the readiness probe as is.
+        networking_mode="VPC_NATIVE",
+        ip_allocation_policy=stack.struct(G, f"{C}IpAllocationPolicy"),
+        resource_labels=dict(service.labels) or None)
+
+
+def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, grants):
+    machine, kind = target.machine, gcp.gpu_kind(target)
+    bounds = gke.node_bounds(service, target)
+    disk_type = next(disk for prefix, disk in gcp.DISK_TYPES if machine.instance_type.startswith(prefix))
+    # GKE needs the accelerator for bundled families (a2, a3, g2) too, with the count the machine type has.
+    accelerator = [stack.struct(
+        G, f"{N}GuestAccelerator", type=machine.provider_accelerator, count=machine.accelerator_count,
+        gpu_driver_installation_config=stack.struct(G, f"{N}GuestAcceleratorGpuDriverInstallationConfig",
+                                                    gpu_driver_version=GPU_DRIVER))] if kind != "none" else None
+    pool = stack.add(
+        G, NP, "node_pool", name=resource_name(service, "nodes"), cluster=cluster.name, location=target.get("region"),
+        depends_on=grants,  # nodes log and pull with their account from the first boot
+        # No initial_node_count: the cluster autoscaler adds nodes for the pending replicas, and a set initial count
+        # forces replacement once the pool has been resized (container_node_pool#initial_node_count).
+        autoscaling=stack.struct(
+            G, f"{NP}Autoscaling", total_min_node_count=bounds.min_nodes, total_max_node_count=bounds.max_nodes,
+            # ANY scales up in the zones with capacity (and spare reservations), which GPUs and Spot VMs need;
+            # BALANCED keeps CPU pools even across zones (container_node_pool#location_policy).
+            location_policy="ANY" if kind != "none" or service.spot else "BALANCED"),
+        # Release channels require auto-upgrade; auto-repair recreates unhealthy nodes.
+        management=stack.struct(G, f"{NP}Management", auto_repair=True, auto_upgrade=True),
+        node_config=stack.struct(
+            G, N, machine_type=machine.instance_type, image_type=IMAGE_TYPE, disk_size_gb=service.disk_gib,
+            disk_type=disk_type,  # the API's default is pd-standard (container_cluster#disk_type)
+            spot=service.spot, guest_accelerator=accelerator,
+            service_account=account.email, oauth_scopes=SCOPES, resource_labels=dict(service.labels) or None,
+            # Pods get Workload Identity's metadata server, not the node's credentials.
+            workload_metadata_config=stack.struct(G, f"{N}WorkloadMetadataConfig", mode="GKE_METADATA"),
+            # GPU nodes load the out-of-tree NVIDIA kernel module, so secure boot stays on CPU pools only
+            # (https://cloud.google.com/kubernetes-engine/security/secure-modules-cos).
+            shielded_instance_config=stack.struct(G, f"{N}ShieldedInstanceConfig", enable_secure_boot=kind == "none",
+                                                  enable_integrity_monitoring=True)))
+    # No taint: GKE taints GPU nodes (nvidia.com/gpu NoSchedule) itself only next to non-GPU pools, and a tainted
+    # only pool would leave kube-dns and other system pods nowhere to run; the replicas tolerate it either way.
+    if kind != "attached":
+        _pin_zones(stack, service, target, pool)
+    return pool
+
+
+def _pin_zones(stack, service: ir.Service, target: ir.Target, pool) -> None:
+    """node_locations: the region's zones that offer the machine type, looked up at plan time. GPU families with
+    bundled GPUs (a2, a3, g2) exist only where their GPUs do, and a regional pool fails in a zone without them
+    (https://cloud.google.com/compute/docs/gpus/gpu-regions-zones). Attached N1 GPUs cannot be looked up so."""
+    region, kind = target.get("region"), target.machine.instance_type
+    zones = stack.add(G, "data_google_compute_zones.DataGoogleComputeZones", "zones", region=region, status="UP")
+    found = stack.add(G, "data_google_compute_machine_types.DataGoogleComputeMachineTypes", "machine_types",
+                      zone="${each.key}", filter=f'name = "{kind}"')
+    found.add_override("for_each", "${toset(" + zones.fqn + ".names)}")
+    offering = "[for zone, types in " + found.fqn + " : zone if length(types.machine_types) > 0]"
+    pool.add_override("node_locations", "${" + offering + "}")
+    pool.add_override("lifecycle.precondition", [{
+        "condition": "${length(" + offering + ") > 0}",
+        "error_message": f"No zone of {region} offers machine type {kind} for {service.name}: pick another region "
+                         "or hardware.instance_types.gke."}])
+
+
+def _ingress(stack, service: ir.Service, target: ir.Target, workload, pool):
+    """The https listener as a GKE Ingress: an external Application Load Balancer on a reserved global address with
+    the pre-shared certificate; its health check is inferred from the replicas' readiness probe."""
+    address = stack.add(G, "compute_global_address.ComputeGlobalAddress", "address",
+                        name=resource_name(service, "ingress"), description=f"infc {service.name}: https Ingress",
+                        labels=dict(service.labels) or None)
+    # https://cloud.google.com/kubernetes-engine/docs/concepts/ingress#controller_summary: the class is the
+    # annotation (the API server rejects it together with spec.ingressClassName, which GKE ignores); allow-http false
+    # serves no plain HTTP on the Ingress address (http listeners are the Service's; a redirect needs a FrontendConfig).
+    annotations = {
+        "kubernetes.io/ingress.class": "gce",
+        "kubernetes.io/ingress.global-static-ip-name": address.name,
+        "ingress.gcp.kubernetes.io/pre-shared-cert": str(target.get("certificate")),
+        "kubernetes.io/ingress.allow-http": "false",
+    }
+    host = target.get("host") or None
+    path = stack.struct(K, f"{I}SpecRuleHttpPath", path="/", path_type="Prefix", backend=stack.struct(
+        K, f"{I}SpecRuleHttpPathBackend", service=stack.struct(
+            K, f"{I}SpecRuleHttpPathBackendService", name=service.name,
+            port=stack.struct(K, f"{I}SpecRuleHttpPathBackendServicePort", number=service_port(service)))))
+    stack.add(
+        K, I, "ingress",
+        # GKE reads the readiness probe from the Service's pods when it creates the health check, so the pods must
+        # exist by then (https://cloud.google.com/kubernetes-engine/docs/concepts/ingress#limitations).
+        depends_on=[workload.deployment, pool],
+        metadata=stack.struct(K, f"{I}Metadata", name=service.name, namespace=workload.namespace,
+                              labels=labels(service), annotations=annotations),
+        spec=stack.struct(K, f"{I}Spec", rule=[stack.struct(
+            K, f"{I}SpecRule", host=host, http=stack.struct(K, f"{I}SpecRuleHttp", path=[path]))]))
+    return address
