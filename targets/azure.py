@@ -9,9 +9,11 @@ import math
 
 from compiler import ir
 from compiler.errors import Diagnostic
+from targets import azure_autoscale
 from targets import azure_gateway as gateway
 from targets import startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, output_endpoint, resource_name, warning
+from targets.base import (Limit, check_limits, check_scale_to_zero, error, output_endpoint, resource_name,
+                          uncredentialed_uri, warning)
 
 # required_providers: the bindings (cdktn-provider-azurerm 18.9.0, cdktn-provider-tls 14.1.1) are generated from
 # hashicorp/azurerm 5.10.0 and hashicorp/tls 4.4.1; arguments used here are read from those schemas.
@@ -91,11 +93,8 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
         out.append(error("azure", "targets.azure.image",
                          f"azure has no default image for {service.arch} replicas with "
                          f"{service.accelerator}: set targets.azure.image (publisher:offer:sku:version)"))
-    scheme = (service.model_uri or "").partition("://")[0]
-    if scheme in ("s3", "gs"):
-        out.append(warning("azure", "model.uri",
-                           f"model.uri is an {scheme}:// URI; Azure replicas get no credentials for it, so the "
-                           "container must bring its own or the bucket must be public"))
+    out += uncredentialed_uri("azure", service, ("s3", "gs"), "the container must bring its own, or the bucket "
+                                                              "must be public")
     return out
 
 
@@ -118,14 +117,6 @@ def _check_repair(service: ir.Service) -> list[Diagnostic]:
 def grace_minutes(seconds: int) -> int:
     """The repair grace period for `initial_delay`: whole minutes, at least the Azure minimum (never shorter)."""
     return max(GRACE_MINUTES[0], math.ceil(seconds / 60))
-
-
-def iso_duration(seconds: int) -> str:
-    """ISO 8601 duration as Azure writes them: 900 -> PT15M, 5400 -> PT1H30M, 90 -> PT1M30S."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
-    return "PT" + (text or "0S")
 
 
 def _image_key(service: ir.Service) -> tuple[str, str]:
@@ -294,29 +285,7 @@ def _health_extension(stack, service: ir.Service, front: gateway.Front):
 
 
 def _autoscale(stack, service: ir.Service, site: Site, scale_set, front: gateway.Front) -> None:
-    """Scale out above the target, in below it; Azure skips a scale-in whose estimated result would trigger a
-    scale-out again, which is what holds the metric at the target."""
-    auto = service.autoscale
-    name, namespace, per = METRIC[auto.metric]
-    source = front.metric_resource_id if auto.metric == "requests_per_replica" else scale_set.id
-    A = "monitor_autoscale_setting.MonitorAutoscaleSettingProfile"
-
-    def rule(operator: str, direction: str, cooldown_s: int):
-        return stack.struct(
-            "azurerm", f"{A}Rule",
-            metric_trigger=stack.struct("azurerm", f"{A}RuleMetricTrigger", metric_name=name,
-                                        metric_namespace=namespace, metric_resource_id=source, statistic="Average",
-                                        time_aggregation="Average", time_grain="PT1M", time_window="PT5M",
-                                        operator=operator, threshold=auto.target * per),
-            scale_action=stack.struct("azurerm", f"{A}RuleScaleAction", direction=direction, type="ChangeCount",
-                                      value=1, cooldown=iso_duration(cooldown_s)))
-
-    stack.add("azurerm", "monitor_autoscale_setting.MonitorAutoscaleSetting", "autoscale",
-              name=resource_name(service, "autoscale"), resource_group_name=site.resource_group,
-              location=site.location, target_resource_id=scale_set.id, tags=site.tags,
-              profile=[stack.struct(
-                  "azurerm", A, name="replicas",
-                  capacity=stack.struct("azurerm", f"{A}Capacity", minimum=service.min_replicas,
-                                        maximum=service.max_replicas, default=service.min_replicas),
-                  rule=[rule("GreaterThan", "Increase", auto.scale_out_delay_s),
-                        rule("LessThan", "Decrease", auto.scale_in_delay_s)])])
+    name, namespace, per = METRIC[service.autoscale.metric]
+    source = front.metric_resource_id if service.autoscale.metric == "requests_per_replica" else scale_set.id
+    azure_autoscale.emit(stack, service, group=site.resource_group, location=site.location, tags=site.tags,
+                         scaled_id=scale_set.id, metric=name, namespace=namespace, metric_resource_id=source, per=per)

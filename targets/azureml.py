@@ -7,7 +7,7 @@ import json
 from compiler import ir
 from compiler.errors import Diagnostic
 from targets import azureml_endpoint as endpoint
-from targets.base import Limit, check_limits, check_scale_to_zero, error, resource_name, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, resource_name, uncredentialed_uri, warning
 
 # required_providers: the bindings (cdktn-provider-azurerm 18.9.0, cdktn-provider-azapi 1.0.0) are generated from
 # hashicorp/azurerm 5.10.0 and Azure/azapi 2.13.0; arguments used here are read from those schemas.
@@ -123,11 +123,8 @@ def _check_model(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
         out.append(warning("azureml", "model.args",
                            "model.args are not passed on azureml: targets.azureml.image must start the server with "
                            f"them itself ({' '.join(service.args)})"))
-    scheme = (service.model_uri or "").partition("://")[0]
-    if scheme in ("s3", "gs"):
-        out.append(warning("azureml", "model.uri",
-                           f"model.uri is {'an' if scheme == 's3' else 'a'} {scheme}:// URI; the deployment gets no credentials for it, so the "
-                           "container must bring its own or the bucket must be public"))
+    out += uncredentialed_uri("azureml", service, ("s3", "gs"), "the container must bring its own, or the bucket "
+                                                                "must be public")
     return out
 
 

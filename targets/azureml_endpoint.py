@@ -6,7 +6,8 @@ import hashlib
 import json
 
 from compiler import ir
-from targets.azure import iso_duration
+from targets import azure_autoscale
+from targets.azure_autoscale import iso_duration
 from targets.base import resource_name
 
 # azurerm has no online endpoints: these are azapi resources against the Azure ML REST API. 2024-10-01 is a stable
@@ -128,32 +129,9 @@ def probe(initial_delay_s: int, period_s: int, timeout_s: int, successes: int, f
 
 
 def _autoscale(stack, service: ir.Service, group, location: str, tags, endpoint, deployment) -> None:
-    """Azure Monitor autoscale on the deployment, as the Azure ML docs do it: scale out above the target and in
-    below it, one instance at a time, with the spec's cooldowns."""
-    auto = service.autoscale
-    name, namespace, on_endpoint, per = METRIC[auto.metric]
-    A = "monitor_autoscale_setting.MonitorAutoscaleSettingProfile"
-    dimensions = [stack.struct("azurerm", f"{A}RuleMetricTriggerDimensions", name="deployment", operator="Equals",
-                               values=[DEPLOYMENT])] if on_endpoint else None
-
-    def rule(operator: str, direction: str, cooldown_s: int):
-        return stack.struct(
-            "azurerm", f"{A}Rule",
-            metric_trigger=stack.struct(
-                "azurerm", f"{A}RuleMetricTrigger", metric_name=name, metric_namespace=namespace,
-                metric_resource_id=endpoint.id if on_endpoint else deployment.id, dimensions=dimensions,
-                divide_by_instance_count=True if on_endpoint else None, statistic="Average",
-                time_aggregation="Average", time_grain="PT1M", time_window="PT5M", operator=operator,
-                threshold=auto.target * per),
-            scale_action=stack.struct("azurerm", f"{A}RuleScaleAction", direction=direction, type="ChangeCount",
-                                      value=1, cooldown=iso_duration(cooldown_s)))
-
-    stack.add("azurerm", "monitor_autoscale_setting.MonitorAutoscaleSetting", "autoscale",
-              name=resource_name(service, "autoscale"), resource_group_name=group, location=location,
-              target_resource_id=deployment.id, tags=tags,
-              profile=[stack.struct(
-                  "azurerm", A, name="replicas",
-                  capacity=stack.struct("azurerm", f"{A}Capacity", minimum=service.min_replicas,
-                                        maximum=service.max_replicas, default=service.min_replicas),
-                  rule=[rule("GreaterThan", "Increase", auto.scale_out_delay_s),
-                        rule("LessThan", "Decrease", auto.scale_in_delay_s)])])
+    """Azure Monitor autoscale on the deployment, as the Azure ML docs do it."""
+    name, namespace, on_endpoint, per = METRIC[service.autoscale.metric]
+    azure_autoscale.emit(stack, service, group=group, location=location, tags=tags, scaled_id=deployment.id,
+                         metric=name, namespace=namespace, per=per,
+                         metric_resource_id=endpoint.id if on_endpoint else deployment.id,
+                         dimensions={"deployment": [DEPLOYMENT]} if on_endpoint else None, per_instance=on_endpoint)

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from compiler import ir
 from compiler.errors import Diagnostic, format_path
-from targets.base import Limit, check_limits, check_scale_to_zero, error, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, uncredentialed_uri, warning
 
 # hashicorp/kubernetes: the bindings (cdktn-provider-kubernetes 17.1.0) are generated from provider 3.4.0; every
 # argument emitted here exists throughout 3.x (v3 upgrade guide: docs/guides/v3-upgrade-guide.md).
@@ -302,11 +302,8 @@ def _not_carried(service: ir.Service, name: str, node_disk: bool) -> list[Diagno
         out.append(warning(name, "hardware.disk_gib",
                            f"hardware.disk_gib ({service.disk_gib}) is not carried: pods use their node's disk; size "
                            "the nodes' disks for the image and the model"))
-    if (service.model_uri or "").startswith(("s3://", "gs://")):
-        out.append(warning(name, "model.uri",
-                           "model.uri is handed to the container as MODEL_URI, but infc grants pods no cloud "
-                           "credentials on Kubernetes: a private bucket needs a service account bound to a cloud "
-                           "identity (EKS IRSA, GKE Workload Identity)"))
+    out += uncredentialed_uri(name, service, ("s3", "gs"), "a private bucket needs a service account bound to a "
+                                                           "cloud identity (EKS IRSA, GKE Workload Identity)")
     return out
 
 

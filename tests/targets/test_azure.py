@@ -18,7 +18,7 @@ from compiler.driver import compile_files
 from compiler.errors import CompileError
 from compiler.lower import lower
 from compiler.spec import Spec
-from targets import azure
+from targets import azure, azure_autoscale
 from targets import azure_gateway as gw
 from tests.conftest import ROOT, examples_naming, spec_dict
 
@@ -258,14 +258,14 @@ def test_values_azure_has_no_setting_for_are_warnings_not_silent_drops():
         "azure: probes.liveness.timeout (2s) has no setting on the scale set's application health extension, which "
         "watches probes.liveness for repairs; path, port, interval and failure_threshold are carried "
         f"(see {azure._HEALTH_EXT_DOC})",
-        "azure: model.uri is an s3:// URI; Azure replicas get no credentials for it, so the container must bring its "
-        "own or the bucket must be public",
+        "azure: model.uri is an s3:// URI, handed to the container as MODEL_URI, but infc grants the replicas no "
+        "credentials for it on azure: the container must bring its own, or the bucket must be public",
     ]
 
 
 def test_repair_grace_is_whole_minutes_never_shorter():
     assert [azure.grace_minutes(s) for s in (0, 120, 600, 601, 1800, 5400)] == [10, 10, 10, 11, 30, 90]
-    assert [azure.iso_duration(s) for s in (0, 60, 90, 900, 5400, 604800)] == [
+    assert [azure_autoscale.iso_duration(s) for s in (0, 60, 90, 900, 5400, 604800)] == [
         "PT0S", "PT1M", "PT1M30S", "PT15M", "PT1H30M", "PT168H"]
 
 

@@ -191,8 +191,8 @@ def test_values_a_managed_endpoint_has_no_place_for_are_warnings():
                        replicas={"min": 1, "max": 51, "autoscale": {"metric": "cpu_percent", "target": 50}},
                        model={"name": "m", "image": "i", "uri": "gs://bucket/m/"}) == [
         DISK.format(100),
-        "azureml: model.uri is a gs:// URI; the deployment gets no credentials for it, so the container must bring its "
-        "own or the bucket must be public",
+        "azureml: model.uri is a gs:// URI, handed to the container as MODEL_URI, but infc grants the replicas no "
+        "credentials for it on azureml: the container must bring its own, or the bucket must be public",
         "azureml: probes.readiness.success_codes (200-299) has no setting on a managed online deployment probe "
         f"(see {azureml._PROBE_DOC})",
         "azureml: load_balancer.listeners[0] (https 8443) is served as HTTPS on 443: a managed online endpoint has one "

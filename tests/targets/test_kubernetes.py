@@ -160,9 +160,9 @@ WARNING_CASES = [
      "kubernetes: load_balancer.stickiness pins each client by IP (Service sessionAffinity ClientIP, 3 hours), not "
      "by cookie: clients behind one NAT share a replica"),
     ({"model": {"name": "m", "image": "i", "uri": "gs://bucket/m/"}},
-     "kubernetes: model.uri is handed to the container as MODEL_URI, but infc grants pods no cloud credentials on "
-     "Kubernetes: a private bucket needs a service account bound to a cloud identity (EKS IRSA, GKE Workload "
-     "Identity)"),
+     "kubernetes: model.uri is a gs:// URI, handed to the container as MODEL_URI, but infc grants the replicas no "
+     "credentials for it on kubernetes: a private bucket needs a service account bound to a cloud identity (EKS IRSA, "
+     "GKE Workload Identity)"),
     ({"replicas": autoscale()},
      "kubernetes: replicas.autoscale.metric cpu_percent measures utilization against the CPU request, and "
      "hardware.cpus is not set: the HPA scales only where a LimitRange gives the namespace a default CPU request"),
