@@ -9,7 +9,7 @@ import math
 
 from compiler import ir
 from compiler.errors import Diagnostic
-from targets import azure_autoscale
+from targets import azure_autoscale, azure_site
 from targets import azure_gateway as gateway
 from targets import startup
 from targets.base import (Limit, check_limits, check_scale_to_zero, error, output_endpoint, resource_name,
@@ -17,7 +17,6 @@ from targets.base import (Limit, check_limits, check_scale_to_zero, error, outpu
 
 # required_providers: the bindings (cdktn-provider-azurerm 18.9.0, cdktn-provider-tls 14.1.1) are generated from
 # hashicorp/azurerm 5.10.0 and hashicorp/tls 4.4.1; arguments used here are read from those schemas.
-PROVIDER = ("hashicorp/azurerm", ">= 5.10.0, < 6.0.0")
 TLS_PROVIDER = ("hashicorp/tls", ">= 4.4.1, < 5.0.0")
 
 _DISK_DOC = "https://learn.microsoft.com/en-us/azure/virtual-machines/managed-disks-overview#os-disk"
@@ -138,10 +137,6 @@ class Site:
 
 def emit(stack, service: ir.Service, target: ir.Target) -> None:
     """Every resource of the Azure stack, in dependency order."""
-    stack.require("azurerm", *PROVIDER)
-    # `features {}` is required in the azurerm provider block, even empty.
-    stack.add("azurerm", "provider.AzurermProvider", "azurerm",
-              features=[stack.struct("azurerm", "provider.AzurermProviderFeatures")])
     site = _site(stack, service, target)
     front = gateway.emit(stack, service, target, site)
     nic_nsg, secured = _replica_security_group(stack, service, site, front)
@@ -152,13 +147,8 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
 
 
 def _site(stack, service: ir.Service, target: ir.Target) -> Site:
-    """Resource group and network: the given ones, or new ones named after the service."""
-    location = str(target.get("location"))
-    tags = dict(service.labels) or None
-    group = target.get("resource_group")
-    if not group:
-        group = stack.add("azurerm", "resource_group.ResourceGroup", "resource_group",
-                          name=resource_name(service, "rg"), location=location, tags=tags).name
+    """Provider, resource group and network: the given ones, or new ones named after the service."""
+    group, location, tags = azure_site.start(stack, service, target)
     needs_gateway = bool(gateway.layer7_reasons(service))
     subnet_id = target.get("subnet_id")
     if subnet_id:  # check() rejects subnet_id together with an Application Gateway

@@ -6,12 +6,12 @@ import json
 
 from compiler import ir
 from compiler.errors import Diagnostic
+from targets import azure_site
 from targets import azureml_endpoint as endpoint
 from targets.base import Limit, check_limits, check_scale_to_zero, error, resource_name, uncredentialed_uri, warning
 
 # required_providers: the bindings (cdktn-provider-azurerm 18.9.0, cdktn-provider-azapi 1.0.0) are generated from
 # hashicorp/azurerm 5.10.0 and Azure/azapi 2.13.0; arguments used here are read from those schemas.
-PROVIDER = ("hashicorp/azurerm", ">= 5.10.0, < 6.0.0")
 AZAPI_PROVIDER = ("Azure/azapi", ">= 2.13.0, < 3.0.0")
 
 _ML_DOCS = "https://learn.microsoft.com/en-us/azure/machine-learning"
@@ -190,18 +190,9 @@ def _check_front(service: ir.Service) -> list[Diagnostic]:
 
 def emit(stack, service: ir.Service, target: ir.Target) -> None:
     """Every resource of the Azure ML stack, in dependency order."""
-    stack.require("azurerm", *PROVIDER)
+    group, location, tags = azure_site.start(stack, service, target)
     stack.require("azapi", *AZAPI_PROVIDER)
-    # `features {}` is required in the azurerm provider block, even empty.
-    stack.add("azurerm", "provider.AzurermProvider", "azurerm",
-              features=[stack.struct("azurerm", "provider.AzurermProviderFeatures")])
     stack.add("azapi", "provider.AzapiProvider", "azapi")
-    location = str(target.get("location"))
-    tags = dict(service.labels) or None
-    group = target.get("resource_group")
-    if not group:
-        group = stack.add("azurerm", "resource_group.ResourceGroup", "resource_group",
-                          name=resource_name(service, "rg"), location=location, tags=tags).name
     workspace = _workspace(stack, service, target, location, tags, group)
     endpoint.emit(stack, service, target, workspace.id, group, location, tags)
 

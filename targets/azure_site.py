@@ -1,0 +1,25 @@
+"""What every Azure backend starts with: the azurerm provider and the resource group the stack deploys into."""
+
+from __future__ import annotations
+
+from compiler import ir
+from targets.base import resource_name
+
+# The bindings (cdktn-provider-azurerm 18.9.0) are generated from hashicorp/azurerm 5.10.0.
+PROVIDER = ("hashicorp/azurerm", ">= 5.10.0, < 6.0.0")
+
+
+def start(stack, service: ir.Service, target: ir.Target) -> tuple[object, str, dict | None]:
+    """The azurerm provider and the resource group: `target.resource_group`, else `<name>-rg` created here.
+    Returns (resource group name, location, tags)."""
+    stack.require("azurerm", *PROVIDER)
+    # `features {}` is required in the azurerm provider block, even empty.
+    stack.add("azurerm", "provider.AzurermProvider", "azurerm",
+              features=[stack.struct("azurerm", "provider.AzurermProviderFeatures")])
+    location = str(target.get("location"))
+    tags = dict(service.labels) or None
+    group = target.get("resource_group")
+    if not group:
+        group = stack.add("azurerm", "resource_group.ResourceGroup", "resource_group",
+                          name=resource_name(service, "rg"), location=location, tags=tags).name
+    return group, location, tags
