@@ -7,7 +7,7 @@ mark VmHWM (an upper bound: the processes may peak at different moments). Baseli
 session so ratios survive a slower or busier machine:
   python-startup  `python -c pass`                         (floor for validate)
   aws-bindings    start jsii and import the AWS bindings   (floor for synth to aws: no stack is built)
-  all-bindings    the same for every binding the 4 targets load (floor for synth to all targets)
+  all-bindings    the same for every binding the 6 targets load (floor for synth to all targets)
 
 Usage: python benchmarks/run.py [--runs 5]
 """
@@ -78,7 +78,7 @@ def scenarios(out: str) -> dict[str, list[str]]:
         "aws-bindings": [PY, "-c", "from compiler import cdk; cdk.use_wheel_node(); import cdktn, cdktn_provider_aws.lb"],
         "all-bindings": [PY, "-c", "from compiler import cdk; cdk.use_wheel_node(); import cdktn, cdktn_provider_aws.lb, "
                          "cdktn_provider_azurerm.provider, cdktn_provider_tls.provider, cdktn_provider_google.provider, "
-                         "cdktn_provider_kubernetes.provider"],
+                         "cdktn_provider_kubernetes.provider, cdktn_provider_azapi.provider"],
         "validate (all examples)": [*infc, "validate", *EXAMPLES],
         "synth aws (8x A100 example)": [*infc, "synth", LLAMA, "--target", "aws", "--out", out],
         "synth all (8x A100 example)": [*infc, "synth", LLAMA, "--out", out],
