@@ -8,7 +8,6 @@ import json
 from compiler import ir
 from targets import azure_autoscale
 from targets.azure_autoscale import iso_duration
-from targets.base import resource_name
 
 # azurerm has no online endpoints: these are azapi resources against the Azure ML REST API. 2024-10-01 is a stable
 # version with every property used here (OnlineDeployment, ProbeSettings, EnvironmentVersion, InferenceContainer).

@@ -7,13 +7,10 @@ import json
 import pathlib
 import subprocess
 import sys
-import tempfile
 
 import pytest
-import yaml
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from compiler.cli import main
 from compiler.driver import compile_files
 from compiler.lower import lower
 from compiler.spec import Spec
