@@ -114,8 +114,29 @@ def _listeners(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
     return out
 
 
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference (`registry:5000/org/name:tag@sha256:...`), or None when it has none."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def _image(path: str, image: str) -> list[Diagnostic]:
+    """A moving tag means two replicas, or a replica and its replacement, may serve different code."""
+    if "@" in image:
+        return []
+    tag = image_tag(image)
+    if tag is None or tag == "latest":
+        said = "has no tag" if tag is None else "uses the tag 'latest'"
+        return [_warn(path, f"{path} '{image}' {said}, which moves: replicas started at different times may run "
+                            "different images; pin a version tag or a digest (name@sha256:...)")]
+    return []
+
+
 def _model(spec: Spec) -> list[Diagnostic]:
-    out = []
+    out = _image("model.image", spec.model.image)
+    if spec.targets.azureml and spec.targets.azureml.image:
+        out += _image("targets.azureml.image", spec.targets.azureml.image)
     for key, value in spec.model.env.items():
         path = f"model.env.{key}"
         if not _ENV_NAME.match(key):

@@ -41,12 +41,12 @@ def test_minimal_spec_is_clean():
                                  "none for CPU serving)")),
     ({"hardware": {"accelerator": "nvidia-l4", "instance_types": {"gcp": "g2-standard-8"}}},
      ("warning", "hardware.instance_types.gcp", "hardware.instance_types.gcp is set but 'gcp' is not under targets:")),
-    ({"model": {"name": "m", "image": "i", "env": {"MODEL_URI": "s3://x"}}},
+    ({"model": {"name": "m", "image": "i:1", "env": {"MODEL_URI": "s3://x"}}},
      ("error", "model.env.MODEL_URI", "model.env.MODEL_URI is set by infc from model.uri; set that instead")),
-    ({"model": {"name": "m", "image": "i", "env": {"1BAD": "x"}}},
+    ({"model": {"name": "m", "image": "i:1", "env": {"1BAD": "x"}}},
      ("error", "model.env.1BAD", "model.env: '1BAD' is not a valid variable name (letters, digits and '_', not "
                                  "starting with a digit)")),
-    ({"model": {"name": "m", "image": "i", "env": {"A": "two\nlines"}}},
+    ({"model": {"name": "m", "image": "i:1", "env": {"A": "two\nlines"}}},
      ("error", "model.env.A", "model.env.A must be a single line")),
 ])
 def test_rule(overrides, expected):
@@ -90,3 +90,26 @@ def test_https_with_certificate_is_fine():
 ])
 def test_unknown_accelerator_suggests_the_closest(name, hint):
     assert hint in validate.accelerator_error(name)
+
+
+MOVING = "which moves: replicas started at different times may run different images; pin a version tag or a digest " \
+         "(name@sha256:...)"
+
+
+@pytest.mark.parametrize("image, expected", [
+    ("vllm/vllm-openai:v0.6.3", None),
+    ("registry.local:5000/team/server:1.2", None),
+    ("vllm/vllm-openai@sha256:" + "a" * 64, None),
+    ("vllm/vllm-openai:latest@sha256:" + "a" * 64, None),  # the digest pins it, whatever the tag says
+    ("vllm/vllm-openai", f"model.image 'vllm/vllm-openai' has no tag, {MOVING}"),
+    ("registry.local:5000/team/server", f"model.image 'registry.local:5000/team/server' has no tag, {MOVING}"),
+    ("vllm/vllm-openai:latest", f"model.image 'vllm/vllm-openai:latest' uses the tag 'latest', {MOVING}"),
+])
+def test_an_image_without_a_pinned_version_is_a_warning(image, expected):
+    got = [d for d in found(model={"name": "m", "image": image})]
+    assert got == ([("warning", "model.image", expected)] if expected else [])
+
+
+def test_the_azureml_image_override_is_checked_too():
+    targets = {"azureml": {"location": "eastus", "image": "acme.azurecr.io/server"}}
+    assert [p for _, p, _ in found(targets=targets)] == ["targets.azureml.image"]
