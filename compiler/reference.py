@@ -53,13 +53,21 @@ def _plain(value: object) -> str:
     return str(value)
 
 
+def _nested(annotation: object) -> list[type[BaseModel]]:
+    """The models inside a field type (`Autoscale | None`, `list[Listener]`), each once, in order."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found += [m for m in _nested(arg) if m not in found]
+    return found
+
+
 def _models(model: type[BaseModel], prefix: str, seen: list) -> None:
     seen.append((prefix, model))
     for name, field in model.model_fields.items():
-        for arg in (field.annotation, *typing.get_args(field.annotation)):
-            for inner in (arg, *typing.get_args(arg)):
-                if isinstance(inner, type) and issubclass(inner, BaseModel):
-                    _models(inner, f"{prefix}.{name}" if prefix else name, seen)
+        for inner in _nested(field.annotation):
+            _models(inner, f"{prefix}.{name}" if prefix else name, seen)
 
 
 def markdown() -> str:
