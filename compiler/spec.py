@@ -61,9 +61,11 @@ class Hardware(_Model):
         default=None, ge=0,
         description="Accelerators per replica. Default: 1 with an accelerator, 0 with 'none'. Must be a count "
         "that an instance type of every emitted target offers.")
-    cpus: int | None = Field(default=None, ge=1, description="Minimum vCPUs per replica. Default: no minimum.")
+    cpus: int | None = Field(default=None, ge=1, description="Minimum vCPUs per replica. Default: no minimum (on kubernetes and gke, the CPU request: "
+        "see targets.kubernetes.cpu_limit).")
     memory_gib: float | None = Field(
-        default=None, gt=0, description="Minimum memory per replica in GiB. Default: no minimum.")
+        default=None, gt=0, description="Minimum memory per replica in GiB. Default: no minimum (on kubernetes and gke, the memory "
+        "request and limit: see targets.kubernetes.cpu_limit).")
     disk_gib: int = Field(default=100, ge=8, le=16384, description="Root disk per replica in GiB. Default 100.")
     spot: bool = Field(default=False, description="Run replicas on spot/preemptible capacity. Default false.")
     arch: Literal["x86_64", "arm64"] = Field(
@@ -152,7 +154,8 @@ class Probes(_Model):
     readiness: Readiness = Field(
         default_factory=Readiness, description="Drives the load balancer's health check.")
     liveness: Liveness | None = Field(
-        default=None, description="Drives replacement of broken replicas where the target can. Default: none.")
+        default=None, description="Drives replacement of broken replicas where the target can. Default: none "
+        "(on kubernetes and gke, one derived from the readiness probe: see targets.kubernetes.liveness_from_readiness).")
 
 
 class _TargetSettings(_Model):
@@ -167,12 +170,35 @@ class AwsTarget(_TargetSettings):
         description="VPC to deploy into. Default: the region's default VPC, looked up at plan time.")
     subnet_ids: list[str] | None = Field(
         default=None, min_length=2,
-        description="Subnets (in at least two availability zones) for the load balancer and replicas. "
-        "Default: the subnets of the VPC, looked up at plan time.")
+        description="Subnets (in at least two availability zones) for the load balancer, and for the replicas "
+        "unless replica_subnet_ids is set. Default: the subnets of the VPC, looked up at plan time.")
     image: str | None = Field(
         default=None, pattern=r"^ami-[0-9a-f]+$",
         description="AMI for the replicas. Default: the latest AWS Deep Learning Base GPU AMI (Ubuntu 22.04) "
         "for GPU replicas, the latest Ubuntu 22.04 LTS for CPU replicas.")
+    replica_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]] | None = Field(
+        default=None, min_length=1,
+        description="Subnets for the replicas only, e.g. private subnets that route out through a NAT gateway "
+        "(the replicas pull the image and the model from the internet). Replicas there get no public IP address. "
+        "Needs vpc_id and subnet_ids (the load balancer's subnets, in the same VPC and the same availability zones). "
+        "Default: the load balancer's subnets, where replicas keep the subnets' public-IP setting: the default VPC "
+        "has no NAT gateway, so replicas there need public addresses to pull images.")
+    deletion_protection: bool = Field(
+        default=False,
+        description="Turn on deletion protection of the load balancer: then `terraform destroy` fails until it is "
+        "turned off again (set false and apply). Default false.")
+    access_logs_bucket: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="S3 bucket that receives the load balancer's access logs, under the prefix metadata.name. The "
+        "bucket must be in the same region, use S3-managed encryption keys (SSE-S3), and have a bucket policy that "
+        "allows Elastic Load Balancing to write to it (see "
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html). "
+        "Default: no access logs.")
+    waf_acl_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws(-[a-z]+)*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/[\w-]{1,128}/[0-9a-f-]+$",
+        description="ARN of an existing regional AWS WAF (WAFv2) web ACL, in the same region, to associate with the "
+        "load balancer. Default: no web ACL.")
 
 
 class AzureTarget(_TargetSettings):
@@ -191,6 +217,24 @@ class AzureTarget(_TargetSettings):
         default=None, pattern=r"^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp\d+) ",
         description="OpenSSH public key for the replicas' admin user (password login is always disabled). "
         "Default: a key pair is generated with the tls provider and kept in Terraform state.")
+    encryption_at_host: bool = Field(
+        default=False,
+        description="Encrypt the replicas' temporary disk and OS disk cache on the VM host (encryption at host). "
+        "Needs the EncryptionAtHost feature registered on the subscription (az feature register --namespace "
+        "Microsoft.Compute --name EncryptionAtHost) and a VM size that supports it. Default false: the OS disk is "
+        "still encrypted at rest with platform-managed keys.")
+    waf: Literal["detection", "prevention"] | None = Field(
+        default=None,
+        description="Put a Web Application Firewall in front of the replicas: a WAF policy with Microsoft's "
+        "Default Rule Set 2.1 is created and the Application Gateway becomes WAF_v2 (billed at the WAF_v2 rate). "
+        "detection logs matching requests, prevention blocks them (and requests with bodies over 2 MB). Needs an "
+        "Application Gateway (an https listener, a redirect or stickiness). Default: none.")
+    waf_policy_id: str | None = Field(
+        default=None,
+        pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/"
+        r"ApplicationGatewayWebApplicationFirewallPolicies/[^/]+$",
+        description="An existing Application Gateway WAF policy to attach instead of creating one (waf): the "
+        "gateway becomes WAF_v2. Needs an Application Gateway. Default: none.")
 
 
 class GcpTarget(_TargetSettings):
@@ -198,13 +242,63 @@ class GcpTarget(_TargetSettings):
     region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region, e.g. us-central1.")
     network: str | None = Field(default=None, description="VPC network. Default: the project's default network.")
     subnet: str | None = Field(default=None, description="Subnetwork. Default: the network's subnet in the region.")
-    image: str | None = Field(default=None, description="Boot image or image family.")
+    image: str | None = Field(
+        default=None,
+        description="Boot image or image family; it must support Shielded VM (UEFI, vTPM), as Google's public images "
+        "do. Default: the Deep Learning VM image with CUDA and the NVIDIA driver for GPU replicas, Ubuntu 22.04 LTS "
+        "for CPU replicas.")
+    secure_boot: bool | None = Field(
+        default=None,
+        description="Shielded VM secure boot: the replicas boot only signed boot loaders, kernels and kernel modules "
+        "(vTPM and integrity monitoring are always on). Default: on for CPU replicas, off for GPU replicas, whose "
+        "NVIDIA kernel modules an image may carry unsigned.")
+    private_replicas: bool = Field(
+        default=False,
+        description="Replicas get no external IP address; a Cloud Router and Cloud NAT in the region give the "
+        "replicas' subnet outbound access (image pulls, model downloads). Cloud NAT is billed per gateway hour and "
+        "per GB processed. Default false: each replica has an ephemeral external IP for outbound traffic, and the "
+        "firewall admits inbound traffic only from Google's health checkers and the load balancer.")
+    cloud_nat: bool = Field(
+        default=True,
+        description="With private_replicas: create the Cloud Router and Cloud NAT. Set false when the network "
+        "already gives the subnet outbound access (its own Cloud NAT: a second gateway for the same subnet fails to "
+        "apply). Default true.")
 
 
-class KubernetesTarget(_TargetSettings):
-    namespace: str = Field(
-        default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63,
-        description="Namespace. It is created unless it is 'default' or namespace_exists is true. Default: default.")
+class _Workload(_Model):
+    """Settings of the Kubernetes workload, which the kubernetes and gke targets both emit."""
+
+    cpu_limit: float | None = Field(
+        default=None, gt=0,
+        description="CPU limit of each replica in CPUs (0.5 is 500m); at least the CPU request. Default: the CPU "
+        "request, so that with memory (limit = request) the pods are in the Guaranteed QoS class, the last evicted "
+        "under node pressure. The requests are hardware.cpus and hardware.memory_gib, else 1 CPU and 2 GiB for a "
+        "CPU replica (KServe's default), 2 CPUs and 8 GiB for a GPU replica. A larger limit lets a replica use idle "
+        "CPU above its request (Burstable QoS).")
+    liveness_from_readiness: bool = Field(
+        default=True,
+        description="Without probes.liveness, restart a replica whose probes.readiness path and port keep failing: "
+        "a liveness probe every 30s (or the readiness interval if longer) with the readiness timeout, 5 failures "
+        "in a row (the probes.liveness defaults), started after the startup probe. false: no liveness probe "
+        "unless probes.liveness is set. Default true.")
+    run_as_user: int | None = Field(
+        default=None, ge=1, le=2147483647,
+        description="User id the container runs as, with runAsNonRoot so that the kubelet refuses uid 0. The "
+        "server must be able to run as this user (e.g. write its caches). Default: none, the image's own user; "
+        "serving images often run as root (vLLM's does).")
+    writable_dirs: list[Annotated[str, Field(pattern=r"^(/\.?[A-Za-z0-9_][-A-Za-z0-9._]*)+$")]] | None = Field(
+        default=None, min_length=1,
+        description="Directories the server writes (/tmp, caches such as HF_HOME), each an emptyDir volume; "
+        "setting it makes the container's root filesystem read-only. Default: none, the root filesystem stays "
+        "writable, because serving images write model caches in image-specific places (vLLM ~/.cache, TGI and "
+        "TEI /data).")
+
+
+class KubernetesTarget(_TargetSettings, _Workload):
+    namespace: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63,
+        description="Namespace of the service's objects. It is created unless it is 'default' or namespace_exists "
+        "is true. Default: one named after the service (metadata.name), created.")
     namespace_exists: bool = Field(default=False, description="The namespace already exists: do not create it.")
     node_selector: dict[str, str] | None = Field(
         default=None,
@@ -233,17 +327,49 @@ class AzureMLTarget(_Model):
         default=None, pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/registries/[^/]+$",
         description="Azure Container Registry attached to the workspace, for a private image. Default: none "
         "(public images need no registry).")
+    purge_protection: bool = Field(
+        default=False,
+        description="Turn on purge protection of the workspace's key vault: once deleted, the vault and its secrets "
+        "stay recoverable for 90 days and nobody can purge them earlier. It cannot be turned off again, and its "
+        "globally unique name stays taken meanwhile (re-applying the stack recovers it). Default false: a "
+        "destroyed vault is purged, so the stack can be destroyed and re-created freely.")
 
 
-class GkeTarget(_TargetSettings):
+class GkeTarget(_TargetSettings, _Workload):
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
     region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region of the regional cluster, e.g. us-central1.")
-    namespace: str = Field(
-        default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63,
-        description="Namespace of the workload in the new cluster; created unless 'default'. Default: default.")
+    namespace: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63,
+        description="Namespace of the workload in the new cluster; created unless 'default'. Default: one named "
+        "after the service (metadata.name).")
     host: str | None = Field(
         default=None, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
         description="Hostname the Ingress for https listeners serves. Default: none (any host).")
+    master_authorized_cidrs: list[Cidr] | None = Field(
+        default=None, min_length=1, max_length=50,
+        description="IPv4 ranges that may reach the cluster's control plane endpoint (master authorized networks). "
+        "They must include the machine that runs terraform apply: it creates the workload through that endpoint. "
+        "Default: none (any address, authenticated by Google credentials).")
+    private_nodes: bool = Field(
+        default=False,
+        description="Nodes get only internal IP addresses (private nodes; the control plane keeps its public "
+        "endpoint); a Cloud Router and Cloud NAT in the region give them outbound access for image pulls and model "
+        "downloads. Cloud NAT is billed per gateway hour and per GB processed. Default false: nodes have external "
+        "IPs for outbound traffic.")
+    cloud_nat: bool = Field(
+        default=True,
+        description="With private_nodes: create the Cloud Router and Cloud NAT. Set false when the network already "
+        "gives the region's subnet outbound access (its own Cloud NAT: a second gateway for the same subnet fails "
+        "to apply). Default true.")
+    binary_authorization: bool = Field(
+        default=False,
+        description="Enforce the project's Binary Authorization policy on the cluster's images "
+        "(PROJECT_SINGLETON_POLICY_ENFORCE). Needs the Binary Authorization API enabled and a policy that admits "
+        "model.image. Default false.")
+    security_group: str | None = Field(
+        default=None, pattern=r"^gke-security-groups@[a-z0-9]([a-z0-9.-]*[a-z0-9])?$",
+        description="Google Groups for RBAC: the gke-security-groups@DOMAIN group of a Google Workspace or Cloud "
+        "Identity domain, whose member groups RBAC bindings may name. Default: none.")
 
 
 class Targets(_Model):

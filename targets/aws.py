@@ -16,6 +16,7 @@ _TG_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/
 _LB_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html"
 _TG_ATTR_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html"
 _TT_DOC = "https://docs.aws.amazon.com/autoscaling/ec2/userguide/target-tracking-scaling-policy-overview.html"
+_WAF_DOC = "https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-associating-aws-resource.html"
 
 LIMITS = (
     Limit("probes.readiness.interval", lambda s: s.readiness.interval_s, 5, 300,
@@ -67,10 +68,29 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                              f"probes.readiness.success_codes has {part}; an ALB health check accepts codes "
                              f"{_MATCHER_RANGE[0]}-{_MATCHER_RANGE[1]} (see {_TG_DOC})"))
             break
+    out += _check_placement(target)
     if service.liveness:
         out.append(warning("aws", "probes.liveness",
                            "probes.liveness has no separate check on EC2: the autoscaling group replaces "
                            "replicas that fail the readiness check (health_check_type ELB)"))
+    return out
+
+
+def _check_placement(target: ir.Target) -> list[Diagnostic]:
+    """Settings that only make sense together: replica subnets with the VPC and load balancer subnets they share;
+    a web ACL in the stack's region."""
+    out = []
+    missing = [key for key in ("vpc_id", "subnet_ids") if not target.get(key)]
+    if target.get("replica_subnet_ids") and missing:
+        out.append(error("aws", "targets.aws.replica_subnet_ids",
+                         f"targets.aws.replica_subnet_ids needs {' and '.join(missing)} as well: the security groups "
+                         "and target group must be in the replicas' VPC, and the load balancer needs its own subnets "
+                         "there (the default lookup would take the replicas' subnets, or the default VPC's)"))
+    acl = target.get("waf_acl_arn")
+    if acl and acl.split(":")[3] != target.get("region"):
+        out.append(error("aws", "targets.aws.waf_acl_arn",
+                         f"targets.aws.waf_acl_arn is a web ACL in {acl.split(':')[3]}; a load balancer in "
+                         f"{target.get('region')} can only use a regional web ACL of its own region (see {_WAF_DOC})"))
     return out
 
 
@@ -84,7 +104,7 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     lb_sg, replica_sg = _security_groups(stack, service, vpc_id)
     lb, group = _load_balancer(stack, service, target, vpc_id, subnets, lb_sg)
     template = _launch_template(stack, service, target, replica_sg)
-    asg = _autoscaling_group(stack, service, template, group, subnets)
+    asg = _autoscaling_group(stack, service, template, group, target.get("replica_subnet_ids") or subnets)
     if service.autoscale:
         _scaling_policy(stack, service, asg, lb, group)
     output_endpoint(stack, service, lb.dns_name)
@@ -140,10 +160,18 @@ def _slug(cidr: str) -> str:
 
 def _load_balancer(stack, service: ir.Service, target: ir.Target, vpc_id, subnets, lb_sg):
     lb_spec, hc = service.load_balancer, service.readiness
+    # Options that need user input or money (targets.aws.*): each emits its arguments only when set.
+    logs, acl = target.get("access_logs_bucket"), target.get("waf_acl_arn")
     lb = stack.add("aws", "lb.Lb", "load_balancer", name=resource_name(service, ""),
                    load_balancer_type="application", internal=not lb_spec.public,
                    security_groups=[lb_sg.id], subnets=subnets, idle_timeout=lb_spec.idle_timeout_s,
-                   drop_invalid_header_fields=True)
+                   drop_invalid_header_fields=True,
+                   enable_deletion_protection=target.get("deletion_protection") or None,
+                   access_logs=stack.struct("aws", "lb.LbAccessLogs", bucket=logs, enabled=True, prefix=service.name)
+                   if logs else None)
+    if acl:
+        stack.add("aws", "wafv2_web_acl_association.Wafv2WebAclAssociation", "waf_association",
+                  resource_arn=lb.arn, web_acl_arn=acl)
     group = stack.add(
         "aws", "lb_target_group.LbTargetGroup", "target_group", name=resource_name(service, "tg"),
         port=service.port, protocol="HTTP", target_type="instance", vpc_id=vpc_id,
@@ -176,11 +204,19 @@ def _launch_template(stack, service: ir.Service, target: ir.Target, replica_sg):
     image = _image(stack, service, target)
     profile = _instance_profile(stack, service)
     tags = {**dict(service.labels), "Name": service.name}
+    # Replica subnets of their own route out through a NAT: no public IP. The security group then moves to the
+    # interface, as EC2 takes groups on the template or on its interfaces, not both (provider doc:
+    # vpc_security_group_ids "Conflicts with network_interfaces.security_groups").
+    private = bool(target.get("replica_subnet_ids"))
     return stack.add(
         "aws", "launch_template.LaunchTemplate", "launch_template", name=resource_name(service, ""),
         image_id=image.id, instance_type=target.machine.instance_type,
         user_data=base64.b64encode(startup.cloud_init(service).encode()).decode(),
-        vpc_security_group_ids=[replica_sg.id], update_default_version=True,
+        vpc_security_group_ids=None if private else [replica_sg.id], update_default_version=True,
+        network_interfaces=[stack.struct(
+            "aws", "launch_template.LaunchTemplateNetworkInterfaces", device_index=0,
+            associate_public_ip_address="false", security_groups=[replica_sg.id],
+            delete_on_termination="true")] if private else None,
         iam_instance_profile=stack.struct("aws", "launch_template.LaunchTemplateIamInstanceProfile",
                                           arn=profile.arn),
         # IMDSv2 only; hop limit 2 so the container (bridge network: one hop more) reaches credentials.

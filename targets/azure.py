@@ -209,6 +209,8 @@ def _scale_set(stack, service: ir.Service, target: ir.Target, site: Site, front:
         "azurerm", V, "scale_set", name=service.name, resource_group_name=site.resource_group,
         location=site.location, sku=target.machine.instance_type, instances=service.min_replicas,
         admin_username=ADMIN, disable_password_authentication=True,
+        # Off unless asked: it needs the EncryptionAtHost feature registered on the subscription (spec docs).
+        encryption_at_host_enabled=bool(target.get("encryption_at_host")),
         admin_ssh_key=[stack.struct("azurerm", f"{V}AdminSshKey", username=ADMIN, public_key=key)],
         source_image_reference=stack.struct("azurerm", f"{V}SourceImageReference", publisher=publisher, offer=offer,
                                             sku=sku, version=version),

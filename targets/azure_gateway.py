@@ -20,6 +20,7 @@ _AGW_NSG_DOC = ("https://learn.microsoft.com/en-us/azure/application-gateway/con
 _AGW_SUBNET_DOC = ("https://learn.microsoft.com/en-us/azure/application-gateway/configuration-infrastructure"
                    "#virtual-network-and-dedicated-subnet")
 _AGW_PORTS_DOC = "https://learn.microsoft.com/en-us/azure/application-gateway/application-gateway-components#ports"
+_WAF_DOC = "https://learn.microsoft.com/en-us/azure/web-application-firewall/ag/policy-overview"
 _HEALTH_EXT_DOC = ("https://learn.microsoft.com/en-us/azure/virtual-machine-scale-sets/"
                    "virtual-machine-scale-sets-health-extension#binary-health-states")
 
@@ -52,6 +53,10 @@ GATEWAY_PRIVATE_IDLE_S = 300  # "For private IP addresses, the value is nonconfi
 GATEWAY_INFRA_PORTS = "65200-65535"  # v2 infrastructure ports, must be open to the GatewayManager tag
 GATEWAY_MAX_LISTENER_PORT = 65199  # "1 to 65199 for V2 SKU" (the rest is the infrastructure range)
 TLS_POLICY = "AppGwSslPolicy20220101S"  # predefined: TLS 1.2 minimum (1.3 enabled), strong ciphers only
+# WAF: Microsoft's Default Rule Set 2.1 (the recommended managed rule set for WAF_v2). Requests are inspected up to the
+# largest body size it allows (2 MB): long prompts must not be blocked for size alone.
+WAF_RULE_SET = ("Microsoft_DefaultRuleSet", "2.1")
+WAF_MAX_BODY_KB = 2000
 
 # Address plan of a network infc creates: replicas, and the subnet an Application Gateway needs to itself.
 NETWORK = {"vnet": "10.0.0.0/16", "replicas": "10.0.0.0/20", "gateway": "10.0.16.0/24"}
@@ -69,7 +74,23 @@ def layer7_reasons(service: ir.Service) -> list[str]:
 
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     reasons = layer7_reasons(service)
-    return _check_gateway(service, target, reasons) if reasons else _check_load_balancer(service)
+    out = _check_waf(target, reasons)
+    return out + (_check_gateway(service, target, reasons) if reasons else _check_load_balancer(service))
+
+
+def _check_waf(target: ir.Target, reasons: list[str]) -> list[Diagnostic]:
+    """A WAF (created, or an existing policy) sits on an Application Gateway: one of the two, and only with one."""
+    given = [key for key in ("waf", "waf_policy_id") if target.get(key)]
+    if len(given) == 2:
+        return [error("azure", "targets.azure.waf_policy_id",
+                      "targets.azure.waf and targets.azure.waf_policy_id are both set; an Application Gateway takes "
+                      "one WAF policy: set waf to create one, or waf_policy_id to attach an existing one")]
+    if given and not reasons:
+        return [error("azure", f"targets.azure.{given[0]}",
+                      f"targets.azure.{given[0]} is set, but this service is served by a layer-4 Standard Load "
+                      "Balancer (http listeners only, no redirect, no stickiness), which has no WAF; a WAF needs an "
+                      f"Application Gateway (see {_WAF_DOC}): add an https listener, or remove {given[0]}")]
+    return []
 
 
 def _check_load_balancer(service: ir.Service) -> list[Diagnostic]:
@@ -287,12 +308,14 @@ def _application_gateway(stack, service: ir.Service, target: ir.Target, site) ->
                      "-target=azurerm_user_assigned_identity.gateway_identity")
     # Azure refuses an NSG on a gateway subnet that blocks the infrastructure ports: rules, association, then gateway.
     secured = _gateway_security_group(stack, service, site)
+    waf = _waf_policy(stack, service, target, site)
+    tier = "WAF_v2" if waf else "Standard_v2"
     draining = stack.struct("azurerm", f"{A}BackendHttpSettingsConnectionDraining", enabled=True,
                             drain_timeout_sec=lb_spec.drain_timeout_s) if lb_spec.drain_timeout_s else None
     gw = stack.add(
         "azurerm", A, "gateway", name=resource_name(service, "gateway"), resource_group_name=site.resource_group,
         location=site.location, tags=site.tags,
-        sku=stack.struct("azurerm", f"{A}Sku", name="Standard_v2", tier="Standard_v2"),
+        sku=stack.struct("azurerm", f"{A}Sku", name=tier, tier=tier), firewall_policy_id=waf,
         autoscale_configuration=stack.struct("azurerm", f"{A}AutoscaleConfiguration", min_capacity=1),
         gateway_ip_configuration=[stack.struct("azurerm", f"{A}GatewayIpConfiguration", name="gateway",
                                                subnet_id=site.gateway_subnet)],
@@ -338,6 +361,24 @@ def _application_gateway(stack, service: ir.Service, target: ir.Target, site) ->
     rules = (Rule("gateway", ports, (NETWORK["gateway"],), "application gateway: forwarded requests and probes"),)
     pool = {"application_gateway_backend_address_pool_ids": [f"{gw.id}/backendAddressPools/{POOL}"]}
     return Front(host=host, pool=pool, health_probe_id=None, metric_resource_id=gw.id, replica_rules=rules)
+
+
+def _waf_policy(stack, service: ir.Service, target: ir.Target, site):
+    """The WAF policy id for the gateway: the given one, one created here for targets.azure.waf, or None."""
+    if target.get("waf_policy_id"):
+        return target.get("waf_policy_id")
+    mode = target.get("waf")
+    if not mode:
+        return None
+    W = "web_application_firewall_policy.WebApplicationFirewallPolicy"
+    rule_set, version = WAF_RULE_SET
+    return stack.add(
+        "azurerm", W, "waf_policy", name=resource_name(service, "waf"), resource_group_name=site.resource_group,
+        location=site.location, tags=site.tags,
+        policy_settings=stack.struct("azurerm", f"{W}PolicySettings", enabled=True, mode=str(mode).capitalize(),
+                                     request_body_check=True, max_request_body_size_in_kb=WAF_MAX_BODY_KB),
+        managed_rules=stack.struct("azurerm", f"{W}ManagedRules", managed_rule_set=[
+            stack.struct("azurerm", f"{W}ManagedRulesManagedRuleSet", type=rule_set, version=version)])).id
 
 
 def _gateway_security_group(stack, service: ir.Service, site):

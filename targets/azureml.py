@@ -46,6 +46,8 @@ PROBE_MINIMUMS = (
 ENDPOINT_NAME = (3, 32)  # "Begin with a letter, be 3-32 characters, only letters and numbers" (single dashes accepted)
 MAX_INSTANCES = 50  # instances per deployment, raisable by a support request
 REQUEST_TIMEOUT_S = 180  # the maximum request timeout of a managed online endpoint
+SAS_EXPIRATION = "07.00:00:00"  # storage SAS policy: DD.HH:MM:SS
+SOFT_DELETE_DAYS = 7  # blob and container soft delete: 1-365 days
 
 SCALE_TO_ZERO = ("a managed online deployment runs at least one instance (its instance count and the autoscale "
                  "minimum are at least 1); Azure ML has no scale to zero for managed online endpoints")
@@ -218,15 +220,36 @@ def _workspace(stack, service: ir.Service, target: ir.Target, location: str, tag
                          **common)
     # Standard general-purpose v2 without hierarchical namespace: Azure ML does not take premium storage for the
     # workspace's default datastore.
-    storage = stack.add("azurerm", "storage_account.StorageAccount", "storage_account", name=global_name(service, target),
-                        account_tier="Standard", account_replication_type="LRS", min_tls_version="TLS1_2", **common)
+    S = "storage_account.StorageAccount"
+    storage = stack.add(
+        "azurerm", S, "storage_account", name=global_name(service, target), account_tier="Standard",
+        account_replication_type="LRS", min_tls_version="TLS1_2",
+        # No anonymous reads of any container. The workspace reaches its storage with the account key (identity-based
+        # access to a workspace's system datastores is a preview), so shared keys stay on; SAS tokens signed for
+        # longer than a week are logged (not blocked, which would break tokens the workspace issues).
+        allow_nested_items_to_be_public=False, shared_access_key_enabled=True,
+        sas_policy=stack.struct("azurerm", f"{S}SasPolicy", expiration_period=SAS_EXPIRATION,
+                                expiration_action="Log"),
+        # Deleted blobs and containers stay recoverable for a week (billed as stored data meanwhile).
+        blob_properties=stack.struct(
+            "azurerm", f"{S}BlobProperties",
+            delete_retention_policy=stack.struct("azurerm", f"{S}BlobPropertiesDeleteRetentionPolicy",
+                                                 days=SOFT_DELETE_DAYS),
+            container_delete_retention_policy=stack.struct(
+                "azurerm", f"{S}BlobPropertiesContainerDeleteRetentionPolicy", days=SOFT_DELETE_DAYS)),
+        **common)
     # Access policies (not Azure RBAC): the workspace grants its own identity access when it is created, and
-    # azurerm leaves policies it is not given alone.
+    # azurerm leaves policies it is not given alone. Purge protection only when asked: it cannot be undone and keeps
+    # a destroyed vault's name taken for 90 days.
     vault = stack.add("azurerm", "key_vault.KeyVault", "key_vault", name=global_name(service, target),
-                      tenant_id=client.tenant_id, sku_name="standard", rbac_authorization_enabled=False, **common)
+                      tenant_id=client.tenant_id, sku_name="standard", rbac_authorization_enabled=False,
+                      purge_protection_enabled=bool(target.get("purge_protection")), **common)
     return stack.add(
         "azurerm", "machine_learning_workspace.MachineLearningWorkspace", "workspace",
         name=resource_name(service, "ws"), application_insights_id=insights.id, key_vault_id=vault.id,
         storage_account_id=storage.id, container_registry_id=target.get("container_registry_id"),
         identity=stack.struct("azurerm", "machine_learning_workspace.MachineLearningWorkspaceIdentity",
-                              type="SystemAssigned"), **common)
+                              type="SystemAssigned"),
+        # Not a high business impact workspace (Azure's default, stated): HBI only trims the diagnostics Microsoft
+        # collects and, being fixed at creation, is left to a workspace made for such data.
+        high_business_impact=False, **common)

@@ -101,6 +101,10 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += _check_probes(service)
     out += _check_machine(service, target)
     out += _check_listeners(service, target)
+    if target.get("cloud_nat") is False and not target.get("private_replicas"):
+        out.append(warning("gcp", "targets.gcp.cloud_nat", "targets.gcp.cloud_nat: false has no effect without "
+                                                           "targets.gcp.private_replicas: true (replicas have "
+                                                           "external IPs and need no NAT)"))
     return out
 
 
@@ -190,7 +194,9 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     account = _service_account(stack, service)
     template = _instance_template(stack, service, target, network, account)
     health = gcp_lb.health_checks(stack, service, target)
-    group = _instance_group(stack, service, target, template, health)
+    nat = gcp_lb.nat(stack, service, target, network) \
+        if target.get("private_replicas") and target.get("cloud_nat") else None
+    group = _instance_group(stack, service, target, template, health, nat)
     if service.autoscale:
         _autoscaler(stack, service, target, group)
     gcp_lb.firewall(stack, service, network)
@@ -218,6 +224,13 @@ def gpu_kind(target: ir.Target) -> str:
     return "attached" if machine.instance_type.startswith("n1-") else "bundled"
 
 
+def secure_boot(service: ir.Service, target: ir.Target) -> bool:
+    """targets.gcp.secure_boot, else on for CPU replicas only: GPU images may load unsigned NVIDIA kernel modules,
+    which secure boot refuses (https://cloud.google.com/compute/shielded-vm/docs/shielded-vm#secure-boot)."""
+    chosen = target.get("secure_boot")
+    return (not service.accelerator_count) if chosen is None else bool(chosen)
+
+
 def _instance_template(stack, service: ir.Service, target: ir.Target, network, account):
     T = "compute_region_instance_template.ComputeRegionInstanceTemplate"
     machine, kind = target.machine, gpu_kind(target)
@@ -234,11 +247,18 @@ def _instance_template(stack, service: ir.Service, target: ir.Target, network, a
         # GPU VMs cannot live-migrate: they must terminate (and restart) on host maintenance (_GPU_DOC).
         scheduling = stack.struct("google", f"{T}Scheduling", provisioning_model="STANDARD", automatic_restart=True,
                                   on_host_maintenance="TERMINATE" if kind != "none" else "MIGRATE")
+    # Public IP unless private_replicas: then the subnet's Cloud NAT (gcp_lb.nat) carries outbound traffic.
+    access = None if target.get("private_replicas") else [stack.struct("google", f"{T}NetworkInterfaceAccessConfig")]
     template = stack.add(
         "google", T, "instance_template", name_prefix=f"{service.name}-", region=target.get("region"),
         description=f"infc {service.name}: model replicas", machine_type=machine.instance_type,
         labels=labels or None, tags=[service.name],
-        metadata={"startup-script": startup.startup_script(service)},
+        # Project-wide SSH keys would admit every key holder of the project; instance keys (gcloud compute ssh)
+        # and OS Login still work (https://cloud.google.com/compute/docs/connect/restrict-ssh-keys).
+        metadata={"startup-script": startup.startup_script(service), "block-project-ssh-keys": "TRUE"},
+        shielded_instance_config=stack.struct(
+            "google", f"{T}ShieldedInstanceConfig", enable_secure_boot=secure_boot(service, target),
+            enable_vtpm=True, enable_integrity_monitoring=True),
         disk=[stack.struct("google", f"{T}Disk", boot=True, auto_delete=True, source_image=image,
                            disk_size_gb=service.disk_gib, disk_type=disk_type, labels=labels or None)],
         guest_accelerator=[stack.struct("google", f"{T}GuestAccelerator", type=machine.provider_accelerator,
@@ -247,14 +267,14 @@ def _instance_template(stack, service: ir.Service, target: ir.Target, network, a
         network_interface=[stack.struct(
             "google", f"{T}NetworkInterface", network=network.network, subnetwork=network.subnet,
             # An ephemeral external IP for egress (image pulls, model downloads); ingress is the firewall's job.
-            access_config=[stack.struct("google", f"{T}NetworkInterfaceAccessConfig")])],
+            access_config=access)],
         service_account=stack.struct("google", f"{T}ServiceAccount", email=account.email, scopes=["cloud-platform"]))
     # Templates are immutable: a changed one is created under a new name before the old one is deleted.
     template.add_override("lifecycle.create_before_destroy", True)
     return template
 
 
-def _instance_group(stack, service: ir.Service, target: ir.Target, template, health):
+def _instance_group(stack, service: ir.Service, target: ir.Target, template, health, nat):
     M = "compute_region_instance_group_manager.ComputeRegionInstanceGroupManager"
     gpus = gpu_kind(target) != "none"
     return stack.add(
@@ -271,7 +291,8 @@ def _instance_group(stack, service: ir.Service, target: ir.Target, template, hea
         distribution_policy_target_shape="BALANCED" if gpus else "EVEN",
         update_policy=stack.struct("google", f"{M}UpdatePolicy", type="PROACTIVE", minimal_action="REPLACE",
                                    instance_redistribution_type="NONE" if gpus else "PROACTIVE"),
-        wait_for_instances=False)
+        wait_for_instances=False,
+        depends_on=[nat] if nat else None)  # replicas pull the image on first boot, through the NAT
 
 
 def _autoscaler(stack, service: ir.Service, target: ir.Target, group) -> None:

@@ -51,6 +51,25 @@ def network(stack, target: ir.Target) -> Network:
     return Network(net, subnet)
 
 
+def nat(stack, service: ir.Service, target: ir.Target, net: Network):
+    """Outbound access for replicas or nodes without external IPs: a Cloud Router and a Cloud NAT gateway with
+    automatically allocated addresses for the subnet (all its ranges, so GKE Pod ranges too), or for every subnet of
+    an auto-mode network given without a subnet (https://cloud.google.com/nat/docs/overview)."""
+    R = "compute_router_nat.ComputeRouterNat"
+    router = stack.add("google", "compute_router.ComputeRouter", "router", name=resource_name(service, "nat"),
+                       region=target.get("region"), network=net.network,
+                       description=f"infc {service.name}: outbound access through Cloud NAT")
+    subnets = [stack.struct("google", f"{R}Subnetwork", name=net.subnet,
+                            source_ip_ranges_to_nat=["ALL_IP_RANGES"])] if net.subnet else None
+    return stack.add("google", R, "nat", name=resource_name(service, "nat"), router=router.name,
+                     region=router.region, nat_ip_allocate_option="AUTO_ONLY",
+                     source_subnetwork_ip_ranges_to_nat=("LIST_OF_SUBNETWORKS" if subnets
+                                                         else "ALL_SUBNETWORKS_ALL_IP_RANGES"),
+                     subnetwork=subnets,
+                     # Errors only (dropped connections, e.g. exhausted ports): the one log worth its ingestion cost.
+                     log_config=stack.struct("google", f"{R}LogConfig", enable=True, filter="ERRORS_ONLY"))
+
+
 def health_checks(stack, service: ir.Service, target: ir.Target) -> HealthChecks:
     """Readiness drives the load balancer; liveness (when given) drives auto-healing, so a replica that is only
     busy (not ready) loses traffic but is not recreated."""

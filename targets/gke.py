@@ -105,7 +105,10 @@ def workload_settings(service: ir.Service, target: ir.Target) -> dict[str, objec
     machine = target.machine
     selector = {ACCELERATOR_LABEL: machine.provider_accelerator} \
         if service.accelerator_count and machine and machine.provider_accelerator else None
-    return {"namespace": target.get("namespace", "default"), "host": target.get("host"), "node_selector": selector}
+    workload = {key: target.get(key) for key in ("cpu_limit", "liveness_from_readiness", "run_as_user", "writable_dirs")
+                if target.get(key) is not None}
+    return {**workload, "namespace": target.get("namespace", service.name), "host": target.get("host"),
+            "node_selector": selector}
 
 
 def has_https(service: ir.Service) -> bool:
@@ -121,6 +124,9 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += _check_machine(service, target)
     out += _check_ingress(service, target) if has_https(service) else []
     out += _check_service(service)
+    from targets import gke_cluster  # here: gke_cluster imports this module
+
+    out += gke_cluster.check(service, target)
     return out
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from compiler import ir
-from targets import gcp, gke, kubernetes
-from targets.base import output_endpoint, resource_name
+from compiler.errors import Diagnostic
+from targets import gcp, gcp_lb, gke, kubernetes
+from targets.base import error, output_endpoint, resource_name, warning
 from targets.kubernetes_workload import K, emit_workload, labels, service_port
 
 G = "google"
@@ -29,6 +32,26 @@ RELEASE_CHANNEL = "REGULAR"
 # (container_node_pool#gpu_driver_version), hence the explicit image type.
 GPU_DRIVER = "LATEST"
 IMAGE_TYPE = "COS_CONTAINERD"
+# GKE Dataplane V2 (eBPF, Cilium): enforces Kubernetes NetworkPolicy built in, at no charge; the network_policy
+# addon (Calico) must then stay disabled (https://cloud.google.com/kubernetes-engine/docs/concepts/dataplane-v2).
+DATAPATH = "ADVANCED_DATAPATH"
+BINARY_AUTHORIZATION = "PROJECT_SINGLETON_POLICY_ENFORCE"
+_AUTHORIZED_DOC = "https://cloud.google.com/kubernetes-engine/docs/how-to/authorized-networks"
+
+
+def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """The cluster settings of targets.gke that pydantic cannot judge alone. No CDK needed."""
+    out = []
+    v6 = [c for c in target.get("master_authorized_cidrs") or () if ipaddress.ip_network(c).version == 6]
+    if v6:
+        out.append(error("gke", "targets.gke.master_authorized_cidrs",
+                         f"targets.gke.master_authorized_cidrs has IPv6 ranges ({', '.join(v6)}); the cluster's "
+                         f"control plane endpoint is IPv4 only, so list IPv4 ranges (see {_AUTHORIZED_DOC})"))
+    if target.get("cloud_nat") is False and not target.get("private_nodes"):
+        out.append(warning("gke", "targets.gke.cloud_nat", "targets.gke.cloud_nat: false has no effect without "
+                                                           "targets.gke.private_nodes: true (nodes have external "
+                                                           "IPs and need no NAT)"))
+    return out
 
 
 class _After:
@@ -51,7 +74,11 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     stack.require("kubernetes", *kubernetes.PROVIDER)
     stack.add(G, "provider.GoogleProvider", "google", project=target.get("project"), region=target.get("region"))
     account, grants = _node_account(stack, service, target)
-    cluster = _cluster(stack, service, target)
+    cluster = _cluster(stack, service, target, account, grants)
+    if target.get("private_nodes") and target.get("cloud_nat"):
+        # The cluster is in the project's default network; its nodes and Pods use the region's subnet. The nodes
+        # wait for the NAT, so the replicas' first image pull goes through.
+        grants = [*grants, gcp_lb.nat(stack, service, target, gcp_lb.network(stack, target))]
     pool = _node_pool(stack, service, target, cluster, account, grants)
     # The provider talks to the new cluster with the caller's own Google credentials (an OAuth access token).
     # Terraform configures providers before it creates resources, so a replaced cluster needs its own apply first
@@ -88,10 +115,40 @@ def _node_account(stack, service: ir.Service, target: ir.Target):
     return account, grants
 
 
-def _cluster(stack, service: ir.Service, target: ir.Target):
+def _shielded(stack, kind: str):
+    """Shielded GKE nodes with secure boot, GPU nodes included: on COS, GKE installs NVIDIA drivers precompiled and
+    signed by Google (gpu_driver_installation_config), the kind of out-of-tree module a verified boot admits
+    (https://cloud.google.com/kubernetes-engine/security/secure-modules-cos); no other kernel module is loaded."""
+    return stack.struct(G, f"{kind}ShieldedInstanceConfig", enable_secure_boot=True, enable_integrity_monitoring=True)
+
+
+def _cluster_options(stack, target: ir.Target) -> dict:
+    """The targets.gke settings that cost money or need input from the user, as cluster arguments."""
+    options = {}
+    cidrs = target.get("master_authorized_cidrs")
+    if cidrs:
+        options["master_authorized_networks_config"] = stack.struct(
+            G, f"{C}MasterAuthorizedNetworksConfig", cidr_blocks=[stack.struct(
+                G, f"{C}MasterAuthorizedNetworksConfigCidrBlocks", cidr_block=cidr, display_name=f"infc {cidr}")
+                for cidr in cidrs])
+    if target.get("private_nodes"):
+        # Private nodes, public control plane endpoint: terraform and kubectl still reach it from outside the VPC.
+        options["private_cluster_config"] = stack.struct(G, f"{C}PrivateClusterConfig", enable_private_nodes=True,
+                                                         enable_private_endpoint=False)
+    if target.get("binary_authorization"):
+        options["binary_authorization"] = stack.struct(G, f"{C}BinaryAuthorization",
+                                                       evaluation_mode=BINARY_AUTHORIZATION)
+    if target.get("security_group"):
+        options["authenticator_groups_config"] = stack.struct(G, f"{C}AuthenticatorGroupsConfig",
+                                                              security_group=target.get("security_group"))
+    return options
+
+
+def _cluster(stack, service: ir.Service, target: ir.Target, account, grants):
     """A regional cluster (control plane replicated across the region's zones) whose default pool is removed."""
-    return stack.add(
+    cluster = stack.add(
         G, C, "cluster", name=service.name, location=target.get("region"),
+        depends_on=grants,  # the default pool's nodes run with the nodes' account too
         description=f"infc {service.name}: model replicas",
         # A cluster cannot be created without a node pool: the smallest default pool is made, then deleted, and
         # the nodes come from the separately managed pool (container_cluster#remove_default_node_pool).
@@ -106,7 +163,23 @@ def _cluster(stack, service: ir.Service, target: ir.Target):
         # GKE take the health check interval from the readiness probe as is.
         networking_mode="VPC_NATIVE",
         ip_allocation_policy=stack.struct(G, f"{C}IpAllocationPolicy"),
-        resource_labels=dict(service.labels) or None)
+        datapath_provider=DATAPATH, network_policy=stack.struct(G, f"{C}NetworkPolicy", enabled=False),
+        # Pod-to-Pod traffic on one node passes the VPC too, so firewall rules and flow logs see it (no charge of
+        # its own; https://cloud.google.com/kubernetes-engine/docs/how-to/intranode-visibility).
+        enable_intranode_visibility=True,
+        # Client certificates are a credential that cannot be revoked; the provider authenticates with a token.
+        master_auth=stack.struct(G, f"{C}MasterAuth", client_certificate_config=stack.struct(
+            G, f"{C}MasterAuthClientCertificateConfig", issue_client_certificate=False)),
+        # The default pool lives only until remove_default_node_pool deletes it, but its nodes run meanwhile: with
+        # the nodes' account (not the Compute Engine default one), the GKE metadata server and secure boot.
+        node_config=stack.struct(
+            G, f"{C}NodeConfig", service_account=account.email, oauth_scopes=SCOPES,
+            workload_metadata_config=stack.struct(G, f"{C}NodeConfigWorkloadMetadataConfig", mode="GKE_METADATA"),
+            shielded_instance_config=_shielded(stack, f"{C}NodeConfig")),
+        resource_labels=dict(service.labels) or None, **_cluster_options(stack, target))
+    # Once the default pool is gone the API reports no node_config, which would plan a new cluster on every apply.
+    cluster.add_override("lifecycle.ignore_changes", ["node_config"])
+    return cluster
 
 
 def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, grants):
@@ -137,10 +210,7 @@ def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, 
             service_account=account.email, oauth_scopes=SCOPES, resource_labels=dict(service.labels) or None,
             # Pods get Workload Identity's metadata server, not the node's credentials.
             workload_metadata_config=stack.struct(G, f"{N}WorkloadMetadataConfig", mode="GKE_METADATA"),
-            # GPU nodes load the out-of-tree NVIDIA kernel module, so secure boot stays on CPU pools only
-            # (https://cloud.google.com/kubernetes-engine/security/secure-modules-cos).
-            shielded_instance_config=stack.struct(G, f"{N}ShieldedInstanceConfig", enable_secure_boot=kind == "none",
-                                                  enable_integrity_monitoring=True)))
+            shielded_instance_config=_shielded(stack, N)))
     # No taint: GKE taints GPU nodes (nvidia.com/gpu NoSchedule) itself only next to non-GPU pools, and a tainted
     # only pool would leave kube-dns and other system pods nowhere to run; the replicas tolerate it either way.
     if kind != "attached":

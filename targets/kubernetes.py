@@ -23,6 +23,7 @@ _QUANTITY_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/common-defi
 _INGRESS_DOC = "https://kubernetes.io/docs/concepts/services-networking/ingress/#tls"
 _ADAPTER_DOC = "https://github.com/kubernetes-sigs/prometheus-adapter/blob/master/docs/config-walkthrough.md"
 _GFD_DOC = "https://github.com/NVIDIA/k8s-device-plugin/blob/main/docs/gfd_labels.md"
+_QOS_DOC = "https://kubernetes.io/docs/concepts/workloads/pods/pod-qos/"
 
 LIMITS = (
     # HPAScalingRules.stabilizationWindowSeconds: "must be greater than or equal to zero and less than or equal
@@ -74,6 +75,17 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 # any other value gets a warning.
 SPEC_DEFAULTS = {"idle_timeout_s": 240, "disk_gib": 100, "success_codes": "200"}
 
+# Requests when hardware.cpus / memory_gib are absent, by GPU replica or not: (CPUs, GiB). A CPU replica gets
+# KServe's default (1 CPU, 2Gi); a GPU replica the most every single-GPU catalog node leaves for pods (4 vCPUs and
+# 15-16 GiB, less the kubelet's reservations and daemon sets). Limits equal the requests unless cpu_limit widens the
+# CPU's: Guaranteed QoS, the last class evicted under node pressure, for pods that take minutes to load a model
+# (_QOS_DOC). Documented on targets.kubernetes.cpu_limit.
+DEFAULT_REQUESTS = {False: (1, 2), True: (2, 8)}
+
+# Without probes.liveness, the liveness probe checks the readiness path with probes.liveness's defaults (spec):
+# every 30 s, 5 failures; documented on targets.kubernetes.liveness_from_readiness.
+LIVENESS_INTERVAL_S, LIVENESS_FAILURES = 30, 5
+
 SCALE_TO_ZERO = ("an HPA's minReplicas 0 needs the alpha feature gate HPAScaleToZero and an Object or External "
                  f"metric (see {_HPA_DOC})")
 
@@ -90,6 +102,34 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                            "so infc emits no spot selector or toleration (pin spot nodes with "
                            "targets.kubernetes.node_selector)"))
     return out
+
+
+def requests(service: ir.Service) -> tuple[float, float]:
+    """(CPUs, GiB) each replica requests: hardware.cpus and memory_gib, else DEFAULT_REQUESTS."""
+    cpus, gib = DEFAULT_REQUESTS[service.accelerator != "none"]
+    return (service.cpus if service.cpus is not None else cpus,
+            service.memory_gib if service.memory_gib is not None else gib)
+
+
+def liveness(service: ir.Service, settings: Mapping[str, object]) -> ir.Liveness | None:
+    """probes.liveness, else (liveness_from_readiness, default true) one on the readiness path and port, its period
+    at least the readiness interval so that the readiness timeout stays below it."""
+    if service.liveness or not settings.get("liveness_from_readiness", True):
+        return service.liveness
+    hc = service.readiness
+    return ir.Liveness(hc.path, hc.port, max(LIVENESS_INTERVAL_S, hc.interval_s), hc.timeout_s, LIVENESS_FAILURES)
+
+
+def pull_policy(image: str) -> str | None:
+    """Always for a tag, which can move to another image (and each pull checks the pod's credentials); for a digest,
+    which names one image for good, unset: Kubernetes then defaults to IfNotPresent (checkov's CKV_K8S_15 passes a
+    digest only without an explicit policy)."""
+    return None if "@" in image else "Always"
+
+
+def volume_name(directory: str) -> str:
+    """The emptyDir volume of a writable directory: /root/.cache -> rw-root-cache (a DNS label)."""
+    return ("rw-" + "-".join(re.findall(r"[a-z0-9]+", directory.lower())))[:63].rstrip("-")
 
 
 def check_workload(service: ir.Service, name: str, settings: Mapping[str, object], *, ingress: bool = True,
@@ -110,7 +150,7 @@ def check_workload(service: ir.Service, name: str, settings: Mapping[str, object
     out += _autoscale(service, name)
     out += _listeners(service, name, settings, ingress)
     out += _not_carried(service, name, node_disk)
-    out += _settings(name, settings)
+    out += _settings(name, settings, service)
     if service.accelerator != "none" and settings.get("node_selector") is None \
             and service.accelerator not in GPU_PRODUCTS:
         out.append(warning(name, "hardware.accelerator",
@@ -180,19 +220,46 @@ def _labels(service: ir.Service, name: str) -> list[Diagnostic]:
     return out
 
 
-def _settings(name: str, settings: Mapping[str, object]) -> list[Diagnostic]:
-    """node_selector entries must be labels a node can carry; ingress_class names an IngressClass object."""
+def _settings(name: str, settings: Mapping[str, object], service: ir.Service) -> list[Diagnostic]:
+    """node_selector entries must be labels a node can carry; cpu_limit covers the request; writable_dirs become
+    distinct volumes; ingress_class names an IngressClass object."""
     out = []
     for key, value in sorted((settings.get("node_selector") or {}).items()):
         problem = label_problem(key, value)
         if problem:
             out.append(Diagnostic(f"{name}: targets.{name}.node_selector: '{key}: {value}' is not a Kubernetes label: "
                                   f"{problem} (see {_LABEL_DOC})", path=("targets", name, "node_selector", key)))
+    cpu_limit, cpus = settings.get("cpu_limit"), requests(service)[0]
+    if cpu_limit is not None and decimal_quantity(cpu_limit) is None:
+        out.append(error(name, f"targets.{name}.cpu_limit",
+                         f"targets.{name}.cpu_limit is {cpu_limit:g}; a CPU quantity has at most three decimals "
+                         f"(1m = 0.001 CPU) (see {_QUANTITY_DOC})"))
+    elif cpu_limit is not None and cpu_limit < cpus:
+        source = "hardware.cpus" if service.cpus is not None else "infc's default without hardware.cpus"
+        out.append(error(name, f"targets.{name}.cpu_limit",
+                         f"targets.{name}.cpu_limit is {cpu_limit:g}; it must be at least the CPU request, {cpus:g} "
+                         f"({source}) (see {_QOS_DOC})"))
+    out += _writable_dirs(name, service, settings.get("writable_dirs") or ())
     ingress_class = settings.get("ingress_class")
     if ingress_class and (len(ingress_class) > 253 or not _DNS_SUBDOMAIN.match(ingress_class)):
         out.append(error(name, f"targets.{name}.ingress_class",
                          f"targets.{name}.ingress_class '{ingress_class}' is not an IngressClass name (a DNS "
                          "subdomain: lowercase letters, digits, '-' and '.', at most 253 characters)"))
+    return out
+
+
+def _writable_dirs(name: str, service: ir.Service, dirs) -> list[Diagnostic]:
+    """Each directory is one emptyDir volume named after it: names must differ, and GPU replicas mount /dev/shm."""
+    out, volumes = [], {}
+    for i, directory in enumerate(dirs):
+        path, volume = f"targets.{name}.writable_dirs.{i}", volume_name(directory)
+        if directory == "/dev/shm" and service.accelerator != "none":
+            out.append(error(name, path, f"targets.{name}.writable_dirs[{i}] is /dev/shm, which GPU replicas mount "
+                                         "already (a memory-backed emptyDir)"))
+        elif volume in volumes:
+            out.append(error(name, path, f"targets.{name}.writable_dirs[{i}] '{directory}' and "
+                                         f"'{volumes[volume]}' would both be the volume {volume}"))
+        volumes.setdefault(volume, directory)
     return out
 
 
@@ -222,6 +289,12 @@ def _resources(service: ir.Service, name: str) -> list[Diagnostic]:
         return [error(name, "hardware.memory_gib",
                       f"hardware.memory_gib is {service.memory_gib:g}, which is not a whole number of bytes; a "
                       f"Kubernetes memory request is a whole number of bytes (see {_QUANTITY_DOC})")]
+    if service.memory_gib is None:
+        kind = "GPU" if service.accelerator != "none" else "CPU"
+        return [warning(name, "hardware.memory_gib",
+                        f"hardware.memory_gib is not set: each replica requests, and is limited to, "
+                        f"{memory_quantity(requests(service)[1])} of memory, infc's default for a {kind} replica; a "
+                        "server that needs more is OOM-killed, so set hardware.memory_gib")]
     return []
 
 
@@ -234,11 +307,6 @@ def _autoscale(service: ir.Service, name: str) -> list[Diagnostic]:
         if auto.target != int(auto.target):
             out.append(error(name, path, f"{path} is {auto.target:g}; an HPA CPU averageUtilization is a whole "
                                          f"percentage (see {_HPA_DOC})"))
-        if service.cpus is None:
-            out.append(warning(name, "hardware.cpus",
-                               "replicas.autoscale.metric cpu_percent measures utilization against the CPU request, "
-                               "and hardware.cpus is not set: the HPA scales only where a LimitRange gives the "
-                               "namespace a default CPU request"))
         return out
     if decimal_quantity(auto.target) is None:
         return [error(name, path, f"{path} is {auto.target:g}; an HPA averageValue is compared in thousandths "

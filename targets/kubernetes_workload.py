@@ -20,8 +20,12 @@ from targets.kubernetes import (
     NAME_LABEL,
     REQUEST_METRIC,
     decimal_quantity,
+    liveness,
     memory_quantity,
+    pull_policy,
+    requests,
     startup_failure_threshold,
+    volume_name,
 )
 
 K = "kubernetes"
@@ -78,7 +82,8 @@ def emit_workload(stack, service: ir.Service, settings: Mapping[str, object], *,
                   service_annotations: Mapping[str, str] | None = None) -> Workload:
     """Every Kubernetes object of `service`, in dependency order, with the provider already in `stack`.
 
-    settings: namespace, namespace_exists, certificate (TLS secret), node_selector, ingress_class, host.
+    settings: namespace, namespace_exists, certificate (TLS secret), node_selector, ingress_class, host, cpu_limit,
+    liveness_from_readiness, run_as_user, writable_dirs (targets.kubernetes; absent keys take its defaults).
     ingress=False leaves https to the caller (e.g. a GKE Ingress with a pre-shared certificate);
     service_annotations are added to the Service's (e.g. a BackendConfig reference)."""
     namespace = _namespace(stack, service, settings)
@@ -95,8 +100,9 @@ def emit_workload(stack, service: ir.Service, settings: Mapping[str, object], *,
 
 
 def _namespace(stack, service: ir.Service, settings: Mapping[str, object]):
-    """The namespace name; created unless it is 'default' or marked existing (then a reference orders the rest)."""
-    name = str(settings.get("namespace") or "default")
+    """The namespace name (default: the service's); created unless it is 'default' or marked existing (then a
+    reference orders the rest)."""
+    name = str(settings.get("namespace") or service.name)
     if name == "default" or settings.get("namespace_exists"):
         return name
     ns = stack.add(K, "namespace_v1.NamespaceV1", "namespace",
@@ -112,20 +118,34 @@ def _meta(stack, kind: str, service: ir.Service, namespace, annotations=None):
 def _deployment(stack, service: ir.Service, settings: Mapping[str, object], namespace):
     pod_labels = labels(service)
     gpu = service.accelerator != "none"
+    writable = list(settings.get("writable_dirs") or ())
+    volumes = [stack.struct(K, f"{POD}Volume", name=volume_name(d), empty_dir=stack.struct(K, f"{POD}VolumeEmptyDir"))
+               for d in writable]
+    # GPU replicas get a memory-backed /dev/shm (the container default is 64 MiB), as `docker run --ipc host`
+    # does on VMs; vLLM needs it for tensor parallelism (docs.vllm.ai, deployment/k8s).
+    if gpu:
+        volumes.insert(0, stack.struct(K, f"{POD}Volume", name="shm",
+                                       empty_dir=stack.struct(K, f"{POD}VolumeEmptyDir", medium="Memory")))
+    uid = settings.get("run_as_user")
+    # A port below 1024 needs no capability when the pod's network namespace makes every port unprivileged: a safe
+    # sysctl since Kubernetes 1.22, allowed by Pod Security Standards (baseline and restricted), and unlike
+    # NET_BIND_SERVICE it works for a non-root user too (kubernetes.io/docs/tasks/administer-cluster/sysctl-cluster).
+    low_port = min(service.ports) < 1024
     pod = stack.struct(
         K, POD,
-        container=[_container(stack, service)],
+        container=[_container(stack, service, settings)],
         node_selector=_node_selector(service, settings),
         affinity=_gpu_affinity(stack, service, settings),
         toleration=[stack.struct(K, f"{POD}Toleration", key=GPU_RESOURCE, operator="Exists",
                                  effect="NoSchedule")] if gpu else None,
-        # GPU replicas get a memory-backed /dev/shm (the container default is 64 MiB), as `docker run --ipc host`
-        # does on VMs; vLLM needs it for tensor parallelism (docs.vllm.ai, deployment/k8s).
-        volume=[stack.struct(K, f"{POD}Volume", name="shm",
-                             empty_dir=stack.struct(K, f"{POD}VolumeEmptyDir", medium="Memory"))] if gpu else None,
+        volume=volumes or None,
         termination_grace_period_seconds=service.load_balancer.drain_timeout_s,
-        security_context=stack.struct(K, f"{POD}SecurityContext", seccomp_profile=stack.struct(
-            K, f"{POD}SecurityContextSeccompProfile", type="RuntimeDefault")),
+        security_context=stack.struct(
+            K, f"{POD}SecurityContext",
+            seccomp_profile=stack.struct(K, f"{POD}SecurityContextSeccompProfile", type="RuntimeDefault"),
+            run_as_non_root=True if uid else None, run_as_user=str(uid) if uid else None,
+            sysctl=[stack.struct(K, f"{POD}SecurityContextSysctl", name="net.ipv4.ip_unprivileged_port_start",
+                                 value="0")] if low_port else None),
         # The server needs no Kubernetes API token; service links inject <SERVICE>_PORT variables, and a Service
         # named vllm sets VLLM_PORT=tcp://..., which vLLM reads as its own setting and refuses to start.
         automount_service_account_token=False,
@@ -147,25 +167,30 @@ def _deployment(stack, service: ir.Service, settings: Mapping[str, object], name
                                   spec=pod)))
 
 
-def _container(stack, service: ir.Service):
+def _container(stack, service: ir.Service, settings: Mapping[str, object]):
     gpu = service.accelerator != "none"
     env = [("MODEL_NAME", service.model_name)]
     env += [("MODEL_URI", service.model_uri)] if service.model_uri else []
     env += list(service.env)
-    requests = {}
-    if service.cpus is not None:
-        requests["cpu"] = str(service.cpus)
-    if service.memory_gib is not None:
-        requests["memory"] = memory_quantity(service.memory_gib)
-    # cpus and memory_gib are minimums: requests only, no CPU or memory limit. GPUs are limits (an extended
-    # resource's request defaults to its limit).
-    limits = {GPU_RESOURCE: str(service.accelerator_count)} if gpu else None
-    hc, live = service.readiness, service.liveness
+    # Requests are hardware.cpus / memory_gib (or infc's defaults): the replica gets at least them, and its limits
+    # are the same (Guaranteed QoS) unless cpu_limit lets CPU burst. GPUs are limits only (an extended resource's
+    # request defaults to its limit).
+    cpus, gib = requests(service)
+    cpu_limit = settings.get("cpu_limit") or cpus
+    memory = memory_quantity(gib)
+    limits = {"cpu": decimal_quantity(cpu_limit), "memory": memory}
+    limits |= {GPU_RESOURCE: str(service.accelerator_count)} if gpu else {}
+    writable = list(settings.get("writable_dirs") or ())
+    mounts = [("shm", "/dev/shm")] if gpu else []
+    mounts += [(volume_name(d), d) for d in writable]
+    hc, live = service.readiness, liveness(service, settings)
     return stack.struct(
-        K, C, name=CONTAINER, image=service.image, args=list(service.args) or None,
+        K, C, name=CONTAINER, image=service.image, image_pull_policy=pull_policy(service.image),
+        args=list(service.args) or None,
         env=[stack.struct(K, f"{C}Env", name=k, value=v) for k, v in env],
         port=[stack.struct(K, f"{C}Port", name="http", container_port=service.port, protocol="TCP")],
-        resources=stack.struct(K, f"{C}Resources", requests=requests or None, limits=limits),
+        resources=stack.struct(K, f"{C}Resources", requests={"cpu": decimal_quantity(cpus), "memory": memory},
+                               limits=limits),
         readiness_probe=stack.struct(
             K, f"{C}ReadinessProbe", http_get=_http_get(stack, "ReadinessProbe", hc.path, hc.port),
             period_seconds=hc.interval_s, timeout_seconds=hc.timeout_s, success_threshold=hc.healthy_threshold,
@@ -180,13 +205,13 @@ def _container(stack, service: ir.Service):
             K, f"{C}LivenessProbe", http_get=_http_get(stack, "LivenessProbe", live.path, live.port),
             period_seconds=live.interval_s, timeout_seconds=live.timeout_s, success_threshold=1,
             failure_threshold=live.failure_threshold, initial_delay_seconds=0) if live else None,
-        volume_mount=[stack.struct(K, f"{C}VolumeMount", name="shm", mount_path="/dev/shm")] if gpu else None,
-        # Serving images often run as root (vLLM's does), so no runAsNonRoot; everything else a root process in a
-        # container does not need is dropped. A port below 1024 keeps NET_BIND_SERVICE, which PSS restricted allows.
+        volume_mount=[stack.struct(K, f"{C}VolumeMount", name=n, mount_path=d) for n, d in mounts] or None,
+        # Serving images often run as root (vLLM's does), so runAsNonRoot only with run_as_user; every capability
+        # is dropped. The root filesystem is read-only once writable_dirs says where the server writes.
         security_context=stack.struct(
             K, f"{C}SecurityContext", allow_privilege_escalation=False,
-            capabilities=stack.struct(K, f"{C}SecurityContextCapabilities", drop=["ALL"],
-                                      add=["NET_BIND_SERVICE"] if service.port < 1024 else None)))
+            read_only_root_filesystem=True if writable else None,
+            capabilities=stack.struct(K, f"{C}SecurityContextCapabilities", drop=["ALL"])))
 
 
 def _http_get(stack, probe: str, path: str, port: int):

@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -517,3 +518,144 @@ def test_output_is_deterministic(synthesized, tmp_path):
 @pytest.mark.parametrize("name", STACKS)
 def test_snapshot(synthesized, snapshot, name):
     assert stack(synthesized, name) == snapshot(extension_class=JSONSnapshotExtension)
+
+
+# --- secure defaults and the security options (issue 5) -----------------------------------------------------------
+
+WAF_POLICY = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sec/providers/Microsoft.Network/"
+              "ApplicationGatewayWebApplicationFirewallPolicies/central")
+WAF_LAYER4 = ("azure: targets.azure.{0} is set, but this service is served by a layer-4 Standard Load Balancer (http "
+              "listeners only, no redirect, no stickiness), which has no WAF; a WAF needs an Application Gateway "
+              f"(see {gw._WAF_DOC}): add an https listener, or remove {{0}}")
+SECURITY_CASES = [
+    # (base, targets.azure settings, expected error or None)
+    (L7, {"waf": "prevention"}, None),
+    (L7, {"waf_policy_id": WAF_POLICY}, None),
+    (L4, {"encryption_at_host": True}, None),
+    (L4, {"waf": "detection"}, WAF_LAYER4.format("waf")),
+    (L4, {"waf_policy_id": WAF_POLICY}, WAF_LAYER4.format("waf_policy_id")),
+    (L7, {"waf": "detection", "waf_policy_id": WAF_POLICY},
+     "azure: targets.azure.waf and targets.azure.waf_policy_id are both set; an Application Gateway takes one WAF "
+     "policy: set waf to create one, or waf_policy_id to attach an existing one"),
+]
+
+
+@pytest.mark.parametrize("base, settings, expected", SECURITY_CASES)
+def test_security_options_need_what_they_act_on(base, settings, expected):
+    azure_settings = {**base["targets"]["azure"], **settings}
+    assert checked(base, targets={"azure": azure_settings}) == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize("settings, message", [
+    ("waf: block", "targets.azure.waf"),
+    ("encryption_at_host: yes please", "targets.azure.encryption_at_host"),
+    ("waf_policy_id: /subscriptions/s/resourceGroups/g/providers/Microsoft.Network/publicIPAddresses/ip",
+     "targets.azure.waf_policy_id"),
+])
+def test_invalid_security_options_are_located_errors(tmp_path, capsys, settings, message):
+    spec = tmp_path / "bad.yaml"
+    text = yaml.safe_dump(spec_dict(**L7), sort_keys=False)
+    text = text.replace("  azure:\n", f"  azure:\n    {settings}\n", 1)
+    spec.write_text(text)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"{spec}:{text.splitlines().index(f'    {settings}') + 1}:" in err and ": error: " in err, err
+    assert message in err
+
+
+SECURE_SPEC = {**spec_dict(**L7), "metadata": {"name": "secure"}}
+# (targets.azure settings) -> what the stack must say: scale set encryption at host, gateway SKU, firewall policy id,
+# and the WAF policy resource infc creates (None: none created).
+OPTION_CASES = {
+    "defaults": ({}, False, "Standard_v2", None, None),
+    "waf-detection": ({"waf": "detection", "encryption_at_host": True}, True, "WAF_v2",
+                      "${azurerm_web_application_firewall_policy.waf_policy.id}", "Detection"),
+    "waf-prevention": ({"waf": "prevention"}, False, "WAF_v2",
+                       "${azurerm_web_application_firewall_policy.waf_policy.id}", "Prevention"),
+    "waf-given": ({"waf_policy_id": WAF_POLICY}, False, "WAF_v2", WAF_POLICY, None),
+}
+
+
+@pytest.fixture(scope="module")
+def option_stacks(tmp_path_factory) -> pathlib.Path:
+    """One spec per OPTION_CASES row (service name = row name), synthesized through the CLI."""
+    work = tmp_path_factory.mktemp("azure-options")
+    files = []
+    for name, (settings, *_) in OPTION_CASES.items():
+        doc = copy.deepcopy(SECURE_SPEC)
+        doc["metadata"]["name"] = name
+        doc["targets"]["azure"].update(settings)
+        (work / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        files.append(str(work / f"{name}.yaml"))
+    assert main(["synth", *files, "--target", "azure", "--out", str(work / "out")]) == 0
+    return work / "out"
+
+
+@pytest.mark.parametrize("name", OPTION_CASES)
+def test_security_options_emit_exactly_their_arguments(option_stacks, name):
+    _, at_host, tier, policy_id, mode = OPTION_CASES[name]
+    doc = stack(option_stacks, f"{name}-azure")
+    assert one(doc, "azurerm_linux_virtual_machine_scale_set")["encryption_at_host_enabled"] is at_host
+    gateway = one(doc, "azurerm_application_gateway")
+    assert gateway["sku"] == {"name": tier, "tier": tier}
+    assert gateway.get("firewall_policy_id") == policy_id
+    assert "waf_configuration" not in gateway  # the retired in-gateway WAF config: policies only
+    policies = doc["resource"].get("azurerm_web_application_firewall_policy", {})
+    if mode is None:
+        assert not policies
+        return
+    assert policies["waf_policy"] == {
+        "//": policies["waf_policy"]["//"], "name": f"{name}-waf", "location": "eastus",
+        "resource_group_name": "${azurerm_resource_group.resource_group.name}",
+        "policy_settings": {"enabled": True, "mode": mode, "request_body_check": True,
+                            "max_request_body_size_in_kb": 2000},
+        "managed_rules": {"managed_rule_set": [{"type": "Microsoft_DefaultRuleSet", "version": "2.1"}]}}
+
+
+@pytest.mark.skipif(not (ROOT / ".venv-checkov" / "bin" / "checkov").exists() and not shutil.which("checkov"),
+                    reason="checkov not installed")
+def test_security_options_pass_their_checkov_checks(option_stacks):
+    from tests.test_security import scan
+    failed = {name: set() for name in OPTION_CASES}
+    for report in scan(option_stacks / "stacks"):
+        for check in report["results"]["failed_checks"]:
+            failed[pathlib.PurePosixPath(check["file_path"]).parent.name.removesuffix("-azure")].add(check["check_id"])
+    assert {"CKV_AZURE_97", "CKV_AZURE_120"} <= failed["defaults"]
+    assert not {"CKV_AZURE_97", "CKV_AZURE_120"} & failed["waf-detection"]
+    assert "CKV_AZURE_120" not in failed["waf-prevention"]
+    # An existing policy is invisible to checkov (it only follows policies in the same configuration).
+    assert "CKV_AZURE_120" in failed["waf-given"]
+
+
+@pytest.mark.parametrize("name, check", [
+    # password login off, key only
+    ("llama70b-azure", lambda doc: one(doc, "azurerm_linux_virtual_machine_scale_set")[
+        "disable_password_authentication"] is True),
+    ("embed-azure", lambda doc: one(doc, "azurerm_linux_virtual_machine_scale_set")[
+        "disable_password_authentication"] is True),
+    # an NSG on every subnet infc creates
+    ("embed-azure", lambda doc: {a["subnet_id"] for a in doc["resource"][
+        "azurerm_subnet_network_security_group_association"].values()} == {"${azurerm_subnet.replicas_subnet.id}"}),
+    ("llama70b-azure", lambda doc: {a["subnet_id"] for a in doc["resource"][
+        "azurerm_subnet_network_security_group_association"].values()} == {
+        "${azurerm_subnet.replicas_subnet.id}", "${azurerm_subnet.gateway_subnet.id}"}),
+    # a given subnet keeps its NSG: ours goes on the NICs
+    ("given-subnet-azure", lambda doc: one(doc, "azurerm_linux_virtual_machine_scale_set")["network_interface"][0][
+        "network_security_group_id"] == "${azurerm_network_security_group.replica_security_group.id}"),
+    # a Standard LB is closed by default: clients (allowed_cidrs) to the model port, AzureLoadBalancer to the probe
+    ("embed-azure", lambda doc: {(r["source_address_prefix"], r.get("destination_port_range"), r["access"])
+                                 for r in doc["resource"]["azurerm_network_security_rule"].values()} == {
+        ("10.0.0.0/16", "80", "Allow"), ("AzureLoadBalancer", "80", "Allow"), ("*", "*", "Deny")}),
+    # the Application Gateway v2 subnet admits GatewayManager on the infrastructure ports
+    ("llama70b-azure", lambda doc: any(
+        r["source_address_prefix"] == "GatewayManager" and r["destination_port_range"] == "65200-65535"
+        and r["access"] == "Allow" for r in doc["resource"]["azurerm_network_security_rule"].values())),
+    # TLS 1.2+ on the gateway, even without https listeners
+    ("chat-private-azure", lambda doc: one(doc, "azurerm_application_gateway")["ssl_policy"] == {
+        "policy_type": "Predefined", "policy_name": "AppGwSslPolicy20220101S"}),
+    # encryption at host and WAF stay off unless asked (they need a subscription feature, or cost money)
+    ("llama70b-azure", lambda doc: one(doc, "azurerm_linux_virtual_machine_scale_set")[
+        "encryption_at_host_enabled"] is False and "firewall_policy_id" not in one(doc, "azurerm_application_gateway")),
+])
+def test_secure_defaults_that_cost_nothing(synthesized, name, check):
+    assert check(stack(synthesized, name))

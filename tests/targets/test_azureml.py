@@ -7,6 +7,7 @@ import copy
 import csv
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -409,3 +410,72 @@ def test_output_is_deterministic(synthesized, tmp_path):
 @pytest.mark.parametrize("name", STACKS)
 def test_snapshot(synthesized, snapshot, name):
     assert stack(synthesized, name) == snapshot(extension_class=JSONSnapshotExtension)
+
+
+# --- secure defaults and the security options (issue 5) -----------------------------------------------------------
+
+def test_storage_and_workspace_defaults_that_cost_nothing(synthesized):
+    for name in STACKS:
+        doc = stack(synthesized, name)
+        storage = one(doc, "azurerm_storage_account")
+        assert {k: storage[k] for k in ("min_tls_version", "allow_nested_items_to_be_public",
+                                        "shared_access_key_enabled", "sas_policy")} == {
+            "min_tls_version": "TLS1_2", "allow_nested_items_to_be_public": False,
+            "shared_access_key_enabled": True,  # the workspace uses the account key (identity-only is a preview)
+            "sas_policy": {"expiration_period": "07.00:00:00", "expiration_action": "Log"}}
+        assert storage["blob_properties"] == {"delete_retention_policy": {"days": 7},
+                                              "container_delete_retention_policy": {"days": 7}}
+        assert "public_network_access_enabled" not in storage  # the workspace needs it without private endpoints
+        assert one(doc, "azurerm_machine_learning_workspace")["high_business_impact"] is False
+
+
+PURGE_CASES = {"purge-default": ({}, False), "purge-on": ({"purge_protection": True}, True),
+               "purge-off": ({"purge_protection": False}, False)}
+
+
+@pytest.fixture(scope="module")
+def purge_stacks(tmp_path_factory) -> pathlib.Path:
+    work = tmp_path_factory.mktemp("azureml-purge")
+    files = []
+    for name, (settings, _) in PURGE_CASES.items():
+        doc = copy.deepcopy(VARIANTS["fixed-t4"])
+        doc["metadata"]["name"] = name
+        doc["targets"]["azureml"].update(settings)
+        (work / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        files.append(str(work / f"{name}.yaml"))
+    assert main(["synth", *files, "--target", "azureml", "--out", str(work / "out")]) == 0
+    return work / "out"
+
+
+@pytest.mark.parametrize("name", PURGE_CASES)
+def test_purge_protection_is_the_users_choice(purge_stacks, name):
+    vault = one(stack(purge_stacks, f"{name}-azureml"), "azurerm_key_vault")
+    assert vault["purge_protection_enabled"] is PURGE_CASES[name][1]
+    assert "soft_delete_retention_days" not in vault  # Azure's 90 days
+
+
+@pytest.mark.skipif(not (ROOT / ".venv-checkov" / "bin" / "checkov").exists() and not shutil.which("checkov"),
+                    reason="checkov not installed")
+def test_purge_protection_passes_its_checkov_checks(purge_stacks):
+    from tests.test_security import scan
+    failed = {name: set() for name in PURGE_CASES}
+    for report in scan(purge_stacks / "stacks"):
+        for check in report["results"]["failed_checks"]:
+            name = pathlib.PurePosixPath(check["file_path"]).parent.name.removesuffix("-azureml")
+            failed[name].add(check["check_id"])
+    assert {"CKV_AZURE_110", "CKV_AZURE_42"} <= failed["purge-default"]
+    assert not {"CKV_AZURE_110", "CKV_AZURE_42"} & failed["purge-on"]
+    # free hardening holds on every variant
+    assert not {"CKV_AZURE_190", "CKV2_AZURE_47", "CKV2_AZURE_38", "CKV2_AZURE_41", "CKV2_AZURE_50"} & set().union(
+        *failed.values())
+
+
+def test_invalid_purge_protection_is_a_located_error(tmp_path, capsys):
+    doc = copy.deepcopy(VARIANTS["fixed-t4"])
+    doc["targets"]["azureml"]["purge_protection"] = "yes"
+    spec = tmp_path / "bad.yaml"
+    text = yaml.safe_dump(doc, sort_keys=False)
+    spec.write_text(text)
+    assert main(["validate", str(spec)]) == 2
+    line = next(i for i, x in enumerate(text.splitlines(), 1) if "purge_protection" in x)
+    assert f"{spec}:{line}:" in capsys.readouterr().err

@@ -328,3 +328,118 @@ def test_resource_names_fit_rfc1035(synthesized):
 @pytest.mark.parametrize("example, name", STACKS, ids=[n for _, n in STACKS])
 def test_snapshot(synthesized, snapshot, example, name):
     assert stack(synthesized, name) == snapshot(extension_class=JSONSnapshotExtension)
+
+
+T = "google_compute_region_instance_template"
+
+
+def test_replicas_block_project_ssh_keys_and_are_shielded(synthesized):
+    secure_boot = {"embed-gcp": True, "llama70b-gcp": False, "t4-spot-gcp": False}  # CPU only, by default
+    for name in [n for _, n in STACKS] + ["t4-spot-gcp"]:
+        template = stack(synthesized, name)["resource"][T]["instance_template"]
+        assert template["metadata"]["block-project-ssh-keys"] == "TRUE"
+        assert template["shielded_instance_config"] == {
+            "enable_secure_boot": secure_boot.get(name, template["shielded_instance_config"]["enable_secure_boot"]),
+            "enable_vtpm": True, "enable_integrity_monitoring": True}
+        # No private_replicas: a public IP for egress, and no NAT.
+        assert template["network_interface"][0]["access_config"] == [{}]
+        assert "google_compute_router" not in stack(synthesized, name)["resource"]
+
+
+NAT = ("google_compute_router_nat", "nat")
+OPTIONS = {
+    # service name: (targets.gcp settings, {(resource type, name, argument): expected value, None = absent})
+    "private": ({"private_replicas": True, "network": "prod-vpc", "subnet": "prod-us"}, {
+        (T, "instance_template", "network_interface"): [{"network": "prod-vpc", "subnetwork": "prod-us"}],
+        ("google_compute_router", "router", "network"): "prod-vpc",
+        ("google_compute_router", "router", "region"): "us-central1",
+        (*NAT, "router"): "${google_compute_router.router.name}",
+        (*NAT, "nat_ip_allocate_option"): "AUTO_ONLY",
+        (*NAT, "source_subnetwork_ip_ranges_to_nat"): "LIST_OF_SUBNETWORKS",
+        (*NAT, "subnetwork"): [{"name": "prod-us", "source_ip_ranges_to_nat": ["ALL_IP_RANGES"]}],
+        (*NAT, "log_config"): {"enable": True, "filter": "ERRORS_ONLY"},
+        # Replicas pull the image on first boot: the group waits for the NAT.
+        ("google_compute_region_instance_group_manager", "instance_group", "depends_on"): [
+            "google_compute_router_nat.nat"]}),
+    "private-default": ({"private_replicas": True}, {
+        (*NAT, "subnetwork"): [{"name": "${data.google_compute_subnetwork.subnet.self_link}",
+                                "source_ip_ranges_to_nat": ["ALL_IP_RANGES"]}],
+        ("google_compute_router", "router", "network"): "${data.google_compute_network.network.self_link}"}),
+    "private-auto-mode": ({"private_replicas": True, "network": "auto-vpc"}, {  # no subnet: every subnet
+        (*NAT, "source_subnetwork_ip_ranges_to_nat"): "ALL_SUBNETWORKS_ALL_IP_RANGES",
+        (*NAT, "subnetwork"): None}),
+    "private-own-nat": ({"private_replicas": True, "cloud_nat": False}, {
+        (T, "instance_template", "network_interface"): [{
+            "network": "${data.google_compute_network.network.self_link}",
+            "subnetwork": "${data.google_compute_subnetwork.subnet.self_link}"}],
+        ("google_compute_router", "router", "name"): None,
+        (*NAT, "name"): None,
+        ("google_compute_region_instance_group_manager", "instance_group", "depends_on"): None}),
+    "secure-gpu": ({"secure_boot": True}, {
+        (T, "instance_template", "shielded_instance_config"): {
+            "enable_secure_boot": True, "enable_vtpm": True, "enable_integrity_monitoring": True}}),
+    "insecure-cpu": ({"secure_boot": False}, {
+        (T, "instance_template", "shielded_instance_config"): {
+            "enable_secure_boot": False, "enable_vtpm": True, "enable_integrity_monitoring": True}}),
+}
+
+
+@pytest.fixture(scope="module")
+def options(tmp_path_factory) -> pathlib.Path:
+    """One synth of a file with a service per OPTIONS row (labelled, so label checks pass); the output directory."""
+    docs = [{**spec_dict(metadata={"name": name, "labels": {"team": "ml"}},
+                         **({"hardware": {"accelerator": "none", "cpus": 4}} if name == "insecure-cpu" else {})),
+             "targets": {"gcp": {**GCP["gcp"], **settings}}} for name, (settings, _) in OPTIONS.items()]
+    work = tmp_path_factory.mktemp("gcp-options")
+    (work / "options.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    assert main(["synth", str(work / "options.yaml"), "--out", str(work / "out")]) == 0
+    return work / "out"
+
+
+@pytest.mark.parametrize("name", OPTIONS)
+def test_option_emits_exactly_its_arguments(options, name):
+    res = stack(options, f"{name}-gcp")["resource"]
+    for (kind, key, argument), value in OPTIONS[name][1].items():
+        assert res.get(kind, {}).get(key, {}).get(argument) == value, (kind, key, argument)
+    private = OPTIONS[name][0].get("private_replicas", False)
+    assert ("access_config" in res[T]["instance_template"]["network_interface"][0]) is not private
+    assert ("google_compute_router_nat" in res) is (private and OPTIONS[name][0].get("cloud_nat", True))
+
+
+INVALID = [
+    # (targets.gcp settings, expected error line)
+    ({"private_replicas": "yes"}, "targets.gcp.private_replicas: Input should be a valid boolean, got 'yes'"),
+    ({"cloud_nat": "no"}, "targets.gcp.cloud_nat: Input should be a valid boolean, got 'no'"),
+    ({"secure_boot": 1}, "targets.gcp.secure_boot: Input should be a valid boolean, got 1"),
+]
+
+
+@pytest.mark.parametrize("settings, expected", INVALID)
+def test_invalid_option_is_a_located_error(tmp_path, capsys, settings, expected):
+    path = tmp_path / "spec.yaml"
+    spec = {**spec_dict(), "targets": {"gcp": {**GCP["gcp"], **settings}}}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, default_flow_style=False))  # a setting per line
+    assert main(["validate", str(path)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and expected in errors[0]
+    key = next(iter(settings))  # the error points at the offending setting in the file
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip().startswith(f"{key}:"))
+    assert errors[0].startswith(f"{path}:{line}:")
+
+
+def test_cloud_nat_without_private_replicas_is_a_warning():
+    assert diagnostics("warning", targets={"gcp": {**GCP["gcp"], "cloud_nat": False}}) == [
+        "gcp: targets.gcp.cloud_nat: false has no effect without targets.gcp.private_replicas: true (replicas have "
+        "external IPs and need no NAT)"]
+    assert diagnostics("warning", targets={"gcp": {**GCP["gcp"], "cloud_nat": False, "private_replicas": True}}) == []
+
+
+def test_options_pass_checkov(options):
+    from tests.test_security import CHECKOV, scan
+
+    if CHECKOV is None:
+        pytest.skip("checkov not found: the README set-up command installs it into .venv-checkov")
+    for report in scan(options / "stacks"):
+        if report["check_type"] == "terraform_json":
+            assert report["summary"]["passed"] > 0
+            assert [(c["check_id"], c["resource"], c["file_path"]) for c in report["results"]["failed_checks"]] == []

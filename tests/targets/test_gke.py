@@ -39,6 +39,8 @@ def stack(synthesized: pathlib.Path, name: str) -> dict:
 
 
 def lowered(settings: dict | None = None, **overrides):
+    """MINIMAL with memory_gib 8 (without it, a warning about the workload's default memory limit)."""
+    overrides["hardware"] = {"memory_gib": 8, **overrides.get("hardware", {})}
     spec = Spec.model_validate(spec_dict(targets={"gke": settings or GKE}, **overrides))
     service, diags = lower(spec, ["gke"])
     assert service is not None and not [d for d in diags if d.severity == "error"], diags
@@ -199,6 +201,27 @@ def test_node_bounds_count_replicas_per_node(replicas, replica_gpus, node_gpus, 
     service = dataclasses.replace(service, accelerator_count=replica_gpus)
     target = dataclasses.replace(target, machine=dataclasses.replace(target.machine, accelerator_count=node_gpus))
     assert gke.node_bounds(service, target) == expected
+
+
+@pytest.mark.parametrize("settings, namespace", [(GKE, "ml"), ({**GKE, "namespace": None}, "svc")])
+def test_workload_namespace_defaults_to_the_service_name(settings, namespace):
+    service, target = lowered({k: v for k, v in settings.items() if v is not None})
+    assert gke.workload_settings(service, target)["namespace"] == namespace
+
+
+WORKLOAD = {"cpu_limit": 6, "liveness_from_readiness": False, "run_as_user": 1000, "writable_dirs": ["/tmp"]}
+
+
+def test_workload_settings_pass_through_like_kubernetes():
+    service, target = lowered({**GKE, **WORKLOAD})
+    settings = gke.workload_settings(service, target)
+    assert {key: settings[key] for key in WORKLOAD} == WORKLOAD
+    defaults = gke.workload_settings(*lowered(GKE))
+    assert defaults.get("liveness_from_readiness", True) is True and "writable_dirs" not in defaults
+
+
+def test_workload_settings_are_checked_like_kubernetes():
+    assert any("cpu_limit" in message for message in errors({**GKE, "cpu_limit": 0.5}, hardware={"cpus": 2}))
 
 
 def test_check_needs_no_cdk_runtime():

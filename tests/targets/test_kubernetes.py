@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -13,9 +14,10 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from compiler import catalog
 from compiler.driver import compile_files
 from compiler.lower import lower
-from compiler.spec import Hardware, LoadBalancer, Readiness, Spec
+from compiler.spec import Hardware, Liveness, LoadBalancer, Readiness, Spec
 from targets import kubernetes as k8s
-from tests.conftest import ROOT, examples_naming, spec_dict
+from tests.conftest import ROOT, examples_naming, spec_dict, spec_yaml
+from tests.test_security import _checkov, scan
 
 STACKS = [(example.stem, f"{c.service.name}-kubernetes")
           for example in examples_naming("kubernetes") for c in compile_files([str(example)], ["kubernetes"])[0]]
@@ -28,6 +30,8 @@ def synthesized(synth_for):
 
 
 def diagnostics(settings: dict | None = None, **overrides) -> list[tuple[str, str]]:
+    """k8s.check on MINIMAL with memory_gib 16 (without it, a warning about the default memory limit)."""
+    overrides["hardware"] = {"memory_gib": 16, **overrides.get("hardware", {})}
     spec = Spec.model_validate(spec_dict(targets={"kubernetes": {**K8S["kubernetes"], **(settings or {})}},
                                          **overrides))
     service, diags = lower(spec, ["kubernetes"])
@@ -130,6 +134,23 @@ SETTINGS_CASES = [
     ({"ingress_class": "Nginx_Public"},
      "kubernetes: targets.kubernetes.ingress_class 'Nginx_Public' is not an IngressClass name (a DNS subdomain: "
      "lowercase letters, digits, '-' and '.', at most 253 characters)"),
+    ({"cpu_limit": 2}, None),  # the GPU replica's default request
+    ({"cpu_limit": 1.5},
+     "kubernetes: targets.kubernetes.cpu_limit is 1.5; it must be at least the CPU request, 2 (infc's default "
+     f"without hardware.cpus) (see {k8s._QOS_DOC})"),
+    ({"cpu_limit": 2.0005},
+     "kubernetes: targets.kubernetes.cpu_limit is 2.0005; a CPU quantity has at most three decimals (1m = 0.001 CPU) "
+     f"(see {k8s._QUANTITY_DOC})"),
+    ({"writable_dirs": ["/tmp", "/root/.cache", "/data"], "run_as_user": 1000, "liveness_from_readiness": False},
+     None),
+    ({"writable_dirs": ["/tmp", "/root/.cache", "/root-cache"]},
+     "kubernetes: targets.kubernetes.writable_dirs[2] '/root-cache' and '/root/.cache' would both be the volume "
+     "rw-root-cache"),
+    ({"writable_dirs": ["/tmp", "/tmp"]},
+     "kubernetes: targets.kubernetes.writable_dirs[1] '/tmp' and '/tmp' would both be the volume rw-tmp"),
+    ({"writable_dirs": ["/dev/shm"]},
+     "kubernetes: targets.kubernetes.writable_dirs[0] is /dev/shm, which GPU replicas mount already (a "
+     "memory-backed emptyDir)"),
 ]
 
 
@@ -138,7 +159,43 @@ def test_settings(settings, expected):
     assert errors(settings) == ([expected] if expected else [])
 
 
-def test_minimal_gpu_spec_is_accepted_without_warnings():
+def test_cpu_limit_below_hardware_cpus_names_it():
+    assert errors({"cpu_limit": 3}, hardware={"cpus": 4}) == [
+        "kubernetes: targets.kubernetes.cpu_limit is 3; it must be at least the CPU request, 4 (hardware.cpus) "
+        f"(see {k8s._QOS_DOC})"]
+
+
+def test_cpu_replicas_may_mount_their_own_dev_shm():
+    assert errors({"writable_dirs": ["/dev/shm"]}, hardware={"accelerator": "none"}) == []
+
+
+SPEC_ERRORS = [
+    # (targets.kubernetes settings, the spec error at their position)
+    ({"run_as_user": 0}, "targets.kubernetes.run_as_user: Input should be greater than or equal to 1, got 0"),
+    ({"cpu_limit": 0}, "targets.kubernetes.cpu_limit: Input should be greater than 0, got 0"),
+    ({"writable_dirs": ["tmp"]}, "targets.kubernetes.writable_dirs[0]: String should match pattern "
+                                 "'^(/\\.?[A-Za-z0-9_][-A-Za-z0-9._]*)+$', got 'tmp'"),
+    ({"writable_dirs": ["/data/../etc"]}, "targets.kubernetes.writable_dirs[0]: String should match pattern "
+                                          "'^(/\\.?[A-Za-z0-9_][-A-Za-z0-9._]*)+$', got '/data/../etc'"),
+    ({"writable_dirs": []}, "targets.kubernetes.writable_dirs: List should have at least 1 item after validation, "
+                            "not 0"),
+    ({"namespace": "Inference"}, "targets.kubernetes.namespace: String should match pattern "
+                                 "'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', got 'Inference'"),
+]
+
+
+@pytest.mark.parametrize("settings, expected", SPEC_ERRORS)
+def test_invalid_settings_are_spec_errors_with_a_position(tmp_path, capsys, settings, expected):
+    from compiler.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_bytes(spec_yaml(targets={"kubernetes": settings}))
+    assert main(["validate", str(path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(rf"{re.escape(str(path))}:\d+:\d+: error: {re.escape(expected)}", line), line
+
+
+def test_minimal_gpu_spec_with_memory_is_accepted_without_warnings():
     assert diagnostics() == []
 
 
@@ -163,9 +220,12 @@ WARNING_CASES = [
      "kubernetes: model.uri is a gs:// URI, handed to the container as MODEL_URI, but infc grants the replicas no "
      "credentials for it on kubernetes: a private bucket needs a service account bound to a cloud identity (EKS IRSA, "
      "GKE Workload Identity)"),
-    ({"replicas": autoscale()},
-     "kubernetes: replicas.autoscale.metric cpu_percent measures utilization against the CPU request, and "
-     "hardware.cpus is not set: the HPA scales only where a LimitRange gives the namespace a default CPU request"),
+    ({"hardware": {"memory_gib": None}},
+     "kubernetes: hardware.memory_gib is not set: each replica requests, and is limited to, 8Gi of memory, infc's "
+     "default for a GPU replica; a server that needs more is OOM-killed, so set hardware.memory_gib"),
+    ({"hardware": {"accelerator": "none", "memory_gib": None}},
+     "kubernetes: hardware.memory_gib is not set: each replica requests, and is limited to, 2Gi of memory, infc's "
+     "default for a CPU replica; a server that needs more is OOM-killed, so set hardware.memory_gib"),
     ({"replicas": autoscale(metric="requests_per_replica", target=4)},
      "kubernetes: replicas.autoscale.metric requests_per_replica scales on the per-pod custom metric "
      "'http_requests_per_second' (requests per second): the cluster needs a metrics adapter that serves it, e.g. "
@@ -191,6 +251,11 @@ def test_https_redirect_and_restricted_exposure_warn_as_well():
     assert found[2] == ("kubernetes: https is served by the Ingress, whose exposure and source ranges belong to its "
                         "ingress controller: public and allowed_cidrs apply to the Service's http listeners only")
     assert len(found) == 3  # and the no-host warning
+
+
+def test_derived_liveness_uses_the_probes_liveness_defaults():
+    assert (k8s.LIVENESS_INTERVAL_S, k8s.LIVENESS_FAILURES) == (Liveness.model_fields["interval"].default,
+                                                                Liveness.model_fields["failure_threshold"].default)
 
 
 def test_spec_defaults_the_warnings_compare_against():
@@ -252,7 +317,8 @@ def test_gpu_deployment(synthesized):
     container = pod(doc)["container"][0]
     assert "replicas" not in spec  # the HPA owns it
     assert spec["progress_deadline_seconds"] == 600 + 1800
-    assert container["resources"] == {"limits": {"nvidia.com/gpu": "8"}, "requests": {"cpu": "64", "memory": "512Gi"}}
+    assert container["resources"] == {"limits": {"cpu": "64", "memory": "512Gi", "nvidia.com/gpu": "8"},
+                                      "requests": {"cpu": "64", "memory": "512Gi"}}
     assert container["args"] == ["--tensor-parallel-size", "8", "--max-model-len", "16384"]
     assert container["env"] == [{"name": "MODEL_NAME", "value": "llama-3.1-70b-instruct"},
                                 {"name": "MODEL_URI", "value": "s3://acme-models/llama-3.1-70b-instruct/"},
@@ -274,7 +340,9 @@ def test_probes_carry_every_field_and_startup_covers_initial_delay(synthesized):
     startup = container["startup_probe"]
     assert (startup["http_get"], startup["success_threshold"], startup["timeout_seconds"]) == (http, 1, 10)
     assert (startup["failure_threshold"] - 1) * startup["period_seconds"] >= 1800
-    assert "liveness_probe" not in container
+    # No probes.liveness: liveness_from_readiness checks the readiness path with the probes.liveness defaults.
+    assert container["liveness_probe"] == {"http_get": http, "period_seconds": 30, "timeout_seconds": 10,
+                                           "success_threshold": 1, "failure_threshold": 5, "initial_delay_seconds": 0}
 
 
 def test_autoscaler(synthesized):
@@ -321,10 +389,12 @@ def test_cpu_service_is_internal_with_fixed_replicas(synthesized):
     doc = stack(synthesized, "embed-kubernetes")
     spec, container = doc["resource"]["kubernetes_deployment_v1"]["deployment"]["spec"], pod(doc)["container"][0]
     assert spec["replicas"] == "2" and "kubernetes_horizontal_pod_autoscaler_v2" not in doc["resource"]
-    assert container["resources"] == {"requests": {"cpu": "4", "memory": "8Gi"}}
+    assert container["resources"] == {"limits": {"cpu": "4", "memory": "8Gi"},
+                                      "requests": {"cpu": "4", "memory": "8Gi"}}
     assert not {"affinity", "toleration", "volume"} & set(pod(doc))
-    # TEI serves on port 80: the one capability PSS restricted lets a container add back.
-    assert container["security_context"]["capabilities"] == {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}
+    # TEI serves on port 80: every port of the pod's network namespace is unprivileged, no capability is added.
+    assert container["security_context"]["capabilities"] == {"drop": ["ALL"]}
+    assert pod(doc)["security_context"]["sysctl"] == [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
     service = doc["resource"]["kubernetes_service_v1"]["service"]
     assert service["metadata"]["annotations"] == {
         "networking.gke.io/load-balancer-type": "Internal",
@@ -353,8 +423,15 @@ def test_every_stack_is_hardened_labelled_and_drains(synthesized):
         service = next(c.service for c in compile_files([str(ROOT / "examples" / f"{example}.yaml")], ["kubernetes"])[0]
                        if f"{c.service.name}-kubernetes" == name)
         spec = pod(doc)
-        assert spec["container"][0]["security_context"]["allow_privilege_escalation"] is False
-        assert spec["security_context"] == {"seccomp_profile": {"type": "RuntimeDefault"}}
+        container = spec["container"][0]
+        assert container["security_context"] == {"allow_privilege_escalation": False,
+                                                 "capabilities": {"drop": ["ALL"]}}
+        assert spec["security_context"]["seccomp_profile"] == {"type": "RuntimeDefault"}
+        assert ("sysctl" in spec["security_context"]) == (min(service.ports) < 1024)
+        assert container["image"] == service.image and container["image_pull_policy"] == "Always"  # tags
+        resources = container["resources"]
+        assert {k: v for k, v in resources["limits"].items() if k != "nvidia.com/gpu"} == resources["requests"]
+        assert {"readiness_probe", "liveness_probe", "startup_probe"} <= set(container)
         assert spec["enable_service_links"] is False and spec["automount_service_account_token"] is False
         assert spec["termination_grace_period_seconds"] == service.load_balancer.drain_timeout_s
         for kind, objects in doc["resource"].items():
@@ -405,3 +482,116 @@ def test_workload_reuses_a_provider_configured_by_another_target(tmp_path):
 @pytest.mark.parametrize("example, name", STACKS, ids=[n for _, n in STACKS])
 def test_snapshot(synthesized, snapshot, example, name):
     assert stack(synthesized, name) == snapshot(extension_class=JSONSnapshotExtension)
+
+
+# Variants of MINIMAL, one document each, synthesized together: (name, spec overrides, targets.kubernetes).
+DIGEST = "vllm/vllm-openai@sha256:" + "0123456789abcdef" * 4
+VARIANTS = {
+    "cpu-defaults": ({"hardware": {"accelerator": "none"}}, {}),
+    "gpu-defaults": ({}, {}),
+    "options": ({"hardware": {"accelerator": "nvidia-l4", "cpus": 4, "memory_gib": 16}},
+                {"namespace": "default", "cpu_limit": 6.5, "run_as_user": 1000, "liveness_from_readiness": False,
+                 "writable_dirs": ["/tmp", "/root/.cache"]}),
+    "digest": ({"model": {"name": "m", "image": DIGEST}}, {"namespace": "ml", "namespace_exists": True}),
+    "slow-readiness": ({"probes": {"readiness": {"interval": 60, "timeout": 40}}}, {}),
+    "own-liveness": ({"probes": {"liveness": {"path": "/live", "interval": 20, "timeout": 2}}}, {}),
+    "hardened": ({"model": {"name": "m", "image": DIGEST, "port": 80}},
+                 {"run_as_user": 65532, "writable_dirs": ["/tmp"]}),
+}
+GPU_HTTP = {"path": "/health", "port": "8000", "scheme": "HTTP"}
+EXPECTED = [
+    # (variant, JSON path under the deployment's pod spec, expected value)
+    ("cpu-defaults", "container.0.resources", {"limits": {"cpu": "1", "memory": "2Gi"},
+                                               "requests": {"cpu": "1", "memory": "2Gi"}}),
+    ("gpu-defaults", "container.0.resources", {"limits": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
+                                               "requests": {"cpu": "2", "memory": "8Gi"}}),
+    ("gpu-defaults", "container.0.image_pull_policy", "Always"),
+    ("gpu-defaults", "container.0.liveness_probe", {"http_get": GPU_HTTP, "period_seconds": 30, "timeout_seconds": 5,
+                                                    "success_threshold": 1, "failure_threshold": 5,
+                                                    "initial_delay_seconds": 0}),
+    ("gpu-defaults", "security_context", {"seccomp_profile": {"type": "RuntimeDefault"}}),
+    ("gpu-defaults", "container.0.security_context", {"allow_privilege_escalation": False,
+                                                      "capabilities": {"drop": ["ALL"]}}),
+    ("options", "container.0.resources", {"limits": {"cpu": "6500m", "memory": "16Gi", "nvidia.com/gpu": "1"},
+                                          "requests": {"cpu": "4", "memory": "16Gi"}}),
+    ("options", "security_context", {"run_as_non_root": True, "run_as_user": "1000",
+                                     "seccomp_profile": {"type": "RuntimeDefault"}}),
+    ("options", "container.0.security_context", {"allow_privilege_escalation": False,
+                                                 "capabilities": {"drop": ["ALL"]},
+                                                 "read_only_root_filesystem": True}),
+    ("options", "volume", [{"empty_dir": {"medium": "Memory"}, "name": "shm"}, {"empty_dir": {}, "name": "rw-tmp"},
+                           {"empty_dir": {}, "name": "rw-root-cache"}]),
+    ("options", "container.0.volume_mount", [{"mount_path": "/dev/shm", "name": "shm"},
+                                             {"mount_path": "/tmp", "name": "rw-tmp"},
+                                             {"mount_path": "/root/.cache", "name": "rw-root-cache"}]),
+    ("options", "container.0.liveness_probe", None),
+    ("digest", "container.0.image", DIGEST),
+    ("digest", "container.0.image_pull_policy", None),  # Kubernetes defaults a digest to IfNotPresent
+    ("slow-readiness", "container.0.liveness_probe", {"http_get": GPU_HTTP, "period_seconds": 60,
+                                                      "timeout_seconds": 40, "success_threshold": 1,
+                                                      "failure_threshold": 5, "initial_delay_seconds": 0}),
+    ("own-liveness", "container.0.liveness_probe", {"http_get": {**GPU_HTTP, "path": "/live"}, "period_seconds": 20,
+                                                    "timeout_seconds": 2, "success_threshold": 1,
+                                                    "failure_threshold": 5, "initial_delay_seconds": 0}),
+    ("hardened", "security_context", {"run_as_non_root": True, "run_as_user": "65532",
+                                      "seccomp_profile": {"type": "RuntimeDefault"},
+                                      "sysctl": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]}),
+]
+NAMESPACES = [
+    # (variant, namespace of the objects, created by the stack)
+    ("gpu-defaults", "gpu-defaults", True),  # default: named after the service
+    ("options", "default", False),
+    ("digest", "ml", False),  # namespace_exists
+]
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory) -> pathlib.Path:
+    from compiler.cli import main
+
+    docs = [spec_yaml(metadata={"name": name}, targets={"kubernetes": settings}, **overrides).decode()
+            for name, (overrides, settings) in VARIANTS.items()]
+    spec = tmp_path_factory.mktemp("variants") / "variants.yaml"
+    spec.write_text("---\n".join(docs))
+    out = spec.parent / "out"
+    assert main(["synth", str(spec), "--target", "kubernetes", "--out", str(out)]) == 0
+    return out / "stacks"
+
+
+def _at(value, path: str):
+    for key in path.split("."):
+        if value is None:
+            return None
+        value = value[int(key)] if key.isdigit() else value.get(key)
+    return value
+
+
+@pytest.mark.parametrize("variant, path, expected", EXPECTED, ids=[f"{v}:{p}" for v, p, _ in EXPECTED])
+def test_defaults_and_options_emit_exactly_these_fields(variants, variant, path, expected):
+    doc = json.loads((variants / f"{variant}-kubernetes" / "cdk.tf.json").read_text())
+    assert _at(pod(doc), path) == expected
+
+
+@pytest.mark.parametrize("variant, namespace, created", NAMESPACES)
+def test_namespace_defaults_to_the_service_name(variants, variant, namespace, created):
+    res = json.loads((variants / f"{variant}-kubernetes" / "cdk.tf.json").read_text())["resource"]
+    assert ("kubernetes_namespace_v1" in res) == created
+    if created:
+        assert res["kubernetes_namespace_v1"]["namespace"]["metadata"][0]["name"] == namespace
+        namespace = "${kubernetes_namespace_v1.namespace.metadata[0].name}"
+    assert res["kubernetes_deployment_v1"]["deployment"]["metadata"]["namespace"] == namespace
+
+
+@pytest.mark.skipif(_checkov() is None, reason="checkov not found: the README set-up command installs it")
+def test_options_pass_their_checkov_checks(variants):
+    """hardened (digest, run_as_user, writable_dirs) fails no check; the options fix exactly their own."""
+    found = {}
+    for report in scan(variants):
+        for failed in report["results"]["failed_checks"] if report.get("check_type") == "terraform_json" else ():
+            stack = pathlib.PurePosixPath(failed["file_path"]).parent.name
+            found.setdefault(stack, set()).add(failed["check_id"])
+    assert "hardened-kubernetes" not in found
+    assert found["gpu-defaults-kubernetes"] == {"CKV_K8S_22", "CKV_K8S_43"}
+    # namespace: default and liveness_from_readiness: false turn off what their defaults passed.
+    assert found["options-kubernetes"] == {"CKV_K8S_43", "CKV_K8S_21", "CKV_K8S_8"}
+    assert found["digest-kubernetes"] == {"CKV_K8S_22"}
