@@ -8,6 +8,8 @@ import json
 from collections.abc import Iterable, Sequence
 
 Path = tuple[str | int, ...]
+# Everything str.splitlines() breaks at, written as its escape so a rendered diagnostic stays one line.
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -32,8 +34,9 @@ class Diagnostic:
     severity: str = "error"
 
     def render(self) -> str:
+        """One line, whatever the message quotes from the input: characters that end a line are escaped."""
         where = str(self.loc) if self.loc else "<input>"
-        return f"{where}: {self.severity}: {self.message}"
+        return f"{where}: {self.severity}: {self.message.translate(_LINE_BREAKS)}"
 
     def as_json(self) -> dict:
         loc = self.loc

@@ -11,6 +11,7 @@ from compiler.errors import CompileError, Diagnostic, Loc, Path
 
 MAX_FILE_BYTES = 1 << 20  # a spec is a few KiB; a MiB is already absurd
 MAX_NODES = 20_000  # nodes after alias expansion, per document: bounds billion-laughs files
+MAX_FILE_NODES = 20_000  # nodes and documents as written, per file: bounds parse time and memory before building
 MAX_DEPTH = 64
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -53,12 +54,15 @@ class _Builder:
         self.nodes = 0
         self.scalars = yaml.constructor.SafeConstructor()
 
-    def build(self, node: yaml.Node, path: Path) -> Any:
+    def _count(self) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise CompileError([Diagnostic(
                 f"document expands to more than {MAX_NODES} nodes through aliases; refused (a spec is far smaller)",
                 self.root)])
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self._count()
         if len(path) > MAX_DEPTH:
             raise CompileError([Diagnostic(f"nesting deeper than {MAX_DEPTH} levels", _loc(self.file, node))])
         self.values.setdefault(path, _loc(self.file, node))
@@ -70,12 +74,19 @@ class _Builder:
             return self.scalars.construct_object(node)
         except yaml.constructor.ConstructorError as exc:
             self.errors.append(Diagnostic(f"cannot read value: {exc.problem}", _loc(self.file, node)))
-            return None
+        except ValueError as exc:  # int() past Python's digit limit, a date like 2024-02-30
+            problem = "a number with too many digits" if "digits" in str(exc) else str(exc)
+            self.errors.append(Diagnostic(f"cannot read value: {problem}", _loc(self.file, node)))
+        except (TypeError, AttributeError):  # an explicit tag on a value it does not fit: `!!timestamp abc`
+            self.errors.append(Diagnostic(f"cannot read value: {node.value[:40]!r} is not a valid "
+                                          f"{node.tag.rsplit(':', 1)[-1]}", _loc(self.file, node)))
+        return None
 
     def _pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
         """Key/value node pairs with `<<` merge keys applied; explicit keys win over merged ones."""
         explicit, merged = [], []
         for key, value in node.value:
+            self._count()  # merged mappings are walked again for every reference: count them like aliases
             if key.tag != _MERGE_TAG:
                 explicit.append((key, value))
                 continue
@@ -103,8 +114,11 @@ class _Builder:
             key = self.build(key_node, path + ("<key>",)) if isinstance(key_node, yaml.ScalarNode) else None
             where = _loc(self.file, key_node)
             if not isinstance(key, str):
+                got = ("a mapping" if isinstance(key_node, yaml.MappingNode) else "a list"
+                       if isinstance(key_node, yaml.SequenceNode) else
+                       yaml.dump(key).strip().removesuffix('...').strip() or type(key).__name__)
                 self.errors.append(Diagnostic(
-                    f"mapping keys must be strings, got {yaml.dump(key).strip().removesuffix('...').strip() or type(key).__name__}"
+                    f"mapping keys must be strings, got {got}"
                     + (" (YAML reads on/off/yes/no as booleans: quote the key)" if isinstance(key, bool) else ""),
                     where))
                 continue
@@ -119,10 +133,62 @@ class _Builder:
         return out
 
 
+_WIDE_BOMS = ((b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe\x00\x00", "UTF-32"), (b"\xfe\xff", "UTF-16"),
+              (b"\xff\xfe", "UTF-16"))
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses a file with more than MAX_FILE_NODES nodes and documents while composing it, before
+    a huge file costs its full parse time and memory."""
+
+    def __init__(self, stream, file: str):
+        super().__init__(stream)
+        self.file, self.composed, self.depth = file, 0, 0
+
+    def _refuse(self, message: str) -> CompileError:
+        mark = self.peek_event().start_mark
+        return CompileError([Diagnostic(message, Loc(self.file, mark.line + 1, mark.column + 1))])
+
+    def _count(self) -> None:
+        self.composed += 1
+        if self.composed > MAX_FILE_NODES:
+            raise self._refuse(f"file has more than {MAX_FILE_NODES} YAML nodes and documents; refused (a spec is "
+                               "far smaller)")
+
+    def compose_document(self):
+        self._count()
+        return super().compose_document()
+
+    def compose_node(self, parent, index):
+        self._count()
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH + 1:  # the composer recurses per level: stop long before Python's limit
+                raise self._refuse(f"nesting deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _compose_all(file: str, text: str) -> list[yaml.Node | None]:
+    loader = _Loader(text, file)
+    try:
+        roots = []
+        while loader.check_node():
+            roots.append(loader.get_node())
+        return roots
+    finally:
+        loader.dispose()
+
+
 def _decode(file: str, raw: bytes) -> str:
     if len(raw) > MAX_FILE_BYTES:
         raise CompileError([Diagnostic(
             f"file is larger than {MAX_FILE_BYTES} bytes; a spec is a few KiB, so it is refused", Loc(file, 1, 1))])
+    for bom, encoding in _WIDE_BOMS:
+        if raw.startswith(bom):
+            raise CompileError([Diagnostic(f"file is {encoding} (it starts with a {encoding} byte order mark); "
+                                           "save it as UTF-8", Loc(file, 1, 1))])
     if b"\x00" in raw:
         offset = raw.index(b"\x00")
         line = raw.count(b"\n", 0, offset) + 1
@@ -142,7 +208,7 @@ def load_text(file: str, raw: bytes) -> list[Document]:
     """Every non-empty document of one file. Raises CompileError with all problems found."""
     text = _decode(file, raw)
     try:
-        roots = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        roots = _compose_all(file, text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file, 1, 1)
@@ -151,6 +217,11 @@ def load_text(file: str, raw: bytes) -> list[Document]:
             problem += (f" ({exc.context} that starts at line {exc.context_mark.line + 1}, "
                         f"column {exc.context_mark.column + 1})")
         raise CompileError([Diagnostic(f"invalid YAML: {problem}", where)]) from None
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, only a position in the text
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - text.rfind("\n", 0, exc.position)
+        raise CompileError([Diagnostic(f"invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}",
+                                       Loc(file, line, col))]) from None
     except yaml.YAMLError as exc:
         raise CompileError([Diagnostic(f"invalid YAML: {exc}", Loc(file, 1, 1))]) from None
     except RecursionError:

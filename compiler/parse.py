@@ -62,7 +62,7 @@ def _message(err: dict, path: tuple) -> tuple[str, bool]:
         parent = format_path(path) or "the top level"
         return f"missing required key '{name}' in {parent}", False
     if kind == "literal_error" and path and path[-1] in ("apiVersion", "kind"):
-        return f"{where}: {err['msg'].lower()}, got {err['input']!r}", False
+        return f"{where}: {err['msg'][:1].lower()}{err['msg'][1:]}, got {err['input']!r}", False
     text = err["msg"]
     text = text.removeprefix("Value error, ")
     if "input" in err and kind not in ("value_error",):

@@ -104,9 +104,10 @@ def test_synth_is_deterministic_across_runs_and_directories(tmp_path):
     assert main(["synth", *map(str, EXAMPLES), "--out", str(first)]) == 0
     # Another directory and hash seed, and no Node on PATH: jsii must use the wheel's Node, silently.
     env = {k: v for k, v in os.environ.items() if k != "JSII_NODE"}
+    seed = "54321" if os.environ.get("PYTHONHASHSEED") == "12345" else "12345"  # never this process's seed
     result = subprocess.run([sys.executable, "-m", "compiler.cli", "synth", *map(str, EXAMPLES), "--out",
                              str(second)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**env, "PYTHONHASHSEED": "12345", "PATH": "/nonexistent"})
+                            env={**env, "PYTHONHASHSEED": seed, "PATH": "/nonexistent"})
     assert result.returncode == 0, result.stderr
     import re
     assert all(re.match(ERROR_LINE, line) for line in result.stderr.splitlines()), result.stderr  # warnings only
@@ -127,6 +128,25 @@ def test_failure_mid_synth_leaves_previous_output(tmp_path, monkeypatch):
     monkeypatch.setattr(targets.aws, "emit", broken)
     assert main(["synth", LLAMA, "--out", str(out)]) == 3
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_failure_in_the_last_stack_leaves_previous_output_and_no_staging(tmp_path, monkeypatch, existing):
+    """The five stacks before gke are built and staged when it fails: none of them may reach --out."""
+    out = tmp_path / "out"
+    if existing:
+        out.mkdir()
+        (out / "keep.txt").write_text("previous output")
+    import targets.gke
+
+    def broken(stack, service, target):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(targets.gke, "emit", broken)
+    assert main(["synth", LLAMA, "--out", str(out)]) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if existing else [])  # no .out.new-/.out.old-
+    if existing:
+        assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -78,3 +78,41 @@ def test_deep_nesting_is_refused():
 def test_huge_file_is_refused_before_parsing():
     message, = errors(b"a: " + b"x" * (MAX_FILE_BYTES + 10))
     assert message.startswith("f.yaml:1:1: error: file is larger than")
+
+
+# Found by tests/test_robustness.py and fuzz/fuzz_cli.py: the number, the date and the timestamp tag crashed infc
+# (exit 3), 10,001 documents took a minute and 600 MB, the merge bomb ran for hours, the control character was a
+# two-line error at 1:1, the mapping key read "got null" and UTF-16 "is it a binary file?".
+@pytest.mark.parametrize("raw, message", [
+    (b"port: 1" + b"7" * 5000 + b"\n", "f.yaml:1:7: error: cannot read value: a number with too many digits"),
+    (b"a: 2024-02-30\n", "f.yaml:1:4: error: cannot read value: day is out of range for month"),
+    (b"x: &k {a: 1}\n? *k\n: 2\n", "f.yaml:1:4: error: mapping keys must be strings, got a mapping"),
+    ("a: 1\n".encode("utf-16"), "f.yaml:1:1: error: file is UTF-16 (it starts with a UTF-16 byte order mark); "
+                                "save it as UTF-8"),
+    ("a: 1\n".encode("utf-32"), "f.yaml:1:1: error: file is UTF-32 (it starts with a UTF-32 byte order mark); "
+                                "save it as UTF-8"),
+    (b"a: " + b"[" * 100 + b"]" * 100 + b"\n", "f.yaml:1:68: error: nesting deeper than 64 levels"),
+    (b"a: 1\nb: x\x02y\n", "f.yaml:2:5: error: invalid YAML: unacceptable character #x0002: special characters are "
+                            "not allowed"),
+    (b"a: !!timestamp yesterday\n", "f.yaml:1:4: error: cannot read value: 'yesterday' is not a valid timestamp"),
+    (b"---\na: 1\n" * 10_001, "f.yaml:10001:1: error: file has more than 20000 YAML nodes and documents; refused "
+                              "(a spec is far smaller)"),
+])
+def test_values_and_files_once_mishandled(raw, message):
+    assert errors(raw) == [message]
+
+
+def test_merge_key_bomb_fails_fast():
+    """`<<` walks a referenced mapping again per reference: 10 references per level, 12 levels deep."""
+    lines = ["a0: &a0 {k: 1, j: 2}"]
+    lines += [f"a{i}: &a{i} {{<<: [" + ", ".join([f"*a{i - 1}"] * 10) + "]}" for i in range(1, 13)]
+    start = time.perf_counter()
+    assert errors("\n".join(lines).encode()) == [
+        "f.yaml:1:1: error: document expands to more than 20000 nodes through aliases; refused (a spec is far smaller)"]
+    assert time.perf_counter() - start < 2.0
+
+
+def test_rendered_diagnostics_stay_one_line_whatever_the_input_quotes():
+    from compiler.errors import Diagnostic
+    message = Diagnostic("'\x0bx' is not a CIDR block\r\n\u2028", Loc("f.yaml", 1, 2)).render()
+    assert message.splitlines() == [message] == ["f.yaml:1:2: error: '\\x0bx' is not a CIDR block\\r\\n\\u2028"]
