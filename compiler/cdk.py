@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import pathlib
+import re
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,30 @@ def binding(provider: str, module: str, name: str) -> type:
     return getattr(importlib.import_module(f"cdktn_provider_{provider}.{module}"), name)
 
 
+class Expression(str):
+    """A Terraform expression a backend writes by hand (`${each.key}`), passed through as it is. Every other
+    string handed to Stack.add or Stack.struct is literal text and is escaped (see `literal`)."""
+
+
+# A template sequence in a Terraform JSON string, except the `${TfToken[...]}` markers CDK resolves to references.
+_TEMPLATE = re.compile(r"\$\{(?!TfToken\[)|%\{")
+
+
+def literal(value: Any) -> Any:
+    """`value` with every string made literal for Terraform: in JSON syntax all strings are templates, so a user's
+    `${x}` would be evaluated (a plan error, or a `${file(...)}` read); Terraform reads `$${` as `${` and `%%{` as
+    `%{`. Lists and maps are escaped throughout, map keys included; Expressions and CDK tokens are left alone."""
+    if isinstance(value, Expression):
+        return str(value)
+    if isinstance(value, str):
+        return _TEMPLATE.sub(lambda m: m.group(0)[0] + m.group(0), value)
+    if isinstance(value, (list, tuple)):
+        return [literal(v) for v in value]
+    if isinstance(value, dict):
+        return {literal(k): literal(v) for k, v in value.items()}
+    return value
+
+
 class Stack:
     """A TerraformStack with a local backend in its own directory and helpers the targets use."""
 
@@ -43,13 +68,18 @@ class Stack:
     def add(self, provider: str, kind: str, construct_id: str, /, **props: Any) -> Any:
         """Instantiate `kind` ("lb.Lb") from `provider`'s bindings under this stack."""
         module, _, cls = kind.rpartition(".")
-        return binding(provider, module, cls)(self.scope, construct_id, **props)
+        return binding(provider, module, cls)(self.scope, construct_id, **literal(props))
 
     def struct(self, provider: str, kind: str, /, **props: Any) -> Any:
         """A nested-block struct ("lb.LbListenerDefaultAction"). Plain dicts are not safe here: jsii drops
         their snake_case keys silently."""
         module, _, cls = kind.rpartition(".")
-        return binding(provider, module, cls)(**props)
+        return binding(provider, module, cls)(**literal(props))
+
+    @staticmethod
+    def expr(text: str) -> Expression:
+        """Mark a hand-written Terraform expression (`${each.key}`) so that it is not escaped as literal text."""
+        return Expression(text)
 
     def output(self, construct_id: str, value: Any, description: str, *, sensitive: bool = False) -> None:
         import cdktn

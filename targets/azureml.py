@@ -222,7 +222,7 @@ def _workspace(stack, service: ir.Service, target: ir.Target, location: str, tag
     # workspace's default datastore.
     S = "storage_account.StorageAccount"
     storage = stack.add(
-        "azurerm", S, "storage_account", name=global_name(service, target), account_tier="Standard",
+        "azurerm", S, "storage_account", name=stack.expr(global_name(service, target)), account_tier="Standard",
         account_replication_type="LRS", min_tls_version="TLS1_2",
         # No anonymous reads of any container. The workspace reaches its storage with the account key (identity-based
         # access to a workspace's system datastores is a preview), so shared keys stay on; SAS tokens signed for
@@ -241,7 +241,7 @@ def _workspace(stack, service: ir.Service, target: ir.Target, location: str, tag
     # Access policies (not Azure RBAC): the workspace grants its own identity access when it is created, and
     # azurerm leaves policies it is not given alone. Purge protection only when asked: it cannot be undone and keeps
     # a destroyed vault's name taken for 90 days.
-    vault = stack.add("azurerm", "key_vault.KeyVault", "key_vault", name=global_name(service, target),
+    vault = stack.add("azurerm", "key_vault.KeyVault", "key_vault", name=stack.expr(global_name(service, target)),
                       tenant_id=client.tenant_id, sku_name="standard", rbac_authorization_enabled=False,
                       purge_protection_enabled=bool(target.get("purge_protection")), **common)
     return stack.add(

@@ -87,7 +87,7 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     client = stack.add(G, "data_google_client_config.DataGoogleClientConfig", "client_config")
     stack.add(K, "provider.KubernetesProvider", "kubernetes", host=f"https://{cluster.endpoint}",
               token=client.access_token,
-              cluster_ca_certificate="${base64decode(" + cluster.master_auth.cluster_ca_certificate + ")}")
+              cluster_ca_certificate=stack.expr("${base64decode(" + cluster.master_auth.cluster_ca_certificate + ")}"))
     https = gke.has_https(service)
     # Every object waits for the node pool: on destroy, the Deployment and its PodDisruptionBudget go before the
     # nodes, so deleting the pool does not drain replicas one by one against the budget.
@@ -225,7 +225,7 @@ def _pin_zones(stack, service: ir.Service, target: ir.Target, pool) -> None:
     region, kind = target.get("region"), target.machine.instance_type
     zones = stack.add(G, "data_google_compute_zones.DataGoogleComputeZones", "zones", region=region, status="UP")
     found = stack.add(G, "data_google_compute_machine_types.DataGoogleComputeMachineTypes", "machine_types",
-                      zone="${each.key}", filter=f'name = "{kind}"')
+                      zone=stack.expr("${each.key}"), filter=f'name = "{kind}"')
     found.add_override("for_each", "${toset(" + zones.fqn + ".names)}")
     offering = "[for zone, types in " + found.fqn + " : zone if length(types.machine_types) > 0]"
     pool.add_override("node_locations", "${" + offering + "}")
