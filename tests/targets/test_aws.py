@@ -17,7 +17,7 @@ from compiler.driver import compile_files
 from compiler.lower import lower
 from compiler.spec import Spec
 from targets import aws
-from tests.conftest import ROOT, examples_naming, spec_dict
+from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
 
 STACKS = [(example.stem, f"{c.service.name}-aws")
           for example in examples_naming("aws") for c in compile_files([str(example)], ["aws"])[0]]
@@ -226,15 +226,10 @@ HARDENED_LISTENERS = [{"port": 443, "protocol": "https"}, {"port": 80, "protocol
 @pytest.fixture(scope="module")
 def options(tmp_path_factory) -> pathlib.Path:
     """One synth of a file with a service per OPTIONS row; the output directory."""
-    from compiler.cli import main
-
     docs = [spec_dict(metadata={"name": name}, targets={"aws": {"region": "us-east-1", **settings}},
                       **({"load_balancer": {"listeners": HARDENED_LISTENERS}} if "certificate" in settings else {}))
             for name, (settings, _) in OPTIONS.items()]
-    work = tmp_path_factory.mktemp("aws-options")
-    (work / "options.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    assert main(["synth", str(work / "options.yaml"), "--out", str(work / "out")]) == 0
-    return work / "out"
+    return synth_documents(tmp_path_factory.mktemp("aws-options"), docs)
 
 
 @pytest.mark.parametrize("name", [n for n, (_, want) in OPTIONS.items() if want])

@@ -21,7 +21,7 @@ from compiler.lower import lower
 from compiler.spec import Spec
 from targets import azure, azure_autoscale
 from targets import azure_gateway as gw
-from tests.conftest import ROOT, examples_naming, spec_dict
+from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
 
 def _errors(path: pathlib.Path) -> list[str]:
     try:
@@ -579,16 +579,13 @@ OPTION_CASES = {
 @pytest.fixture(scope="module")
 def option_stacks(tmp_path_factory) -> pathlib.Path:
     """One spec per OPTION_CASES row (service name = row name), synthesized through the CLI."""
-    work = tmp_path_factory.mktemp("azure-options")
-    files = []
+    docs = []
     for name, (settings, *_) in OPTION_CASES.items():
         doc = copy.deepcopy(SECURE_SPEC)
         doc["metadata"]["name"] = name
         doc["targets"]["azure"].update(settings)
-        (work / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-        files.append(str(work / f"{name}.yaml"))
-    assert main(["synth", *files, "--target", "azure", "--out", str(work / "out")]) == 0
-    return work / "out"
+        docs.append(doc)
+    return synth_documents(tmp_path_factory.mktemp("azure-options"), docs, "azure")
 
 
 @pytest.mark.parametrize("name", OPTION_CASES)

@@ -23,7 +23,7 @@ from compiler.lower import lower
 from compiler.spec import Spec
 from targets import azureml
 from targets import azureml_endpoint as endpoint
-from tests.conftest import ROOT, examples_naming, spec_dict
+from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
 
 
 def _errors(path: pathlib.Path) -> list[str]:
@@ -435,16 +435,13 @@ PURGE_CASES = {"purge-default": ({}, False), "purge-on": ({"purge_protection": T
 
 @pytest.fixture(scope="module")
 def purge_stacks(tmp_path_factory) -> pathlib.Path:
-    work = tmp_path_factory.mktemp("azureml-purge")
-    files = []
+    docs = []
     for name, (settings, _) in PURGE_CASES.items():
         doc = copy.deepcopy(VARIANTS["fixed-t4"])
         doc["metadata"]["name"] = name
         doc["targets"]["azureml"].update(settings)
-        (work / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-        files.append(str(work / f"{name}.yaml"))
-    assert main(["synth", *files, "--target", "azureml", "--out", str(work / "out")]) == 0
-    return work / "out"
+        docs.append(doc)
+    return synth_documents(tmp_path_factory.mktemp("azureml-purge"), docs, "azureml")
 
 
 @pytest.mark.parametrize("name", PURGE_CASES)

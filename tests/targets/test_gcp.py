@@ -14,7 +14,7 @@ from compiler.driver import compile_files
 from compiler.lower import lower
 from compiler.spec import Spec
 from targets import gcp, gcp_lb
-from tests.conftest import examples_naming, spec_dict
+from tests.conftest import examples_naming, spec_dict, synth_documents
 
 GCP = {"gcp": {"project": "acme-ml", "region": "us-central1"}}
 
@@ -390,10 +390,7 @@ def options(tmp_path_factory) -> pathlib.Path:
     docs = [{**spec_dict(metadata={"name": name, "labels": {"team": "ml"}},
                          **({"hardware": {"accelerator": "none", "cpus": 4}} if name == "insecure-cpu" else {})),
              "targets": {"gcp": {**GCP["gcp"], **settings}}} for name, (settings, _) in OPTIONS.items()]
-    work = tmp_path_factory.mktemp("gcp-options")
-    (work / "options.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    assert main(["synth", str(work / "options.yaml"), "--out", str(work / "out")]) == 0
-    return work / "out"
+    return synth_documents(tmp_path_factory.mktemp("gcp-options"), docs)
 
 
 @pytest.mark.parametrize("name", OPTIONS)

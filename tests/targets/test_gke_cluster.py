@@ -11,7 +11,7 @@ import yaml
 
 from compiler.cli import main
 from targets import gke_cluster
-from tests.conftest import spec_dict
+from tests.conftest import spec_dict, synth_documents
 
 GKE = {"project": "acme-ml", "region": "us-central1"}
 CLUSTER = ("google_container_cluster", "cluster")
@@ -89,10 +89,7 @@ def options(tmp_path_factory) -> pathlib.Path:
     """One synth of a file with a service per OPTIONS row (labelled, so label checks pass); the output directory."""
     docs = [{**spec_dict(metadata={"name": name, "labels": {"team": "ml"}}, hardware={"memory_gib": 16}),
              "targets": {"gke": {**GKE, **settings}}} for name, (settings, _) in OPTIONS.items()]
-    work = tmp_path_factory.mktemp("gke-options")
-    (work / "options.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    assert main(["synth", str(work / "options.yaml"), "--out", str(work / "out")]) == 0
-    return work / "out"
+    return synth_documents(tmp_path_factory.mktemp("gke-options"), docs)
 
 
 @pytest.mark.parametrize("name", [n for n, (_, want) in OPTIONS.items() if want])
