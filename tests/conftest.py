@@ -63,12 +63,12 @@ def synth_for(tmp_path_factory):
     return run
 
 
-def synth_documents(work: pathlib.Path, docs: list[dict], *targets: str) -> pathlib.Path:
-    """Synthesize `docs` (spec dicts, one service each) from one multi-document file in `work` through the real
-    CLI, for `targets` only if given; the output directory."""
+def synth_documents(work: pathlib.Path, docs: list[dict], *targets: str, files=()) -> pathlib.Path:
+    """Synthesize `files` (e.g. examples) and `docs` (spec dicts, one service each, written to one multi-document
+    file in `work`) in one run of the real CLI, for `targets` only if given; the output directory."""
     from compiler.cli import main
 
     (work / "specs.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
     only = [arg for target in targets for arg in ("--target", target)]
-    assert main(["synth", str(work / "specs.yaml"), *only, "--out", str(work / "out")]) == 0
+    assert main(["synth", *map(str, files), str(work / "specs.yaml"), *only, "--out", str(work / "out")]) == 0
     return work / "out"

@@ -75,14 +75,7 @@ STACKS = sorted({f"{c.service.name}-azure" for e in EXAMPLES for c in compile_fi
 def synthesized(tmp_path_factory) -> pathlib.Path:
     """Every azure example that compiles plus the variants, through the real CLI in one run. (The shared
     synth_for("azure") asserts that every example naming azure compiles, which embeddings-cpu does not.)"""
-    work = tmp_path_factory.mktemp("azure")
-    files = [str(e) for e in EXAMPLES]
-    for name, doc in VARIANTS.items():
-        (work / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-        files.append(str(work / f"{name}.yaml"))
-    out = work / "out"
-    assert main(["synth", *files, "--target", "azure", "--out", str(out)]) == 0
-    return out
+    return synth_documents(tmp_path_factory.mktemp("azure"), list(VARIANTS.values()), "azure", files=EXAMPLES)
 
 
 def stack(synthesized: pathlib.Path, name: str) -> dict:

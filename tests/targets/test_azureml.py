@@ -67,14 +67,8 @@ STACKS = sorted([*(f"{name}-azureml" for name in VARIANTS), "llama70b-azureml"])
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory) -> pathlib.Path:
     """The examples naming azureml and the variants through the real CLI in one run."""
-    work = tmp_path_factory.mktemp("azureml")
-    files = [str(e) for e in examples_naming("azureml")]
-    for name, doc in VARIANTS.items():
-        (work / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-        files.append(str(work / f"{name}.yaml"))
-    out = work / "out"
-    assert main(["synth", *files, "--target", "azureml", "--out", str(out)]) == 0
-    return out
+    return synth_documents(tmp_path_factory.mktemp("azureml"), list(VARIANTS.values()), "azureml",
+                           files=examples_naming("azureml"))
 
 
 def stack(synthesized: pathlib.Path, name: str) -> dict:

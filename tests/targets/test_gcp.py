@@ -39,12 +39,7 @@ EXTRA["targets"] = {"gcp": {**GCP["gcp"], "network": "prod-vpc", "subnet": "prod
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory) -> pathlib.Path:
     """Every example naming gcp plus EXTRA, in one synth through the real CLI."""
-    work = tmp_path_factory.mktemp("synth-gcp")
-    extra = work / "t4-spot.yaml"
-    extra.write_text(yaml.safe_dump(EXTRA, sort_keys=False))
-    out = work / "out"
-    assert main(["synth", *map(str, examples_naming("gcp")), str(extra), "--target", "gcp", "--out", str(out)]) == 0
-    return out
+    return synth_documents(tmp_path_factory.mktemp("synth-gcp"), [EXTRA], "gcp", files=examples_naming("gcp"))
 
 
 def stack(synthesized: pathlib.Path, name: str) -> dict:
