@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import json
 import os
 import pathlib
-import shutil
 import sys
 import tempfile
 
-from compiler import output, schema
+from compiler import output, schema, scratch, transaction
 from compiler.errors import CompileError, Diagnostic, render_all, suggest
 from compiler.spec import TargetName
 
 EXIT_OK, EXIT_DIFFERS, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
 TARGETS = list(TargetName.__args__)
+# Failures of the machine rather than of infc: a full disk or quota, a read-only or forbidden place, a name too long.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                      errno.EIO, errno.EFBIG, errno.EPIPE}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,12 +32,15 @@ def _parser() -> argparse.ArgumentParser:
 
     fmt = argparse.ArgumentParser(add_help=False)
     fmt.add_argument("--format", choices=["text", "json"], default="text",
-                     help="how errors and warnings are printed on stderr: gcc-style lines (default) or a JSON list")
+                     help="text (default): gcc-style error lines on stderr; json: a JSON list of them on stderr and "
+                     "one JSON document of the result on stdout")
 
     synth = sub.add_parser("synth", parents=[fmt], help="validate, lower and write Terraform JSON",
                            description="Validate SPEC files and write one Terraform JSON stack per service and "
-                           "target: OUT/stacks/<name>-<target>/cdk.tf.json, plus OUT/manifest.json. An existing "
-                           "OUT is replaced whole; nothing is written when any input is invalid.")
+                           "target: OUT/stacks/<name>-<target>/cdk.tf.json, plus OUT/manifest.json. Only the files "
+                           "infc generated are replaced (Terraform state, .terraform/ and your own files are kept), "
+                           "all together or not at all; nothing is written when any input is invalid. SPEC '-' "
+                           "reads standard input.")
     synth.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (YAML; several documents allowed)")
     synth.add_argument("--target", action="append", metavar="T[,T...]",
                        help=f"only these targets ({', '.join(TARGETS)}); default: every target under targets:")
@@ -64,9 +72,13 @@ def _version() -> str:
 
 
 def _targets(values: list[str] | None) -> list[str] | None:
-    if not values:
+    if values is None:
         return None
     names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    if not names:
+        # An unset shell variable (`--target "$TARGETS"`) must not select nothing and then replace the output.
+        raise CompileError([Diagnostic(f"--target: no target named (got {' '.join(map(repr, values))}); name one or "
+                                       f"more of {', '.join(TARGETS)}, or leave --target out for every target")])
     bad = [Diagnostic(f"--target: unknown target '{n}'{suggest(n, TARGETS)} (targets: {', '.join(TARGETS)})")
            for n in names if n not in TARGETS]
     if bad:
@@ -79,32 +91,60 @@ def _report(diagnostics: list[Diagnostic], fmt: str) -> None:
         print(render_all(diagnostics, fmt), file=sys.stderr)
 
 
+def _result(args, text_lines: list[str], data: dict) -> None:
+    """What a command prints on stdout: lines of text, or one JSON document with --format json."""
+    if getattr(args, "format", "text") == "json":
+        print(json.dumps(data, indent=2, sort_keys=True))
+    elif text_lines:
+        print("\n".join(text_lines))
+
+
 def _synth(args) -> int:
     from compiler.driver import compile_files
 
-    compiled, warnings = compile_files(args.specs, _targets(args.target))
-    _report(warnings, args.format)
+    only = _targets(args.target)
+    out = output.check_path(args.out, args.specs)
+    output.read_owned(out)  # refuse a directory infc did not write before touching it, even with a lock file
+    compiled, warnings = compile_files(args.specs, only)
     import targets as backends
     from compiler import cdk
 
     stacks = [(f"{c.service.name}-{t.name}", _builder(backends.backend(t.name), c.service, t))
               for c in compiled for t in c.service.targets]
+    targets_of = {f"{c.service.name}-{t.name}": t.name for c in compiled for t in c.service.targets}
+    scope = set(only) if only else None
+    scratch.directory()
     if args.check:
-        with tempfile.TemporaryDirectory(prefix="infc-check-") as tmp:
+        owned = output.read_owned(out)
+        with tempfile.TemporaryDirectory(prefix="check-") as tmp:
             cdk.synth(stacks, tmp)
-            diffs = output.differences(tmp, args.out)
-        for line in diffs:
-            print(f"{args.out}: {line}")
+            planned = output.plan(out, owned, _files(tmp), targets_of, scope)
+        diffs = output.differences(out, owned, planned)
+        _report(warnings + planned.warnings, args.format)
+        _result(args, [f"{output.display(args.out)}: {line}" for line in diffs],
+                {"same": not diffs, "differences": diffs})
         return EXIT_DIFFERS if diffs else EXIT_OK
-    staged = output.staging_dir(args.out)
     try:
-        cdk.synth(stacks, staged)
-        output.replace_dir(staged, args.out)
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
-    for name, _ in stacks:
-        print(pathlib.Path(args.out, "stacks", name, "cdk.tf.json"))
+        with transaction.signals_interrupt(), transaction.writing(out) as txn:
+            owned = output.read_owned(out)
+            with tempfile.TemporaryDirectory(prefix="synth-") as work:  # in the scratch directory, not in --out
+                cdk.synth(stacks, work)
+                generated = _files(work)
+            planned = output.plan(out, owned, generated, targets_of, scope)
+            changed = transaction.apply(out, txn, planned)
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        raise transaction.environment_error(exc, output.display(args.out)) from None
+    _report(warnings + planned.warnings, args.format)
+    written = [output.display(pathlib.Path(args.out, "stacks", name, "cdk.tf.json")) for name, _ in stacks]
+    _result(args, written, {"stacks": written, "changed": changed, "kept": planned.kept})
     return EXIT_OK
+
+
+def _files(root: str | pathlib.Path) -> dict[str, bytes]:
+    base = pathlib.Path(root)
+    return {p.relative_to(base).as_posix(): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()}
 
 
 def _builder(backend, service, target):
@@ -116,9 +156,9 @@ def _validate(args) -> int:
 
     compiled, warnings = compile_files(args.specs, _targets(args.target))
     _report(warnings, args.format)
-    if args.format == "text":
-        stacks = sum(len(c.service.targets) for c in compiled)
-        print(f"ok: {len(compiled)} service(s), {stacks} stack(s)")
+    stacks = sum(len(c.service.targets) for c in compiled)
+    _result(args, [f"ok: {len(compiled)} service(s), {stacks} stack(s)"],
+            {"ok": True, "services": len(compiled), "stacks": stacks})
     return EXIT_OK
 
 
@@ -128,32 +168,81 @@ def _schema(args) -> int:
         path = pathlib.Path(args.out or schema.DEFAULT_PATH)
         same = path.is_file() and path.read_text(encoding="utf-8") == text
         if not same:
-            print(f"{path}: differs from the generated schema; run: infc schema --out {path}", file=sys.stderr)
+            print(f"{output.display(path)}: differs from the generated schema; run: infc schema --out "
+                  f"{output.display(path)}", file=sys.stderr)
         return EXIT_OK if same else EXIT_DIFFERS
     if args.out:
-        pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        pathlib.Path(args.out).write_text(text, encoding="utf-8")
+        _write_file(args.out, text.encode())
     else:
         sys.stdout.write(text)
     return EXIT_OK
 
 
+def _write_file(name: str, content: bytes) -> None:
+    """Write a file whole (a temporary file renamed over it), or raise a located CompileError."""
+    path = pathlib.Path(name)
+    if path.is_dir():
+        raise CompileError([Diagnostic(f"--out {output.display(name)}: is a directory; give a file name, e.g. "
+                                       f"{output.display(path / 'infc.schema.json')}")])
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+        raise transaction.environment_error(exc, output.display(name)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = {"synth": _synth, "validate": _validate, "schema": _schema}[args.command]
+    fmt = getattr(args, "format", "text")
     try:
-        return command(args)
+        code = command(args)
+        sys.stdout.flush()
+        return code
     except CompileError as exc:
-        _report(exc.diagnostics, getattr(args, "format", "text"))
+        _report(exc.diagnostics, fmt)
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
+    except transaction.Interrupted as exc:
+        return 128 + exc.args[0]
+    except BrokenPipeError:
+        # stdout went away (`infc schema | head`): nothing left to tell; keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_INVALID
+    except OSError as exc:
+        if exc.errno in ENVIRONMENT_ERRNOS:  # the machine, not infc: a full disk, /dev/full as stdout...
+            where = output.display(exc.filename) if exc.filename else "standard output"
+            _report([Diagnostic(f"cannot write {where}: {exc.strerror}")], fmt)
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_INVALID
+        return _internal(exc, fmt)
     except Exception as exc:  # a bug in infc, not in the input: say so plainly
-        if os.environ.get("INFC_DEBUG"):
-            raise
-        print(f"infc: internal error: {type(exc).__name__}: {exc} (set INFC_DEBUG=1 for a traceback; "
-              "please report it)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal(exc, fmt)
+
+
+
+def _internal(exc: Exception, fmt: str) -> int:
+    if os.environ.get("INFC_DEBUG"):
+        raise exc
+    if "ENOSPC" in str(exc):  # the CDK runtime (Node) found the temporary directory full
+        _report([Diagnostic(f"cannot write temporary files in {output.display(tempfile.gettempdir())}: no space left "
+                            "on device (set TMPDIR to another place); nothing was changed")], fmt)
+        return EXIT_INVALID
+    message = (f"internal error: {type(exc).__name__}: {exc} (set INFC_DEBUG=1 for a traceback; please report "
+               "it)")
+    if fmt == "json":
+        _report([Diagnostic(message)], fmt)
+    else:
+        print(f"infc: {message}", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

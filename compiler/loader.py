@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import select
+import stat
+import sys
 from typing import Any
 
 import yaml
@@ -247,10 +251,48 @@ def load_text(file: str, raw: bytes) -> list[Document]:
     return docs
 
 
+STDIN = "-"  # the command-line convention for standard input
+STDIN_NAME = "<stdin>"
+PIPE_WAIT_S = 10  # how long a named pipe may stay without a writer before it is refused
+
+
+def display_name(file: str) -> str:
+    """How diagnostics name `file`: `<stdin>` for `-`; bytes that are not UTF-8 as \\xNN, not lone surrogates."""
+    if file == STDIN:
+        return STDIN_NAME
+    return os.fsencode(file).decode("utf-8", "backslashreplace")
+
+
+def read_input(file: str) -> bytes:
+    """The bytes of a spec file, of standard input (`-`) or of a named pipe (process substitution), at most one
+    byte over the size limit. A pipe that no writer opens within PIPE_WAIT_S is refused instead of blocking."""
+    if file == STDIN:
+        return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    if stat.S_ISFIFO(os.stat(file).st_mode):
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            if not poller.poll(PIPE_WAIT_S * 1000):
+                raise TimeoutError(f"named pipe: nothing was written to it within {PIPE_WAIT_S} s")
+            os.set_blocking(fd, True)
+            chunks, size = [], 0
+            while size <= MAX_FILE_BYTES and (chunk := os.read(fd, 1 << 16)):
+                chunks.append(chunk)
+                size += len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+    with open(file, "rb") as fh:
+        return fh.read(MAX_FILE_BYTES + 1)
+
+
 def load_file(file: str) -> list[Document]:
+    name = display_name(file)
     try:
-        with open(file, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        raw = read_input(file)
+    except TimeoutError as exc:
+        raise CompileError([Diagnostic(f"cannot read file: {exc}", Loc(name, 1, 1))]) from None
     except OSError as exc:
-        raise CompileError([Diagnostic(f"cannot read file: {exc.strerror}", Loc(file, 1, 1))]) from None
-    return load_text(file, raw)
+        raise CompileError([Diagnostic(f"cannot read file: {exc.strerror or exc}", Loc(name, 1, 1))]) from None
+    return load_text(name, raw)

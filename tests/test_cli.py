@@ -84,14 +84,14 @@ def test_invalid_input_writes_nothing_and_keeps_existing_output(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging leftovers
 
 
-def test_synth_replaces_output_whole_and_check_compares(tmp_path):
+def test_synth_writes_the_layout_and_check_compares(tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "stale.json").write_text("{}")
     assert main(["synth", LLAMA, "--out", str(out)]) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
-        "manifest.json", *(f"stacks/llama70b-{t}/cdk.tf.json" for t in ("aws", "azure", "azureml", "gcp", "gke",
-                                                                         "kubernetes"))]
+        ".infc-lock", ".infc-output.json", "manifest.json",
+        *(f"stacks/llama70b-{t}/cdk.tf.json" for t in ("aws", "azure", "azureml", "gcp", "gke", "kubernetes"))]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert all("stackMetadataPath" not in s for s in manifest["stacks"].values())  # no metadata.json is written
     assert main(["synth", LLAMA, "--out", str(out), "--check"]) == 0
     stack = out / "stacks" / "llama70b-aws" / "cdk.tf.json"
     stack.write_text(stack.read_text().replace('"max_size": 3', '"max_size": 4'))
@@ -123,8 +123,9 @@ def test_failure_mid_synth_leaves_previous_output_and_no_staging(tmp_path, monke
     them may reach --out, and no staging directory is left."""
     out = tmp_path / "out"
     if existing:
-        out.mkdir()
-        (out / "keep.txt").write_text("previous output")
+        assert main(["synth", LLAMA, "--out", str(out)]) == 0
+        (out / "keep.txt").write_text("a user's file")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} if existing else {}
 
     def broken(stack, service, target):
         raise RuntimeError("boom")
@@ -133,7 +134,7 @@ def test_failure_mid_synth_leaves_previous_output_and_no_staging(tmp_path, monke
     assert main(["synth", LLAMA, "--out", str(out)]) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if existing else [])  # no .out.new-/.out.old-
     if existing:
-        assert [p.name for p in out.iterdir()] == ["keep.txt"]
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.parametrize("args, message", [
@@ -191,3 +192,55 @@ def test_the_contracts_complete_example_validates(tmp_path, capsys):
     errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
     # SPEC.md's example asks for an L4 on Azure, which sells none: the one error infc must give, and the only one.
     assert errors == [f"{spec}:15:16: error: azure: no x86_64 instance type has nvidia-l4 (offered on: aws, gcp)"]
+
+
+def test_dash_reads_the_spec_from_standard_input(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "compiler.cli", "validate", "-"], cwd=ROOT, capture_output=True,
+                            timeout=120, input=spec_yaml(replicas={"min": 5, "max": 1}))
+    assert result.returncode == 2
+    assert result.stderr.decode() == "<stdin>:14:8: error: replicas.min (5) must not exceed replicas.max (1)\n"
+    ok = subprocess.run([sys.executable, "-m", "compiler.cli", "validate", "-"], cwd=ROOT, capture_output=True,
+                        timeout=120, input=spec_yaml())
+    assert ok.returncode == 0 and ok.stdout.decode() == "ok: 1 service(s), 1 stack(s)\n"
+
+
+def test_a_named_pipe_is_read_when_written_and_refused_when_nobody_writes(tmp_path, monkeypatch, capsys):
+    from compiler import loader
+
+    pipe = tmp_path / "spec.fifo"
+    os.mkfifo(pipe)
+    monkeypatch.setattr(loader, "PIPE_WAIT_S", 0.2)
+    assert main(["validate", str(pipe)]) == 2  # no writer: refused after the wait instead of blocking forever
+    assert capsys.readouterr().err == (f"{pipe}:1:1: error: cannot read file: named pipe: nothing was written to it "
+                                       "within 0.2 s\n")
+    (tmp_path / "spec.yaml").write_bytes(spec_yaml())
+    result = subprocess.run(f"{sys.executable} -m compiler.cli validate <(cat {tmp_path / 'spec.yaml'})",
+                            shell=True, executable="/bin/bash", cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("ok: 1 service(s)"), result.stderr
+
+
+def test_file_names_that_are_not_utf8_are_shown_with_byte_escapes(tmp_path):
+    name = os.fsencode(tmp_path) + b"/sp\xfeec.yaml"
+    with open(name, "wb") as fh:
+        fh.write(spec_yaml(replicas={"min": 5, "max": 1}))
+    result = subprocess.run([sys.executable.encode(), b"-m", b"compiler.cli", b"validate", name], cwd=ROOT,
+                            capture_output=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.decode("utf-8") == (f"{tmp_path}/sp\\xfeec.yaml:14:8: error: replicas.min (5) must not "
+                                             "exceed replicas.max (1)\n")
+
+
+def test_json_format_prints_one_json_document_per_stream(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes(spec_yaml(replicas={"min": 1, "max": 3}))
+    result = run("validate", "--format", "json", str(spec))
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == {"ok": True, "services": 1, "stacks": 1}
+    assert [d["severity"] for d in json.loads(result.stderr)] == ["warning"]
+    result = run("synth", "--format", "json", str(spec), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"stacks": [str(tmp_path / "out" / "stacks" / "svc-aws" / "cdk.tf.json")],
+                                         "changed": ["manifest.json", "stacks/svc-aws/cdk.tf.json"], "kept": []}
+    assert len(json.loads(result.stderr)) == 1
+    result = run("synth", "--format", "json", "--check", str(spec), "--out", str(tmp_path / "out"))
+    assert (result.returncode, json.loads(result.stdout)) == (0, {"same": True, "differences": []})
