@@ -62,8 +62,19 @@ class Stack:
 
         self.name = name
         self.scope = cdktn.TerraformStack(app, name)
-        # A relative state path keeps output free of absolute paths; state lives beside cdk.tf.json.
-        cdktn.LocalBackend(self.scope, path="terraform.tfstate")
+
+    def backend(self, kind: str, attrs: dict) -> None:
+        """The stack's Terraform backend (compiler/state_backend.py resolves the spec's setting into these)."""
+        import cdktn
+
+        cls = {"local": cdktn.LocalBackend, "s3": cdktn.S3Backend, "gcs": cdktn.GcsBackend,
+               "azurerm": cdktn.AzurermBackend}[kind]
+        if kind == "s3" and attrs.get("use_lockfile"):
+            # S3-native locking exists from Terraform (and OpenTofu) 1.10: the stack says so, and CDK Terrain's
+            # feature check reads the stack's targetVersions (set before the stack has children).
+            self.scope.node.set_context("targetVersions", {"terraform": ">=1.10.0", "opentofu": ">=1.10.0"})
+            self.scope.add_override("terraform.required_version", ">= 1.10.0")
+        cls(self.scope, **literal(attrs))
 
     def add(self, provider: str, kind: str, construct_id: str, /, **props: Any) -> Any:
         """Instantiate `kind` ("lb.Lb") from `provider`'s bindings under this stack."""

@@ -11,7 +11,7 @@ import pathlib
 import sys
 import tempfile
 
-from compiler import output, schema, scratch, transaction
+from compiler import output, schema, scratch, state_backend, transaction
 from compiler.errors import CompileError, Diagnostic, render_all, suggest
 from compiler.spec import TargetName
 
@@ -136,7 +136,7 @@ def _synth(args) -> int:
         if exc.errno not in ENVIRONMENT_ERRNOS:
             raise
         raise transaction.environment_error(exc, output.display(args.out)) from None
-    _report(warnings + planned.warnings, args.format)
+    _report(warnings + planned.warnings + output.leftovers(out), args.format)
     written = [output.display(pathlib.Path(args.out, "stacks", name, "cdk.tf.json")) for name, _ in stacks]
     _result(args, written, {"stacks": written, "changed": changed, "kept": planned.kept})
     return EXIT_OK
@@ -148,7 +148,11 @@ def _files(root: str | pathlib.Path) -> dict[str, bytes]:
 
 
 def _builder(backend, service, target):
-    return lambda stack: backend.emit(stack, service, target)
+    def build(stack) -> None:
+        stack.backend(*state_backend.resolve(stack.name, target.name, target.settings))
+        backend.emit(stack, service, target)
+
+    return build
 
 
 def _validate(args) -> int:

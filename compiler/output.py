@@ -9,6 +9,7 @@ The transactional write itself is in compiler/transaction.py.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
@@ -106,6 +107,15 @@ def read_owned(out: pathlib.Path) -> Owned:
                               "writes into a new or empty directory or one it wrote before")
 
 
+def leftovers(out: pathlib.Path) -> list[Diagnostic]:
+    """Directories beside `out` that infc before version 0.2 left when a swap was killed (`.<name>.old-*` holds a
+    previous output, maybe with its Terraform state; `.<name>.new-*` an unfinished one): pointed out, never deleted."""
+    return [Diagnostic(f"{display(p)} was left beside --out by an interrupted run of an earlier infc; it may hold a "
+                       "previous output and its Terraform state: look inside, then delete it", severity="warning")
+            for p in sorted(out.parent.glob(f".{out.name}.old-*")) + sorted(out.parent.glob(f".{out.name}.new-*"))
+            if p.is_dir()]
+
+
 def _parse_marker(out: pathlib.Path, marker: pathlib.Path) -> Owned:
     try:
         data = json.loads(marker.read_text(encoding="utf-8"))
@@ -189,9 +199,17 @@ def plan(out: pathlib.Path, owned: Owned, generated: dict[str, bytes], stacks: d
     files = {f: generated[f] for s in new.values() for f in s.files}
     files[MANIFEST] = _dump({"stacks": {n: s.manifest for n, s in sorted(result.items())},
                              "version": cdk_manifest.get("version")})
-    files[MARKER] = _dump({"format": FORMAT, "generator": "infc", "stacks": {
+    # The digests make the marker differ whenever any generated file does: writing it is the commit point of a
+    # write (compiler/transaction.py), and a later run can tell that a file was edited by hand.
+    on_disk = {f for name, info in result.items() if name not in new for f in info.files if (out / f).is_file()}
+    digests = {f: _digest(files[f]) for f in files} | {f: _digest((out / f).read_bytes()) for f in on_disk}
+    files[MARKER] = _dump({"format": FORMAT, "generator": "infc", "sha256": dict(sorted(digests.items())), "stacks": {
         n: {"files": list(s.files), "manifest": s.manifest, "target": s.target} for n, s in sorted(result.items())}})
     return Plan(files, sorted(set(delete)), kept, warnings)
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
 def _dump(data: dict) -> bytes:

@@ -24,36 +24,48 @@ def _data_path(data: object, loc: tuple) -> tuple:
     return tuple(path)
 
 
-def _model_at(path: tuple) -> type[BaseModel] | None:
-    """The model class that validates the mapping at `path`, to list its valid keys."""
+def _model_at(path: tuple, data: object) -> type[BaseModel] | None:
+    """The model class that validates the mapping at `path` of `data`, to list its valid keys."""
     model: type[BaseModel] | None = Spec
     for part in path:
+        data = data[part] if isinstance(data, (dict, list)) and _has(data, part) else None
         if model is None or isinstance(part, int):
             continue
         field = model.model_fields.get(part)
         if field is None:
             return None
-        model = _inner_model(field.annotation)
+        model = _inner_model(field.annotation, data)
     return model
 
 
-def _inner_model(annotation: object) -> type[BaseModel] | None:
+def _has(data: dict | list, part: object) -> bool:
+    return part in data if isinstance(data, dict) else isinstance(part, int) and 0 <= part < len(data)
+
+
+def _inner_model(annotation: object, data: object = None) -> type[BaseModel] | None:
+    """The model of `annotation`; of a tagged union (targets.*.backend), the member whose `type` the data names."""
+    models = _models(annotation)
+    tag = data.get("type") if isinstance(data, dict) else None
+    for model in models:
+        field = model.model_fields.get("type")
+        if tag is not None and field is not None and tag in typing.get_args(field.annotation):
+            return model
+    return models[0] if models else None
+
+
+def _models(annotation: object) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _inner_model(arg)
-        if found:
-            return found
-    return None
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
 
 
-def _message(err: dict, path: tuple) -> tuple[str, bool]:
+def _message(err: dict, path: tuple, data: object) -> tuple[str, bool]:
     """(message, points at the key rather than the value)."""
     kind = err["type"]
     where = format_path(path)
     if kind == "extra_forbidden":
         key = path[-1] if path else err["loc"][-1]
-        model = _model_at(path[:-1])
+        model = _model_at(path[:-1], data)
         valid = list(model.model_fields) if model else []
         parent = format_path(path[:-1]) or "the top level"
         return f"unknown key '{key}' in {parent}{suggest(str(key), valid)}", True
@@ -61,6 +73,12 @@ def _message(err: dict, path: tuple) -> tuple[str, bool]:
         name = err["loc"][-1]
         parent = format_path(path) or "the top level"
         return f"missing required key '{name}' in {parent}", False
+    if kind == "union_tag_invalid":
+        tags = [t.strip(" '") for t in err["ctx"]["expected_tags"].split(",")]
+        tag = str(err["ctx"]["tag"])
+        return (f"{where}.type: unknown type '{tag}'{suggest(tag, tags)} (types: {', '.join(tags)})", False)
+    if kind == "union_tag_not_found":
+        return f"missing required key 'type' in {where}", False
     if kind == "literal_error" and path and path[-1] in ("apiVersion", "kind"):
         return f"{where}: {err['msg'][:1].lower()}{err['msg'][1:]}, got {err['input']!r}", False
     text = err["msg"]
@@ -85,7 +103,9 @@ def parse(doc: Document) -> tuple[Spec | None, list[Diagnostic]]:
                 path = _data_path(doc.data, err["loc"][:-1])
             else:
                 path = _data_path(doc.data, err["loc"])
-            message, at_key = _message(err, path)
+            message, at_key = _message(err, path, doc.data)
+            if err["type"] == "union_tag_invalid":
+                path += ("type",)
             errors.append(Diagnostic(message, doc.locate(path, key=at_key), path))
         unique = {(d.loc, d.message): d for d in errors}
         return None, list(unique.values())

@@ -158,7 +158,79 @@ class Probes(_Model):
         "(on kubernetes and gke, one derived from the readiness probe: see targets.kubernetes.liveness_from_readiness).")
 
 
-class _TargetSettings(_Model):
+class LocalBackend(_Model):
+    """Terraform state in a local file."""
+
+    type: Literal["local"] = Field(description="local: state in a file on the machine that runs terraform.")
+    path: str = Field(
+        default="terraform.tfstate", min_length=1, pattern=r"^[^\x00-\x1f]+$",
+        description="State file, relative to the stack directory (cdktf.out/stacks/<name>-<target>) or absolute. "
+        "infc never touches it, wherever it is. Default terraform.tfstate, beside cdk.tf.json.")
+
+
+class S3Backend(_Model):
+    """Terraform state in an S3 bucket."""
+
+    type: Literal["s3"] = Field(description="s3: state in an Amazon S3 bucket.")
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Existing S3 bucket.")
+    key: str | None = Field(
+        default=None, min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f]+$",
+        description="Object key of the state. Default: infc/<name>-<target>/terraform.tfstate.")
+    region: str | None = Field(
+        default=None, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$",
+        description="Region of the bucket. Default: targets.aws.region for the aws target; required for others.")
+    dynamodb_table: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]{3,255}$",
+        description="DynamoDB table for state locking (the older mechanism; its partition key must be LockID). "
+        "Default: none.")
+    use_lockfile: bool | None = Field(
+        default=None,
+        description="Lock with a .tflock object beside the state in the bucket (S3-native locking, Terraform 1.10 "
+        "or newer). Default: true unless dynamodb_table is set.")
+    kms_key_id: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]+$",
+        description="ARN of a KMS key that encrypts the state object. Default: the bucket's encryption "
+        "(the state is always stored encrypted: encrypt = true).")
+
+
+class GcsBackend(_Model):
+    """Terraform state in a Google Cloud Storage bucket."""
+
+    type: Literal["gcs"] = Field(description="gcs: state in a Google Cloud Storage bucket (locking is built in).")
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", description="Existing GCS bucket.")
+    prefix: str | None = Field(
+        default=None, min_length=1, pattern=r"^[^\x00-\x1f]+$",
+        description="Object prefix of the state (the state is <prefix>/default.tfstate). Default: infc/<name>-<target>.")
+
+
+class AzurermBackend(_Model):
+    """Terraform state in an Azure Storage blob container."""
+
+    type: Literal["azurerm"] = Field(description="azurerm: state in an Azure Storage blob (locking is built in).")
+    resource_group_name: str = Field(pattern=r"^[-\w._()]{1,90}$", description="Resource group of the account.")
+    storage_account_name: str = Field(pattern=r"^[a-z0-9]{3,24}$", description="Existing storage account.")
+    container_name: str = Field(pattern=r"^[a-z0-9](-?[a-z0-9]){2,62}$", description="Existing blob container.")
+    key: str | None = Field(
+        default=None, min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f]+$",
+        description="Blob name of the state. Default: infc/<name>-<target>.tfstate.")
+    use_azuread_auth: bool = Field(
+        default=True,
+        description="Authenticate to the storage account with Microsoft Entra ID (needs Storage Blob Data "
+        "Contributor) instead of its access key. Default true.")
+
+
+Backend = Annotated[LocalBackend | S3Backend | GcsBackend | AzurermBackend, Field(discriminator="type")]
+
+
+class _Stateful(_Model):
+    backend: Backend | None = Field(
+        default=None,
+        description="Where this target's Terraform state lives: {type: local|s3|gcs|azurerm, ...}. Credentials "
+        "never go in the spec: terraform init takes them from the environment (or -backend-config). Default: "
+        "local, terraform.tfstate in the stack directory, which infc never touches.")
+
+
+class _TargetSettings(_Stateful):
     certificate: str | None = Field(
         default=None, min_length=1, description="What https listeners terminate with on this target.")
 
@@ -313,7 +385,7 @@ class KubernetesTarget(_TargetSettings, _Workload):
         "cluster's default class.")
 
 
-class AzureMLTarget(_Model):
+class AzureMLTarget(_Stateful):
     location: str = Field(pattern=r"^[a-z0-9]+$", description="Azure region, e.g. eastus.")
     resource_group: str | None = Field(
         default=None, pattern=r"^[-\w._()]{1,90}$",

@@ -22,7 +22,8 @@ def _warn(path: str, message: str) -> Diagnostic:
 
 def check(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
     """Every cross-field problem of `spec` when compiled for the `emitted` targets."""
-    return [*_hardware(spec, emitted), *_replicas(spec), *_probes(spec), *_listeners(spec, emitted), *_model(spec)]
+    return [*_hardware(spec, emitted), *_replicas(spec), *_probes(spec), *_listeners(spec, emitted), *_model(spec),
+            *_backends(spec, emitted)]
 
 
 def accelerator_error(name: str) -> str | None:
@@ -146,4 +147,15 @@ def _model(spec: Spec) -> list[Diagnostic]:
             out.append(_err(path, f"model.env.{key} is set by infc from {_RESERVED_ENV[key]}; set that instead"))
         if "\n" in value or "\0" in value:
             out.append(_err(path, f"model.env.{key} must be a single line"))
+    return out
+
+
+def _backends(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
+    """An S3 state bucket's region: the aws target's own by default; other targets must say it."""
+    out = []
+    for name in emitted:
+        backend = getattr(spec.targets, name).backend
+        if backend is not None and backend.type == "s3" and not backend.region and name != "aws":
+            out.append(_err(f"targets.{name}.backend", f"targets.{name}.backend: an s3 backend needs region (the "
+                                                       "bucket's region) on this target"))
     return out

@@ -382,3 +382,35 @@ def test_schema_out_problems_and_broken_stdout_are_clean(tmp_path):
                            "echo \"${PIPESTATUS[0]}\"", shell=True, executable="/bin/bash", cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
     assert piped.stdout.strip() in ("0", "2") and piped.stderr == "", piped.stderr
+
+
+def test_a_failure_part_way_through_the_renames_restores_the_previous_output(tmp_path, spec, monkeypatch, capsys):
+    """Permission lost after two files were renamed into place (a file made immutable, an ACL): exit 2, and the two
+    are put back, so the directory is exactly as before."""
+    out = tmp_path / "out"
+    assert synth(spec, out) == 0
+    user_files(out / "stacks" / "svc-aws")
+    before = tree(out)
+    write_spec(spec, svc("svc", load_balancer={"idle_timeout": "5m"}), svc("other", load_balancer={"idle_timeout": "6m"}))
+    real, count = os.replace, [0]
+
+    def replace(src, dst):
+        count[0] += 1
+        if count[0] == 3:
+            raise PermissionError(13, "Permission denied", str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(transaction.os, "replace", replace)
+    assert synth(spec, out) == 2
+    assert "Permission denied; nothing was changed" in capsys.readouterr().err
+    monkeypatch.setattr(transaction.os, "replace", real)
+    assert tree(out) == before and not (out / output.TXN).exists()
+
+
+def test_leftovers_of_an_earlier_infc_are_pointed_out_not_deleted(tmp_path, spec, capsys):
+    old = tmp_path / ".out.old-abc123" / "out" / "stacks" / "svc-aws"
+    old.mkdir(parents=True)
+    (old / "terraform.tfstate").write_text("{}")
+    assert synth(spec, tmp_path / "out") == 0
+    assert f"warning: {tmp_path / '.out.old-abc123'} was left beside --out" in capsys.readouterr().err
+    assert (old / "terraform.tfstate").read_text() == "{}"
