@@ -32,6 +32,7 @@ def machine(spec: Spec, target: str, allocatable: catalog.Capacity | None = None
     if cloud is None:
         return None, []
     hw, count = spec.hardware, accelerator_count(spec)
+    how = catalog.how_bought(target, hw.spot)
     chosen = hw.instance_types.get(target)
     if chosen:
         path = ("hardware", "instance_types", target)
@@ -40,18 +41,33 @@ def machine(spec: Spec, target: str, allocatable: catalog.Capacity | None = None
             return ir.Machine(chosen, hw.accelerator, count, "", None, None), [Diagnostic(
                 f"{target}: instance type '{chosen}' is not in the catalog; infc cannot check that it has "
                 f"{count}x {hw.accelerator}", path=path, severity="warning")]
+        if any(r.retired for r in rows):
+            return None, [Diagnostic(
+                f"{target}: instance type '{chosen}' is retired: {cloud} no longer sells it; remove "
+                f"hardware.instance_types.{target} to let infc choose, or name a type that is sold", path=path)]
         match = [r for r in rows if (r.accelerator, r.accelerator_count, r.arch) == (hw.accelerator, count, hw.arch)]
         if not match:
             offers = ", ".join(sorted({f"{r.accelerator_count}x {r.accelerator} ({r.arch})" for r in rows}))
             return None, [Diagnostic(
                 f"{target}: instance type '{chosen}' has {offers}, but hardware asks for "
                 f"{count}x {hw.accelerator} ({hw.arch})", path=path)]
+        if not match[0].sells(how):
+            return None, [Diagnostic(_unsold_override(target, match[0], how, hw.spot), path=path)]
         return _from_row(match[0]), []
     try:
-        row = catalog.select(cloud, hw.accelerator, count, hw.arch, hw.cpus, hw.memory_gib, allocatable)
+        row = catalog.select(cloud, hw.accelerator, count, hw.arch, hw.cpus, hw.memory_gib, allocatable, how)
     except catalog.NoMatch as exc:
         return None, [Diagnostic(f"{target}: {exc}", path=("hardware", exc.field))]
     return _from_row(row), []
+
+
+def _unsold_override(target: str, row: catalog.InstanceType, how: str, spot: bool) -> str:
+    """A type the user named that cannot be bought the way the target emits it: how it is sold, and what helps."""
+    other = catalog.SPOT if how == catalog.ON_DEMAND else catalog.ON_DEMAND
+    switch = other == catalog.ON_DEMAND or target in catalog.SPOT_TARGETS
+    fix = f"set hardware.spot: {str(not spot).lower()} or " if row.sells(other) and switch else ""
+    return (f"{target}: instance type '{row.instance_type}' is sold only as {row.sold_as()}, but hardware.spot: "
+            f"{str(spot).lower()} asks {target} for {how} capacity; {fix}name a type sold {catalog.sold_how(how)}")
 
 
 def _from_row(row: catalog.InstanceType) -> ir.Machine:

@@ -54,9 +54,9 @@ class Model(_Model):
 
 class Hardware(_Model):
     accelerator: str = Field(
-        description="Canonical accelerator name from the catalog (nvidia-t4, nvidia-l4, nvidia-a10g, nvidia-a10, "
-        "nvidia-l40s, nvidia-v100, nvidia-a100-40gb, nvidia-a100-80gb, nvidia-h100-80gb, nvidia-h200), "
-        "or 'none' for CPU serving.")
+        description="Canonical accelerator name from the catalog (nvidia-t4, nvidia-t4g, nvidia-l4, nvidia-a10g, "
+        "nvidia-a10, nvidia-l40s, nvidia-v100-16gb, nvidia-v100-32gb, nvidia-a100-40gb, nvidia-a100-80gb, "
+        "nvidia-h100-80gb, nvidia-h100-nvl, nvidia-h200, nvidia-b200), or 'none' for CPU serving.")
     count: int | None = Field(
         default=None, ge=0,
         description="Accelerators per replica. Default: 1 with an accelerator, 0 with 'none'. Must be a count "
@@ -67,15 +67,16 @@ class Hardware(_Model):
         default=None, gt=0, description="Minimum memory per replica in GiB. Default: no minimum (on kubernetes and gke, the memory "
         "request and limit: see targets.kubernetes.cpu_limit).")
     disk_gib: int = Field(default=100, ge=8, le=16384, description="Root disk per replica in GiB. Default 100.")
-    spot: bool = Field(default=False, description="Run replicas on spot/preemptible capacity. Default false.")
+    spot: bool = Field(default=False, description="Run replicas on spot/preemptible capacity. Default false: "
+                       "on-demand capacity. Selection picks only instance types sold the way this asks.")
     arch: Literal["x86_64", "arm64"] = Field(
         default="x86_64",
         description="CPU architecture of the replicas; must match the container image. Default x86_64.")
     instance_types: dict[TargetName, str] = Field(
         default_factory=dict,
         description="Per-target instance type that overrides catalog selection, e.g. {aws: g6.2xlarge}. "
-        "A catalog entry must have the requested accelerator, count and arch; a type outside the catalog is "
-        "used as given, with a warning.")
+        "A catalog entry must have the requested accelerator, count and arch, be sold the way hardware.spot asks "
+        "and not be retired; a type outside the catalog is used as given, with a warning.")
 
 
 class Autoscale(_Model):

@@ -30,13 +30,16 @@ def accelerator_error(name: str) -> str | None:
     if name == catalog.NONE or name in catalog.ACCELERATORS:
         return None
     typed = name.lower() if name.lower().startswith("nvidia-") else f"nvidia-{name.lower()}"
-    extended = [a for a in catalog.ACCELERATORS if a == typed] or [a for a in catalog.ACCELERATORS
-                                                                   if a.startswith(typed)]
+    # Every name `typed` is the whole model of, not a longer model number: 'a10' -> a10g and a10, not a100-*;
+    # 'v100' -> both memory sizes. Several get the clouds that sell each, since the choice is the user's.
+    extended = [a for a in catalog.ACCELERATORS if a == typed or (a.startswith(typed) and not a[len(typed)].isdigit())]
     native = catalog.canonical_of(name.lower())
     if native:
         hint = f"; '{name}' is {native[1]}'s name for it: use '{native[0]}'"
+    elif len(extended) == 1:
+        hint = f"; did you mean '{extended[0]}'?"
     elif extended:
-        hint = "; did you mean " + " or ".join(f"'{a}'" for a in extended) + "?"
+        hint = "; did you mean " + " or ".join(f"'{a}' ({', '.join(catalog.offered_on(a))})" for a in extended) + "?"
     else:
         hint = suggest(typed, [*catalog.ACCELERATORS, catalog.NONE])
     return (f"hardware.accelerator: unknown accelerator '{name}'{hint or ''} "

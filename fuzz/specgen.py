@@ -97,47 +97,51 @@ def _usable(target: str):
     return lambda vcpus, memory: (vcpus, memory)
 
 
-def _rows(target: str, combo: tuple[str, int, str]) -> list[tuple[catalog.InstanceType, float, float]]:
+def _rows(target: str, combo: tuple[str, int, str], spot: bool) -> list[tuple[catalog.InstanceType, float, float]]:
+    """The rows of `combo` that `target` can select: not retired, sold the way hardware.spot asks the target."""
     cloud = CLOUD_OF[target]
     if cloud is None:
         return []
-    usable = _usable(target)
+    usable, how = _usable(target), catalog.how_bought(target, spot)
     return [(r, *usable(r.vcpus, r.memory_gib)) for r in catalog.rows(cloud)
-            if (r.accelerator, r.accelerator_count, r.arch) == combo]
+            if (r.accelerator, r.accelerator_count, r.arch) == combo and not r.retired and r.sells(how)]
 
 
-def combos_for(targets: tuple[str, ...]) -> list[tuple[str, int, str]]:
-    """(accelerator, count, arch) offered on the catalog of every target in `targets`."""
+def combos_for(targets: tuple[str, ...], spot: bool) -> list[tuple[str, int, str]]:
+    """(accelerator, count, arch) that every target in `targets` can buy the way `spot` asks."""
     every = sorted({(r.accelerator, r.accelerator_count, r.arch) for c in catalog.clouds() for r in catalog.rows(c)})
-    return [c for c in every if all(CLOUD_OF[t] is None or _rows(t, c) for t in targets)]
+    return [c for c in every if all(CLOUD_OF[t] is None or _rows(t, c, spot) for t in targets)]
 
 
 @st.composite
 def hardware(draw, targets: tuple[str, ...]) -> dict:
-    accelerator, count, arch = combo = draw(st.sampled_from(combos_for(targets)))
+    spot_written = draw(st.booleans())
+    spot = False if "azureml" in targets or not spot_written else draw(st.booleans())
+    accelerator, count, arch = combo = draw(st.sampled_from(combos_for(targets, spot)))
     hw: dict = {"accelerator": accelerator}
     if count != (0 if accelerator == "none" else 1) or draw(st.booleans()):
         hw["count"] = count
     if arch != "x86_64" or draw(st.booleans()):
         hw["arch"] = arch
     clouds = [t for t in targets if CLOUD_OF[t]]
-    max_cpus = min((int(max(cpu for _, cpu, _ in _rows(t, combo))) for t in clouds), default=64)
+    max_cpus = min((int(max(cpu for _, cpu, _ in _rows(t, combo, spot))) for t in clouds), default=64)
     cpus = draw(st.none() | st.integers(1, max(max_cpus, 1))) if max_cpus >= 1 else None
     if cpus is not None:
         hw["cpus"] = cpus
-    max_mem = min((max(mem for _, cpu, mem in _rows(t, combo) if cpu >= (cpus or 0)) for t in clouds), default=256)
+    max_mem = min((max(mem for _, cpu, mem in _rows(t, combo, spot) if cpu >= (cpus or 0)) for t in clouds),
+                  default=256)
     if max_mem >= 0.5 and draw(st.booleans()):
         hw["memory_gib"] = draw(st.integers(1, int(max_mem * 2))) / 2  # whole bytes (Kubernetes quantities)
         if hw["memory_gib"] == int(hw["memory_gib"]) and draw(st.booleans()):
             hw["memory_gib"] = int(hw["memory_gib"])
     if draw(st.booleans()):
         hw["disk_gib"] = draw(st.integers(10, 4095))  # gke >= 10, azure OS disk <= 4095
-    if draw(st.booleans()):
-        hw["spot"] = False if "azureml" in targets else draw(st.booleans())
+    if spot_written:
+        hw["spot"] = spot
     types = {}
     for t in clouds:
         if draw(st.integers(0, 3)) == 0:
-            fits = sorted({r.instance_type for r, cpu, mem in _rows(t, combo)
+            fits = sorted({r.instance_type for r, cpu, mem in _rows(t, combo, spot)
                            if cpu >= (cpus or 0) and mem >= hw.get("memory_gib", 0)})
             if fits:
                 types[t] = draw(st.sampled_from(fits))

@@ -149,9 +149,10 @@ def _check_machine(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     if machine.vcpus is None:
         return out
     cpus, memory = allocatable(machine.vcpus, machine.memory_gib)
+    how = catalog.how_bought("gke", service.spot)  # suggest only a type the node pool can buy
     fits = [r for r in catalog.rows("gcp") if (r.accelerator, r.accelerator_count, r.arch) ==
-            (machine.accelerator, machine.accelerator_count, service.arch) and _fits(service, *allocatable(
-                r.vcpus, r.memory_gib))]
+            (machine.accelerator, machine.accelerator_count, service.arch) and r.sells(how) and _fits(
+                service, *allocatable(r.vcpus, r.memory_gib))]
     larger = (f"set hardware.instance_types.gke: {min(fits, key=lambda r: r.price_usd_hour).instance_type} or "
               if fits else "")
     if service.cpus is not None and service.cpus > cpus:

@@ -45,18 +45,25 @@ PROBE_SUCCESS = (200, 399)
 
 # Canonical accelerator -> `nvidia.com/gpu.product` values GPU Feature Discovery sets (the NVML device name with
 # spaces replaced by '-', current drivers). Each value was checked against labels reported from real nodes;
-# variants (SXM/PCIe, memory sizes) are alternatives of one node-affinity `In` term.
+# variants (SXM/PCIe, memory sizes) are alternatives of one node-affinity `In` term. The names of the T4G ("NVIDIA
+# T4G": the CUDA samples on a g5g in AWS's Deep Learning AMI guide), H100 NVL (node selectors
+# `nvidia.com/gpu.product: NVIDIA-H100-NVL` in public manifests) and B200 ("NVIDIA B200" as reported by CUDA in
+# https://github.com/sgl-project/sglang/issues/8120) come from device names reported on those GPUs.
 GPU_PRODUCTS = {
     "nvidia-t4": ("Tesla-T4",),
+    "nvidia-t4g": ("NVIDIA-T4G",),
     "nvidia-l4": ("NVIDIA-L4",),
     "nvidia-a10g": ("NVIDIA-A10G",),
     "nvidia-a10": ("NVIDIA-A10",),
     "nvidia-l40s": ("NVIDIA-L40S",),
-    "nvidia-v100": ("Tesla-V100-SXM2-16GB", "Tesla-V100-PCIE-16GB", "Tesla-V100-SXM2-32GB", "Tesla-V100-PCIE-32GB"),
+    "nvidia-v100-16gb": ("Tesla-V100-SXM2-16GB", "Tesla-V100-PCIE-16GB"),
+    "nvidia-v100-32gb": ("Tesla-V100-SXM2-32GB", "Tesla-V100-PCIE-32GB"),
     "nvidia-a100-40gb": ("NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-PCIE-40GB"),
     "nvidia-a100-80gb": ("NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"),
     "nvidia-h100-80gb": ("NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"),
+    "nvidia-h100-nvl": ("NVIDIA-H100-NVL",),
     "nvidia-h200": ("NVIDIA-H200",),
+    "nvidia-b200": ("NVIDIA-B200",),
 }
 GPU_RESOURCE = "nvidia.com/gpu"  # extended resource of the NVIDIA device plugin; also the taint key GPU pools use
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"

@@ -58,3 +58,40 @@ def test_instance_type_outside_the_catalog_is_used_with_a_warning():
     assert service.target("aws").machine.instance_type == "g7.xlarge"
     assert diags == [("warning", "aws: instance type 'g7.xlarge' is not in the catalog; infc cannot check that it "
                                  "has 1x nvidia-l4")]
+
+
+GCP = {"gcp": {"project": "acme-ml", "region": "us-central1"}}
+GKE = {"gke": {"project": "acme-ml", "region": "us-central1"}}
+
+
+def test_an_override_not_sold_the_way_spot_asks_is_an_error_naming_how_it_is_sold():
+    for name, targets in (("gcp", GCP), ("gke", GKE)):
+        service, diags = lowered(targets=targets, hardware={"accelerator": "nvidia-h200", "count": 8,
+                                                            "instance_types": {name: "a3-ultragpu-8g"}})
+        assert service is None
+        assert diags == [("error", f"{name}: instance type 'a3-ultragpu-8g' is sold only as spot, flex-start or "
+                                   f"reservation, but hardware.spot: false asks {name} for on-demand capacity; set "
+                                   "hardware.spot: true or name a type sold on-demand")]
+        service, diags = lowered(targets=targets, hardware={"accelerator": "nvidia-h200", "count": 8, "spot": True,
+                                                            "instance_types": {name: "a3-ultragpu-8g"}})
+        assert diags == [] and service.target(name).machine.instance_type == "a3-ultragpu-8g"
+
+
+def test_selection_for_an_on_demand_spec_skips_types_sold_only_otherwise():
+    service, diags = lowered(targets=GCP, hardware={"accelerator": "nvidia-h200", "count": 8})
+    assert service is None
+    assert diags == [("error", "gcp: no x86_64 instance type with nvidia-h200 is sold on-demand: a3-ultragpu-8g is "
+                               "sold only as spot, flex-start or reservation; set hardware.spot: true")]
+
+
+def test_an_override_naming_a_retired_type_is_an_error():
+    service, diags = lowered(hardware={"accelerator": "nvidia-v100-16gb", "instance_types": {"aws": "p3.2xlarge"}})
+    assert service is None
+    assert diags == [("error", "aws: instance type 'p3.2xlarge' is retired: aws no longer sells it; remove "
+                               "hardware.instance_types.aws to let infc choose, or name a type that is sold")]
+
+
+def test_azureml_selects_on_demand_for_spot_and_leaves_the_refusal_to_its_check():
+    service, diags = lowered(targets={"azureml": {"location": "eastus"}},
+                             hardware={"accelerator": "nvidia-t4", "spot": True})
+    assert diags == [] and service.target("azureml").machine.instance_type == "Standard_NC4as_T4_v3"

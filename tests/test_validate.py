@@ -81,15 +81,32 @@ def test_https_with_certificate_is_fine():
 
 
 @pytest.mark.parametrize("name, hint", [
-    ("nvidia-a100", "did you mean 'nvidia-a100-40gb' or 'nvidia-a100-80gb'?"),
-    ("l4", "did you mean 'nvidia-l4'? ("),
-    ("L40S", "did you mean 'nvidia-l40s'? ("),
-    ("nvidia-h100", "did you mean 'nvidia-h100-80gb'? ("),
-    ("nvidia-tesla-t4", "'nvidia-tesla-t4' is gcp's name for it: use 'nvidia-t4' ("),
-    ("nvidia-tesla-a100", "'nvidia-tesla-a100' is gcp's name for it: use 'nvidia-a100-40gb' ("),
+    ("nvidia-a100", "; did you mean 'nvidia-a100-40gb' (aws, azure, azureml, gcp) or 'nvidia-a100-80gb' (aws, azure, "
+                    "azureml, gcp)? ("),
+    ("l4", "; did you mean 'nvidia-l4'? ("),
+    ("L40S", "; did you mean 'nvidia-l40s'? ("),
+    # Several models share a prefix: each with the clouds that sell it, never a silent pick.
+    ("nvidia-h100", "; did you mean 'nvidia-h100-80gb' (aws, azure, azureml, gcp) or 'nvidia-h100-nvl' (azure, "
+                    "azureml)? ("),
+    ("a10", "; did you mean 'nvidia-a10g' (aws) or 'nvidia-a10' (azure, azureml)? ("),
+    ("nvidia-v100", "; did you mean 'nvidia-v100-16gb' (gcp) or 'nvidia-v100-32gb' (aws)? ("),
+    ("V100", "; did you mean 'nvidia-v100-16gb' (gcp) or 'nvidia-v100-32gb' (aws)? ("),
+    ("t4", "; did you mean 'nvidia-t4' (aws, azure, azureml, gcp) or 'nvidia-t4g' (aws)? ("),
+    ("nvidia-tesla-t4", "; 'nvidia-tesla-t4' is gcp's name for it: use 'nvidia-t4' ("),
+    ("nvidia-tesla-a100", "; 'nvidia-tesla-a100' is gcp's name for it: use 'nvidia-a100-40gb' ("),
+    ("nvidia-tesla-v100", "; 'nvidia-tesla-v100' is gcp's name for it: use 'nvidia-v100-16gb' ("),
 ])
 def test_unknown_accelerator_suggests_the_closest(name, hint):
-    assert hint in validate.accelerator_error(name)
+    assert validate.accelerator_error(name) == (
+        f"hardware.accelerator: unknown accelerator '{name}'{hint}known: nvidia-t4, nvidia-t4g, nvidia-l4, "
+        "nvidia-a10g, nvidia-a10, nvidia-l40s, nvidia-v100-16gb, nvidia-v100-32gb, nvidia-a100-40gb, nvidia-a100-80gb, "
+        "nvidia-h100-80gb, nvidia-h100-nvl, nvidia-h200, nvidia-b200, or 'none' for CPU serving)")
+
+
+@pytest.mark.parametrize("name", ["nvidia-h100-nvl", "nvidia-t4g", "nvidia-b200", "nvidia-v100-16gb",
+                                  "nvidia-v100-32gb", "nvidia-a10", "nvidia-a10g"])
+def test_new_canonical_names_are_accepted(name):
+    assert validate.accelerator_error(name) is None
 
 
 MOVING = "which moves: replicas started at different times may run different images; pin a version tag or a digest " \
