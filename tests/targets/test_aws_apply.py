@@ -18,10 +18,8 @@ from unittest import mock
 import pytest
 
 from compiler.driver import compile_files
-from tests.conftest import examples_naming
+from tests.conftest import examples_naming, moto, provider_mirror, terraform, terraform_rc
 
-MIRROR = pathlib.Path("/opt/tf-plugins")
-TERRAFORM = shutil.which("terraform")
 ACCOUNT = "123456789012"  # moto's default account, which the examples' certificate ARN names too
 NAMES = [f"{c.service.name}-aws"
          for example in examples_naming("aws") for c in compile_files([str(example)], ["aws"])[0]]
@@ -119,11 +117,10 @@ def _seed(stacks: dict[str, dict]) -> None:
 
 
 @pytest.fixture(scope="module")
-def terraform_ready() -> None:
-    if not TERRAFORM:
-        pytest.skip("terraform is not on PATH")
-    if not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        pytest.skip(f"no hashicorp/aws provider mirror at {MIRROR}")
+def terraform_ready() -> tuple[str, pathlib.Path]:
+    """terraform, the hashicorp/aws mirror and moto, or a skip (a failure under INFC_REQUIRE_TOOLS)."""
+    moto()
+    return terraform(), provider_mirror("hashicorp/aws")
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +152,7 @@ class Run:
     name: str
     work: pathlib.Path
     env: dict
+    terraform: str
     steps: dict[str, subprocess.CompletedProcess] = dataclasses.field(default_factory=dict)
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
     applied: list[str] = dataclasses.field(default_factory=list)
@@ -163,7 +161,7 @@ class Run:
 
     def tf(self, step: str, *args: str) -> subprocess.CompletedProcess:
         start = time.monotonic()
-        result = subprocess.run([TERRAFORM, *args, "-no-color"], cwd=self.work, env=self.env, capture_output=True,
+        result = subprocess.run([self.terraform, *args, "-no-color"], cwd=self.work, env=self.env, capture_output=True,
                                 text=True, timeout=900)
         self.steps[step], self.seconds[step] = result, round(time.monotonic() - start, 1)
         return result
@@ -231,19 +229,15 @@ def _lifecycle(run: Run) -> Run:
 
 
 @pytest.fixture(scope="module")
-def runs(synth_for, emulator, tmp_path_factory) -> dict[str, Run]:
+def runs(synth_for, terraform_ready, emulator, tmp_path_factory) -> dict[str, Run]:
     """Every AWS example through its whole life on a copy of its stack, all stacks at once: most of a stack's time is
     the provider's fixed waits (30 s before it first polls a new load balancer, twice), which overlap."""
+    binary, mirror = terraform_ready
     home = tmp_path_factory.mktemp("tf-apply")
     (home / "plugin-cache").mkdir()
-    config = home / "cli.tfrc"
     # The provider from the mirror only, as test_aws.py's terraform_env; with a plugin cache each stack's init links
     # the 700 MB provider binary instead of copying it.
-    config.write_text(
-        f'plugin_cache_dir = "{home / "plugin-cache"}"\n'
-        'provider_installation {\n'
-        f'  filesystem_mirror {{\n    path = "{MIRROR}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}\n'
-        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n')
+    config = terraform_rc(home / "cli.tfrc", mirror, cache=home / "plugin-cache")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "TF_"))}
     env.update(TF_CLI_CONFIG_FILE=str(config), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
     out = synth_for("aws")
@@ -252,7 +246,7 @@ def runs(synth_for, emulator, tmp_path_factory) -> dict[str, Run]:
         work = home / name
         shutil.copytree(out / "stacks" / name, work)
         (work / "moto_override.tf.json").write_text(json.dumps(override(emulator), indent=2))
-        runs[name] = Run(name, work, env)
+        runs[name] = Run(name, work, env, binary)
         runs[name].tf("init", "init", "-input=false")
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(NAMES)) as pool:
         list(pool.map(_lifecycle, runs.values()))
