@@ -188,7 +188,7 @@ def test_load_balancer_egress_only_to_replicas_on_their_ports(synthesized):
                       if f"{c.service.name}-aws" == name]
         egress = stack(synthesized, name)["resource"]["aws_vpc_security_group_egress_rule"]
         from_lb = [r for r in egress.values() if r["security_group_id"] == "${aws_security_group.lb_security_group.id}"]
-        assert sorted(r["from_port"] for r in from_lb) == list(service.ports)
+        assert sorted(r["from_port"] for r in from_lb) == sorted({service.port, service.readiness.port})
         assert all(r["referenced_security_group_id"] == "${aws_security_group.replica_security_group.id}"
                    and (r["ip_protocol"], r["to_port"]) == ("tcp", r["from_port"])
                    and "cidr_ipv4" not in r and "cidr_ipv6" not in r for r in from_lb)
