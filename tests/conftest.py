@@ -78,6 +78,22 @@ def synth_documents(work: pathlib.Path, docs: list[dict], *targets: str, files=(
     return work / "out"
 
 
+@pytest.fixture(scope="session")
+def variant_stacks(tmp_path_factory):
+    """variant_stacks(name, target) -> the cdk.tf.json (parsed) of a tests/targets/variants.py service, all of
+    them synthesized in one run of the real CLI per session."""
+    import json
+
+    from tests.targets.variants import VARIANTS
+
+    out = synth_documents(tmp_path_factory.mktemp("variants"), list(VARIANTS.values()))
+
+    def load(name: str, target: str) -> dict:
+        return json.loads((out / "stacks" / f"{name}-{target}" / "cdk.tf.json").read_text())
+
+    return load
+
+
 # --- External tools ---------------------------------------------------------------------------------------------
 # Without a tool its tests skip, saying why; with INFC_REQUIRE_TOOLS=1 (set by .ci/run) they fail instead, so a CI
 # machine that loses terraform, the provider mirror, checkov or moto cannot go green without the tests they run.
