@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.targets.test_values import ports, seconds, spec, strip
-from tests.targets.variants import CIDRS, VARIANTS
+from tests.targets.variants import CIDRS, VARIANTS, ports, seconds, strip
 
 # TLS policies the README documents: AWS ELBSecurityPolicy-TLS13-1-2-2021-06 (TLS 1.3 and 1.2; see
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html) and Azure
@@ -31,8 +30,8 @@ def resources(variant_stacks):
     return get
 
 
-def listeners(name: str) -> list[dict]:
-    return spec(name)["load_balancer"]["listeners"]
+def spec(name: str) -> dict:
+    return VARIANTS[name]
 
 
 # --- AWS ----------------------------------------------------------------------------------------------------------

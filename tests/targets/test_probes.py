@@ -12,10 +12,7 @@ import yaml
 
 from compiler.driver import compile_files
 from compiler.errors import CompileError
-from tests.targets.test_values import seconds, strip
-from tests.targets.variants import GCP, VARIANTS, spec
-
-READY, LIVE = VARIANTS["v-k8s"]["probes"]["readiness"], VARIANTS["v-k8s"]["probes"]["liveness"]
+from tests.targets.variants import GCP, VARIANTS, seconds, spec, strip
 
 
 @pytest.fixture(scope="module")

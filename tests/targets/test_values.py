@@ -7,22 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.targets.variants import CIDRS, MODEL_PORT, VARIANTS
-
-
-def seconds(value) -> int:
-    """A spec duration (90, "90s", "10m", "1h") in seconds."""
-    text = str(value)
-    return int(text[:-1]) * {"s": 1, "m": 60, "h": 3600}[text[-1]] if text[-1] in "smh" else int(text)
-
-
-def strip(value):
-    """The document without CDK's "//" metadata blocks."""
-    if isinstance(value, dict):
-        return {k: strip(v) for k, v in value.items() if k != "//"}
-    if isinstance(value, list):
-        return [strip(v) for v in value]
-    return value
+from tests.targets.variants import VARIANTS, seconds, strip
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +20,6 @@ def resources(variant_stacks):
 
 def spec(name: str) -> dict:
     return VARIANTS[name]
-
-
-def ports(name: str) -> tuple[int, int]:
-    """(model port, readiness port) of a variant."""
-    return spec(name)["model"]["port"], spec(name)["probes"]["readiness"]["port"]
 
 
 def test_variants_differ_from_the_defaults_where_it_matters():

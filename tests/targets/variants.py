@@ -94,3 +94,23 @@ VARIANTS = {
                   load_balancer={"listeners": [{"port": 443, "protocol": "https"}], "idle_timeout": 120,
                                  "drain_timeout": 0}),
 }
+
+
+def seconds(value) -> int:
+    """A spec duration (90, "90s", "10m", "1h") in seconds."""
+    text = str(value)
+    return int(text[:-1]) * {"s": 1, "m": 60, "h": 3600}[text[-1]] if text[-1] in "smh" else int(text)
+
+
+def strip(value):
+    """A synthesized document without CDK's "//" metadata blocks."""
+    if isinstance(value, dict):
+        return {k: strip(v) for k, v in value.items() if k != "//"}
+    if isinstance(value, list):
+        return [strip(v) for v in value]
+    return value
+
+
+def ports(name: str) -> tuple[int, int]:
+    """(model port, readiness port) of a variant."""
+    return VARIANTS[name]["model"]["port"], VARIANTS[name]["probes"]["readiness"]["port"]
