@@ -12,6 +12,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import threading
 import time
 from unittest import mock
 
@@ -123,27 +124,82 @@ def terraform_ready() -> tuple[str, pathlib.Path]:
     return terraform(), provider_mirror("hashicorp/aws")
 
 
+class SerialServer:
+    """moto's HTTP server on a free port of 127.0.0.1, with one request inside moto at a time.
+
+    moto's backends are not thread-safe (getmoto/moto#372): a describe call returns a live view of a dict (instance
+    profiles, security groups, ...) that moto/core/serialize.py iterates after the call, so a create or delete from
+    another stack's terraform in between fails the request with "RuntimeError: dictionary changed size during
+    iteration", an HTTP 500, and the provider (one attempt, see override()) fails its apply, plan or destroy. With
+    five stacks at once that happened about once in five runs. Requests still overlap on the wire; only moto's own
+    work is serialized, which costs little next to the provider's waits. ThreadedMotoServer (moto/moto_server/
+    threaded_moto_server.py) is this without the lock."""
+
+    def __init__(self, app=None):
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = app or DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def serial(environ, start_response):
+            with lock:
+                return list(app(environ, start_response))  # the whole response, inside the lock
+
+        self.httpd = make_server("127.0.0.1", 0, serial, threaded=True, request_handler=MotoRequestHandler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.thread.join()
+
+
 @pytest.fixture(scope="module")
 def emulator(terraform_ready, synth_for):
-    """moto's server on a free port of 127.0.0.1, seeded for the AWS examples, its state dropped afterwards. It runs
-    in this process because seeding needs its backends."""
+    """moto on a free port of 127.0.0.1, seeded for the AWS examples, its state dropped afterwards. It runs in this
+    process because seeding needs its backends."""
     from moto.moto_api._internal.models import moto_api_backend
-    from moto.server import ThreadedMotoServer
 
     out = synth_for("aws")
     werkzeug = logging.getLogger("werkzeug")
     level = werkzeug.level
-    werkzeug.setLevel(logging.WARNING)  # a line per request would drown a failure
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    werkzeug.setLevel(logging.WARNING)  # a line per request would drown a failure; errors (500s) still show
     try:
-        _seed({name: json.loads((out / "stacks" / name / "cdk.tf.json").read_text()) for name in NAMES})
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        with SerialServer() as endpoint:
+            _seed({name: json.loads((out / "stacks" / name / "cdk.tf.json").read_text()) for name in NAMES})
+            yield endpoint
     finally:
-        server.stop()
         moto_api_backend.reset()
         werkzeug.setLevel(level)
+
+
+def test_the_emulator_runs_one_request_at_a_time():
+    """Two requests sent together are inside the app one after the other (SerialServer's lock)."""
+    import urllib.request
+
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def slow(environ, start_response):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.3)
+        with guard:
+            inside[0] -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with SerialServer(slow) as endpoint:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            bodies = list(pool.map(lambda _: urllib.request.urlopen(endpoint, timeout=30).read(), range(3)))
+    assert bodies == [b"ok"] * 3
+    assert most[0] == 1
 
 
 @dataclasses.dataclass
