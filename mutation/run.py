@@ -70,7 +70,7 @@ def run_tests(tree: pathlib.Path, tests: list[str]) -> tuple[str | None, float, 
     run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider",
                           "-k", "not snapshot", *tests], cwd=tree, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - start
-    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", run.stdout, re.M)
+    failed = re.findall(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", run.stdout, re.M)
     if run.returncode not in (0, 1) and not failed:
         raise SystemExit(f"mutation: pytest could not run {tests} (exit {run.returncode}):\n{run.stdout[-3000:]}"
                          f"{run.stderr[-3000:]}")

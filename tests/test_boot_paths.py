@@ -296,7 +296,7 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("model, message", REFUSED, ids=[m for _, m in REFUSED])
+@pytest.mark.parametrize("model, message", REFUSED, ids=["name-newline", "uri-cr", "env-cr", "args-nul"])
 def test_text_no_boot_path_can_carry_is_a_located_error(tmp_path, capsys, model, message):
     from compiler.cli import main
 
