@@ -70,6 +70,8 @@ def test_aws_load_balancer_listeners_and_timeouts(resources, name):
     group = res["aws_lb_target_group"]["target_group"]
     assert (group["port"], group["protocol"]) == (spec(name)["model"]["port"], "HTTP")
     assert group["deregistration_delay"] == str(seconds(lb["drain_timeout"]))
+    # README: stickiness is a load balancer cookie of one day (the most AWS allows is 7 days, lb_target_group docs).
+    assert group["stickiness"] == {"type": "lb_cookie", "enabled": lb.get("stickiness", False), "cookie_duration": 86400}
     by_port = {x["port"]: x for x in lb["listeners"]}
     emitted = {x["port"]: x for x in res["aws_lb_listener"].values()}
     assert set(emitted) == set(by_port)
@@ -138,6 +140,7 @@ def test_azure_load_balancer_rules(resources):
     for rule in rules.values():
         assert (rule["protocol"], rule["backend_port"], rule["idle_timeout_in_minutes"]) == (
             "Tcp", spec("v-azlb")["model"]["port"], seconds(lb["idle_timeout"]) // 60)
+        assert rule["tcp_reset_enabled"] is True  # README: clients learn of an idle-timed-out connection
         assert rule["probe_id"] == "${azurerm_lb_probe.readiness_probe.id}"
 
 

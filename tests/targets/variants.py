@@ -45,12 +45,12 @@ VARIANTS = {
     "v-aws": spec("v-aws", {"aws": {"region": "eu-west-1", "certificate": ACM}},
                   {"accelerator": "nvidia-t4", "count": 1, "cpus": 8, "memory_gib": 32},
                   ready={**READY, "success_codes": "200-204"}),
-    # AWS: an internal ALB on http only, CPU tracking, an instance type given in the spec.
+    # AWS: an internal ALB on http only with stickiness, CPU tracking, an instance type given in the spec.
     "v-aws-cpu": spec("v-aws-cpu", {"aws": {"region": "us-east-2"}},
                       {"accelerator": "none", "instance_types": {"aws": "c7i.4xlarge"}}, live=None,
                       replicas={"min": 3, "max": 9, "autoscale": CPU},
                       load_balancer={"public": False, "listeners": HTTP, "allowed_cidrs": ["10.20.0.0/16"],
-                                     "idle_timeout": 90, "drain_timeout": 0}),
+                                     "idle_timeout": 90, "drain_timeout": 0, "stickiness": True}),
     # AWS: eight A100 80 GB: the one catalog type with eight (p4de.24xlarge).
     "v-aws-a100": spec("v-aws-a100", {"aws": {"region": "us-east-1"}},
                        {"accelerator": "nvidia-a100-80gb", "count": 8}, live=None,
