@@ -143,8 +143,12 @@ class SerialServer:
         lock = threading.Lock()
 
         def serial(environ, start_response):
-            with lock:
-                return list(app(environ, start_response))  # the whole response, inside the lock
+            with lock:  # the whole response is built inside the lock, and the app's iterable closed (PEP 3333)
+                body = app(environ, start_response)
+                try:
+                    return list(body)
+                finally:
+                    getattr(body, "close", lambda: None)()
 
         self.httpd = make_server("127.0.0.1", 0, serial, threaded=True, request_handler=MotoRequestHandler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
