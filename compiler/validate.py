@@ -137,10 +137,23 @@ def _image(path: str, image: str) -> list[Diagnostic]:
     return []
 
 
+# VM replicas get MODEL_NAME, MODEL_URI and model.env in a docker --env-file, one KEY=VALUE per line: a line break
+# in a value would start another variable, and docker drops a \r before the line end (docker/cli pkg/kvfile).
+_LINE_BREAKS = "\n\r\0"
+
+
+def _single_line(value: str) -> bool:
+    return not any(c in value for c in _LINE_BREAKS)
+
+
 def _model(spec: Spec) -> list[Diagnostic]:
     out = _image("model.image", spec.model.image)
     if spec.targets.azureml and spec.targets.azureml.image:
         out += _image("targets.azureml.image", spec.targets.azureml.image)
+    for path, value in (("model.name", spec.model.name), ("model.uri", spec.model.uri or "")):
+        if not _single_line(value):
+            out.append(_err(path, f"{path} must be a single line (it is passed to the container as "
+                                  f"{'MODEL_NAME' if path == 'model.name' else 'MODEL_URI'})"))
     for key, value in spec.model.env.items():
         path = f"model.env.{key}"
         if not _ENV_NAME.match(key):
@@ -148,8 +161,12 @@ def _model(spec: Spec) -> list[Diagnostic]:
                                   "(letters, digits and '_', not starting with a digit)"))
         if key in _RESERVED_ENV:
             out.append(_err(path, f"model.env.{key} is set by infc from {_RESERVED_ENV[key]}; set that instead"))
-        if "\n" in value or "\0" in value:
+        if not _single_line(value):
             out.append(_err(path, f"model.env.{key} must be a single line"))
+    for i, arg in enumerate(spec.model.args):
+        if "\0" in arg:  # a command line is a list of NUL-terminated strings
+            out.append(_err(f"model.args.{i}", f"model.args[{i}] contains a NUL character, which no command line "
+                                               "can carry"))
     return out
 
 

@@ -141,7 +141,9 @@ def _security_groups(stack, service: ir.Service, vpc_id):
                       f"lb_ingress_{listener.port}_{_slug(cidr)}", security_group_id=lb_sg.id,
                       ip_protocol="tcp", from_port=listener.port, to_port=listener.port, **{family: cidr},
                       description=f"{listener.protocol} listener {listener.port} from {cidr}")
-    for port in service.ports:
+    # The load balancer forwards to the model port and health-checks the readiness port; liveness has no EC2 check
+    # (check() warns), so its port stays closed.
+    for port in sorted({service.port, service.readiness.port}):
         stack.add("aws", "vpc_security_group_egress_rule.VpcSecurityGroupEgressRule", f"lb_egress_{port}",
                   security_group_id=lb_sg.id, referenced_security_group_id=replica_sg.id,
                   ip_protocol="tcp", from_port=port, to_port=port, description=f"to replicas on {port}")

@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 import functools
+import re
 import shlex
 
 import jinja2
+from jinja2.utils import htmlsafe_json_dumps
 
 from compiler import ir
 
 
+# A JSON surrogate pair (a character outside the Basic Multilingual Plane, such as an emoji), not itself preceded by
+# an escaping backslash.
+_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def yaml_json(value) -> str:
+    """`value` as JSON that YAML reads back as written: a JSON string is a YAML double-quoted scalar, except that
+    YAML decodes each \\u escape alone, so a surrogate pair would come back as two lone surrogates, which cloud-init
+    (PyYAML) cannot write to a file or pass to a command; those characters get YAML's \\UXXXXXXXX escape instead
+    (https://yaml.org/spec/1.2.2/#57-escaped-characters)."""
+    def astral(match: re.Match) -> str:
+        high, low = int(match[2], 16), int(match[3], 16)
+        return f"{match[1]}\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
+
+    return _PAIR.sub(astral, str(htmlsafe_json_dumps(value)))
+
+
 @functools.cache
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("targets", "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    environment.filters["yaml_json"] = yaml_json
+    return environment
 
 
 def env_file(service: ir.Service) -> str:

@@ -6,31 +6,20 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 
 import pytest
 
 import targets as backends
 from targets import findings
-from tests.conftest import ROOT
-
-
-def _checkov() -> str | None:
-    local = ROOT / ".venv-checkov" / "bin" / "checkov"
-    return str(local) if local.exists() else shutil.which("checkov")
-
-
-CHECKOV = _checkov()
-needs_checkov = pytest.mark.skipif(
-    CHECKOV is None, reason="checkov not found: the README set-up command installs it into .venv-checkov")
+from tests.conftest import checkov
 
 
 def scan(directory: pathlib.Path, *extra: str) -> list[dict]:
     """checkov's JSON reports for a directory. --framework terraform_json: the other frameworks read CDK for
-    Terraform JSON as nothing and pass."""
+    Terraform JSON as nothing and pass. Without checkov the calling test skips (fails under INFC_REQUIRE_TOOLS)."""
     run = subprocess.run(
-        [CHECKOV, "-d", str(directory), "--framework", "terraform_json", "--skip-download", "--quiet", "--compact",
+        [checkov(), "-d", str(directory), "--framework", "terraform_json", "--skip-download", "--quiet", "--compact",
          "-o", "json", *extra],
         capture_output=True, text=True, timeout=600, env={**os.environ, "LOG_LEVEL": "ERROR"})
     assert run.returncode in (0, 1), run.stderr[-3000:]
@@ -57,7 +46,6 @@ def failures(synth_for) -> dict[str, dict[tuple[str, str], set[str]]]:
     return out
 
 
-@needs_checkov
 @pytest.mark.parametrize("target", backends.available())
 def test_every_failing_check_is_accepted_with_a_reason(failures, target):
     accepted = {(f.check, f.resource) for f in findings.ACCEPTED if f.target == target}
@@ -65,7 +53,6 @@ def test_every_failing_check_is_accepted_with_a_reason(failures, target):
     assert not unexpected, "fix these, or accept them in targets/findings.py with the reason"
 
 
-@needs_checkov
 @pytest.mark.parametrize("target", backends.available())
 def test_no_accepted_finding_is_stale(failures, target):
     stale = [(f.check, f.resource) for f in findings.ACCEPTED
@@ -87,7 +74,6 @@ def test_generated_baseline_and_security_doc_are_current():
     assert findings.update(doc) == doc, stale
 
 
-@needs_checkov
 def test_baseline_suppresses_exactly_the_accepted_findings(synth_for):
     stack = synth_for("aws") / "stacks" / "llama70b-aws"
     # With nothing left to report, checkov prints only a summary, without check_type.

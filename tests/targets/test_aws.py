@@ -17,7 +17,8 @@ from compiler.driver import compile_files
 from compiler.lower import lower
 from compiler.spec import Spec
 from targets import aws
-from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
+from tests.conftest import (ROOT, checkov, examples_naming, provider_mirror, spec_dict, synth_documents,
+                            terraform, terraform_rc)
 
 STACKS = [(example.stem, f"{c.service.name}-aws")
           for example in examples_naming("aws") for c in compile_files([str(example)], ["aws"])[0]]
@@ -187,7 +188,7 @@ def test_load_balancer_egress_only_to_replicas_on_their_ports(synthesized):
                       if f"{c.service.name}-aws" == name]
         egress = stack(synthesized, name)["resource"]["aws_vpc_security_group_egress_rule"]
         from_lb = [r for r in egress.values() if r["security_group_id"] == "${aws_security_group.lb_security_group.id}"]
-        assert sorted(r["from_port"] for r in from_lb) == list(service.ports)
+        assert sorted(r["from_port"] for r in from_lb) == sorted({service.port, service.readiness.port})
         assert all(r["referenced_security_group_id"] == "${aws_security_group.replica_security_group.id}"
                    and (r["ip_protocol"], r["to_port"]) == ("tcp", r["from_port"])
                    and "cidr_ipv4" not in r and "cidr_ipv6" not in r for r in from_lb)
@@ -293,12 +294,8 @@ STILL_FAILING_WHEN_HARDENED = {
 
 
 def test_options_pass_their_checkov_checks(options):
-    from tests.test_security import CHECKOV
-
-    if CHECKOV is None:
-        pytest.skip("checkov not found: the README set-up command installs it into .venv-checkov")
     # As tests/test_security.py scans, but without --quiet: the passed checks are listed too.
-    run = subprocess.run([CHECKOV, "-d", str(options / "stacks" / "hardened-aws"), "--framework", "terraform_json",
+    run = subprocess.run([checkov(), "-d", str(options / "stacks" / "hardened-aws"), "--framework", "terraform_json",
                           "--skip-download", "--compact", "-o", "json"],
                          capture_output=True, text=True, timeout=600, env={**os.environ, "LOG_LEVEL": "ERROR"})
     assert run.returncode in (0, 1), run.stderr[-3000:]
@@ -312,22 +309,10 @@ def test_snapshot(synthesized, snapshot, example, name):
     assert stack(synthesized, name) == snapshot(extension_class=JSONSnapshotExtension)
 
 
-MIRROR = pathlib.Path("/opt/tf-plugins")
-TERRAFORM = shutil.which("terraform")
-
-
 @pytest.fixture(scope="module")
 def terraform_env(tmp_path_factory) -> dict:
-    if not TERRAFORM:
-        pytest.skip("terraform is not on PATH")
-    if not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        pytest.skip(f"no hashicorp/aws provider mirror at {MIRROR}")
-    home = tmp_path_factory.mktemp("tf")
-    config = home / "cli.tfrc"
-    config.write_text(
-        'provider_installation {\n'
-        f'  filesystem_mirror {{\n    path = "{MIRROR}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}\n'
-        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n')
+    terraform()
+    config = terraform_rc(tmp_path_factory.mktemp("tf") / "cli.tfrc", provider_mirror("hashicorp/aws"))
     return {**os.environ, "TF_CLI_CONFIG_FILE": str(config), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
 
 
@@ -337,10 +322,10 @@ def test_terraform_validate(synthesized, options, terraform_env, tmp_path, examp
     work = tmp_path / name
     shutil.copytree((options if example == "options" else synthesized) / "stacks" / name, work)
     before = (work / "cdk.tf.json").read_bytes()
-    init = subprocess.run([TERRAFORM, "init", "-backend=false", "-input=false", "-no-color"], cwd=work,
+    init = subprocess.run([terraform(), "init", "-backend=false", "-input=false", "-no-color"], cwd=work,
                           env=terraform_env, capture_output=True, text=True, timeout=300)
     assert init.returncode == 0, init.stdout + init.stderr
-    result = subprocess.run([TERRAFORM, "validate", "-json", "-no-color"], cwd=work, env=terraform_env,
+    result = subprocess.run([terraform(), "validate", "-json", "-no-color"], cwd=work, env=terraform_env,
                             capture_output=True, text=True, timeout=300)
     report = json.loads(result.stdout)
     assert report["valid"], json.dumps(report["diagnostics"], indent=2)

@@ -12,16 +12,15 @@ import pathlib
 import re
 import shutil
 import subprocess
+import threading
 import time
 from unittest import mock
 
 import pytest
 
 from compiler.driver import compile_files
-from tests.conftest import examples_naming
+from tests.conftest import examples_naming, moto, provider_mirror, terraform, terraform_rc
 
-MIRROR = pathlib.Path("/opt/tf-plugins")
-TERRAFORM = shutil.which("terraform")
 ACCOUNT = "123456789012"  # moto's default account, which the examples' certificate ARN names too
 NAMES = [f"{c.service.name}-aws"
          for example in examples_naming("aws") for c in compile_files([str(example)], ["aws"])[0]]
@@ -119,34 +118,92 @@ def _seed(stacks: dict[str, dict]) -> None:
 
 
 @pytest.fixture(scope="module")
-def terraform_ready() -> None:
-    if not TERRAFORM:
-        pytest.skip("terraform is not on PATH")
-    if not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        pytest.skip(f"no hashicorp/aws provider mirror at {MIRROR}")
+def terraform_ready() -> tuple[str, pathlib.Path]:
+    """terraform, the hashicorp/aws mirror and moto, or a skip (a failure under INFC_REQUIRE_TOOLS)."""
+    moto()
+    return terraform(), provider_mirror("hashicorp/aws")
+
+
+class SerialServer:
+    """moto's HTTP server on a free port of 127.0.0.1, with one request inside moto at a time.
+
+    moto's backends are not thread-safe (getmoto/moto#372): a describe call returns a live view of a dict (instance
+    profiles, security groups, ...) that moto/core/serialize.py iterates after the call, so a create or delete from
+    another stack's terraform in between fails the request with "RuntimeError: dictionary changed size during
+    iteration", an HTTP 500, and the provider (one attempt, see override()) fails its apply, plan or destroy. With
+    five stacks at once that happened about once in five runs. Requests still overlap on the wire; only moto's own
+    work is serialized, which costs little next to the provider's waits. ThreadedMotoServer (moto/moto_server/
+    threaded_moto_server.py) is this without the lock."""
+
+    def __init__(self, app=None):
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = app or DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def serial(environ, start_response):
+            with lock:  # the whole response is built inside the lock, and the app's iterable closed (PEP 3333)
+                body = app(environ, start_response)
+                try:
+                    return list(body)
+                finally:
+                    getattr(body, "close", lambda: None)()
+
+        self.httpd = make_server("127.0.0.1", 0, serial, threaded=True, request_handler=MotoRequestHandler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.thread.join()
 
 
 @pytest.fixture(scope="module")
 def emulator(terraform_ready, synth_for):
-    """moto's server on a free port of 127.0.0.1, seeded for the AWS examples, its state dropped afterwards. It runs
-    in this process because seeding needs its backends."""
+    """moto on a free port of 127.0.0.1, seeded for the AWS examples, its state dropped afterwards. It runs in this
+    process because seeding needs its backends."""
     from moto.moto_api._internal.models import moto_api_backend
-    from moto.server import ThreadedMotoServer
 
     out = synth_for("aws")
     werkzeug = logging.getLogger("werkzeug")
     level = werkzeug.level
-    werkzeug.setLevel(logging.WARNING)  # a line per request would drown a failure
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    werkzeug.setLevel(logging.WARNING)  # a line per request would drown a failure; errors (500s) still show
     try:
-        _seed({name: json.loads((out / "stacks" / name / "cdk.tf.json").read_text()) for name in NAMES})
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        with SerialServer() as endpoint:
+            _seed({name: json.loads((out / "stacks" / name / "cdk.tf.json").read_text()) for name in NAMES})
+            yield endpoint
     finally:
-        server.stop()
         moto_api_backend.reset()
         werkzeug.setLevel(level)
+
+
+def test_the_emulator_runs_one_request_at_a_time():
+    """Two requests sent together are inside the app one after the other (SerialServer's lock)."""
+    import urllib.request
+
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def slow(environ, start_response):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.3)
+        with guard:
+            inside[0] -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with SerialServer(slow) as endpoint:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            bodies = list(pool.map(lambda _: urllib.request.urlopen(endpoint, timeout=30).read(), range(3)))
+    assert bodies == [b"ok"] * 3
+    assert most[0] == 1
 
 
 @dataclasses.dataclass
@@ -155,6 +212,7 @@ class Run:
     name: str
     work: pathlib.Path
     env: dict
+    terraform: str
     steps: dict[str, subprocess.CompletedProcess] = dataclasses.field(default_factory=dict)
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
     applied: list[str] = dataclasses.field(default_factory=list)
@@ -163,7 +221,7 @@ class Run:
 
     def tf(self, step: str, *args: str) -> subprocess.CompletedProcess:
         start = time.monotonic()
-        result = subprocess.run([TERRAFORM, *args, "-no-color"], cwd=self.work, env=self.env, capture_output=True,
+        result = subprocess.run([self.terraform, *args, "-no-color"], cwd=self.work, env=self.env, capture_output=True,
                                 text=True, timeout=900)
         self.steps[step], self.seconds[step] = result, round(time.monotonic() - start, 1)
         return result
@@ -231,19 +289,15 @@ def _lifecycle(run: Run) -> Run:
 
 
 @pytest.fixture(scope="module")
-def runs(synth_for, emulator, tmp_path_factory) -> dict[str, Run]:
+def runs(synth_for, terraform_ready, emulator, tmp_path_factory) -> dict[str, Run]:
     """Every AWS example through its whole life on a copy of its stack, all stacks at once: most of a stack's time is
     the provider's fixed waits (30 s before it first polls a new load balancer, twice), which overlap."""
+    binary, mirror = terraform_ready
     home = tmp_path_factory.mktemp("tf-apply")
     (home / "plugin-cache").mkdir()
-    config = home / "cli.tfrc"
     # The provider from the mirror only, as test_aws.py's terraform_env; with a plugin cache each stack's init links
     # the 700 MB provider binary instead of copying it.
-    config.write_text(
-        f'plugin_cache_dir = "{home / "plugin-cache"}"\n'
-        'provider_installation {\n'
-        f'  filesystem_mirror {{\n    path = "{MIRROR}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}\n'
-        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n')
+    config = terraform_rc(home / "cli.tfrc", mirror, cache=home / "plugin-cache")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "TF_"))}
     env.update(TF_CLI_CONFIG_FILE=str(config), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
     out = synth_for("aws")
@@ -252,7 +306,7 @@ def runs(synth_for, emulator, tmp_path_factory) -> dict[str, Run]:
         work = home / name
         shutil.copytree(out / "stacks" / name, work)
         (work / "moto_override.tf.json").write_text(json.dumps(override(emulator), indent=2))
-        runs[name] = Run(name, work, env)
+        runs[name] = Run(name, work, env, binary)
         runs[name].tf("init", "init", "-input=false")
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(NAMES)) as pool:
         list(pool.map(_lifecycle, runs.values()))

@@ -6,7 +6,6 @@ import base64
 import copy
 import json
 import pathlib
-import shutil
 import subprocess
 import sys
 
@@ -602,8 +601,6 @@ def test_security_options_emit_exactly_their_arguments(option_stacks, name):
         "managed_rules": {"managed_rule_set": [{"type": "Microsoft_DefaultRuleSet", "version": "2.1"}]}}
 
 
-@pytest.mark.skipif(not (ROOT / ".venv-checkov" / "bin" / "checkov").exists() and not shutil.which("checkov"),
-                    reason="checkov not installed")
 def test_security_options_pass_their_checkov_checks(option_stacks):
     from tests.test_security import scan
     failed = {name: set() for name in OPTION_CASES}

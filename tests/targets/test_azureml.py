@@ -7,7 +7,6 @@ import copy
 import csv
 import json
 import pathlib
-import shutil
 import subprocess
 import sys
 
@@ -448,8 +447,6 @@ def test_purge_protection_is_the_users_choice(purge_stacks, name):
     assert "soft_delete_retention_days" not in vault  # Azure's 90 days
 
 
-@pytest.mark.skipif(not (ROOT / ".venv-checkov" / "bin" / "checkov").exists() and not shutil.which("checkov"),
-                    reason="checkov not installed")
 def test_purge_protection_passes_its_checkov_checks(purge_stacks):
     from tests.test_security import scan
     failed = {name: set() for name in PURGE_CASES}

@@ -427,10 +427,8 @@ def test_cloud_nat_without_private_replicas_is_a_warning():
 
 
 def test_options_pass_checkov(options):
-    from tests.test_security import CHECKOV, scan
+    from tests.test_security import scan
 
-    if CHECKOV is None:
-        pytest.skip("checkov not found: the README set-up command installs it into .venv-checkov")
     for report in scan(options / "stacks"):
         if report["check_type"] == "terraform_json":
             assert report["summary"]["passed"] > 0

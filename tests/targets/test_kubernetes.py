@@ -17,7 +17,7 @@ from compiler.lower import lower
 from compiler.spec import Hardware, Liveness, LoadBalancer, Readiness, Spec
 from targets import kubernetes as k8s
 from tests.conftest import ROOT, examples_naming, spec_dict, spec_yaml
-from tests.test_security import _checkov, scan
+from tests.test_security import scan
 
 STACKS = [(example.stem, f"{c.service.name}-kubernetes")
           for example in examples_naming("kubernetes") for c in compile_files([str(example)], ["kubernetes"])[0]]
@@ -582,7 +582,6 @@ def test_namespace_defaults_to_the_service_name(variants, variant, namespace, cr
     assert res["kubernetes_deployment_v1"]["deployment"]["metadata"]["namespace"] == namespace
 
 
-@pytest.mark.skipif(_checkov() is None, reason="checkov not found: the README set-up command installs it")
 def test_options_pass_their_checkov_checks(variants):
     """hardened (digest, run_as_user, writable_dirs) fails no check; the options fix exactly their own."""
     found = {}
