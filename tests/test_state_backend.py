@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 
 import pytest
@@ -13,9 +12,7 @@ import yaml
 
 from compiler import state_backend
 from compiler.cli import main
-from tests.conftest import spec_dict
-
-TERRAFORM = shutil.which("terraform")
+from tests.conftest import spec_dict, terraform
 S3 = {"type": "s3", "bucket": "acme-tf-state"}
 GCS = {"type": "gcs", "bucket": "acme-tf-state"}
 AZURERM = {"type": "azurerm", "resource_group_name": "tfstate", "storage_account_name": "acmetfstate",
@@ -94,11 +91,10 @@ def terraform_init(work: pathlib.Path, backend: dict, *extra: str) -> subprocess
     (work / "main.tf.json").write_text(json.dumps({"terraform": {"backend": backend}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GOOGLE_", "ARM_", "TF_"))}
     env.update(TF_CLI_CONFIG_FILE=os.devnull, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", HOME=str(work))
-    return subprocess.run([TERRAFORM, "init", "-input=false", "-no-color", *extra], cwd=work, env=env,
+    return subprocess.run([terraform(), "init", "-input=false", "-no-color", *extra], cwd=work, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.skipif(not TERRAFORM, reason="terraform is not on PATH")
 @pytest.mark.parametrize("target, backend, reached", [
     # Offline and without credentials, init gets past decoding the configuration and stops at the first call out.
     ("gcp", GCS, "could not find default credentials"),

@@ -16,48 +16,39 @@ import pytest
 import yaml
 
 from compiler.cli import main
-from tests.conftest import ROOT
-from tests.targets.test_aws_apply import MIRROR, TERRAFORM, _changed, _gap, _seed, override
+from tests.conftest import ROOT, moto, provider_mirror, terraform, terraform_rc
+from tests.targets.test_aws_apply import SerialServer, _changed, _gap, _seed, override
 
 EXAMPLE = ROOT / "examples" / "embeddings-cpu.yaml"
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    if not TERRAFORM:
-        pytest.skip("terraform is not on PATH")
-    if not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        pytest.skip(f"no hashicorp/aws provider mirror at {MIRROR}")
+    """moto on a free port of 127.0.0.1 (a skip, or a failure under INFC_REQUIRE_TOOLS, without the tools)."""
+    moto()
+    terraform()
+    provider_mirror("hashicorp/aws")
     from moto.moto_api._internal.models import moto_api_backend
-    from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        with SerialServer() as endpoint:
+            yield endpoint
     finally:
-        server.stop()
         moto_api_backend.reset()
 
 
 @pytest.fixture(scope="module")
 def tf_env(tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("tf-resynth")
-    config = home / "cli.tfrc"
-    config.write_text(
-        'provider_installation {\n'
-        f'  filesystem_mirror {{\n    path = "{MIRROR}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}\n'
-        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n')
+    config = terraform_rc(home / "cli.tfrc", provider_mirror("hashicorp/aws"))
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "TF_"))}
     env.update(TF_CLI_CONFIG_FILE=str(config), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
     return env
 
 
 def tf(work: pathlib.Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([TERRAFORM, *args, "-no-color"], cwd=work, env=env, capture_output=True, text=True,
-                            timeout=900)
-    return result
+    return subprocess.run([terraform(), *args, "-no-color"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=900)
 
 
 def snapshot(stack: pathlib.Path) -> dict[str, bytes]:
