@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 
 from pydantic import BaseModel, ValidationError
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from compiler.errors import Diagnostic, format_path, suggest
 from compiler.loader import Document
 from compiler.spec import Spec
+from compiler.values import Yaml11, flag_problem, number_problem, read_as
 
 
 def _data_path(data: object, loc: tuple) -> tuple:
@@ -47,10 +49,21 @@ def _inner_model(annotation: object) -> type[BaseModel] | None:
     return None
 
 
-def _message(err: dict, path: tuple) -> tuple[str, bool]:
-    """(message, points at the key rather than the value)."""
+_TYPE_ERRORS = ("int_type", "float_type", "bool_type", "string_type", "literal_error", "dict_type", "list_type")
+
+
+def _message(err: dict, path: tuple, plain: bool) -> tuple[str, bool]:
+    """(message, points at the key rather than the value). `plain`: the value was written without quotes."""
     kind = err["type"]
     where = format_path(path)
+    given = err.get("input")
+    if isinstance(given, Yaml11) and kind in _TYPE_ERRORS:
+        problem = {"int_type": number_problem, "float_type": number_problem, "bool_type": flag_problem}.get(kind)
+        if problem and problem(given):
+            return f"{where}: {problem(given)}", False
+        expected = err["msg"].removeprefix("Input should be ")
+        hint = f"; quote it: \"{given.text}\"" if kind in ("string_type", "literal_error") else ""
+        return f"{where}: expected {expected}, got {given.text}, which YAML reads as {read_as(given)}{hint}", False
     if kind == "extra_forbidden":
         key = path[-1] if path else err["loc"][-1]
         model = _model_at(path[:-1])
@@ -67,12 +80,25 @@ def _message(err: dict, path: tuple) -> tuple[str, bool]:
     text = text.removeprefix("Value error, ")
     if "input" in err and kind not in ("value_error",):
         text += f", got {err['input']!r}" if not isinstance(err["input"], (dict, list)) else ""
-    if kind in ("int_type", "float_type") and isinstance(err.get("input"), str):
-        text += " (quoted values are strings in YAML: remove the quotes)"
+    if kind in ("int_type", "float_type", "bool_type") and isinstance(given, str):
+        if not plain:
+            text += " (quoted values are strings in YAML: remove the quotes)"
+        elif kind == "float_type" and _EXPONENT.fullmatch(given):
+            text += (" (YAML 1.1 reads a number with an exponent as text unless it has a dot and a signed "
+                     f"exponent: write {_dotted(given)})")
     if kind == "string_pattern_mismatch" and path and path[-1] == "name":
         text = (f"must be 1-24 characters of lowercase letters, digits and '-', start with a letter and "
                 f"not end with '-', got {err['input']!r}")
     return f"{where}: {text}", False
+
+
+_EXPONENT = re.compile(r"[-+]?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+")
+
+
+def _dotted(number: str) -> str:
+    """1e309 -> 1.0e+309: the same number as YAML 1.1 writes one."""
+    mantissa, _, exponent = number.lower().partition("e")
+    return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent if exponent[:1] in '+-' else '+' + exponent}"
 
 
 def parse(doc: Document) -> tuple[Spec | None, list[Diagnostic]]:
@@ -85,7 +111,7 @@ def parse(doc: Document) -> tuple[Spec | None, list[Diagnostic]]:
                 path = _data_path(doc.data, err["loc"][:-1])
             else:
                 path = _data_path(doc.data, err["loc"])
-            message, at_key = _message(err, path)
+            message, at_key = _message(err, path, path in doc.plain)
             errors.append(Diagnostic(message, doc.locate(path, key=at_key), path))
         unique = {(d.loc, d.message): d for d in errors}
         return None, list(unique.values())

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from compiler import catalog
 from compiler.errors import Diagnostic, suggest
 from compiler.spec import Spec
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = {"MODEL_URI": "model.uri", "MODEL_NAME": "model.name"}
 
 
@@ -137,13 +134,8 @@ def _model(spec: Spec) -> list[Diagnostic]:
     out = _image("model.image", spec.model.image)
     if spec.targets.azureml and spec.targets.azureml.image:
         out += _image("targets.azureml.image", spec.targets.azureml.image)
-    for key, value in spec.model.env.items():
-        path = f"model.env.{key}"
-        if not _ENV_NAME.match(key):
-            out.append(_err(path, f"model.env: '{key}' is not a valid variable name "
-                                  "(letters, digits and '_', not starting with a digit)"))
+    for key in spec.model.env:  # names and values are checked by their types (compiler/values.py)
         if key in _RESERVED_ENV:
-            out.append(_err(path, f"model.env.{key} is set by infc from {_RESERVED_ENV[key]}; set that instead"))
-        if "\n" in value or "\0" in value:
-            out.append(_err(path, f"model.env.{key} must be a single line"))
+            out.append(_err(f"model.env.{key}", f"model.env.{key} is set by infc from {_RESERVED_ENV[key]}; set that "
+                                                "instead"))
     return out
