@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import json
 
-from compiler import ir
+from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, output_endpoint, resource_name, warning
+from targets.base import (Limit, check_limits, check_scale_to_zero, error, label_errors, output_endpoint, resource_name,
+                          warning)
 
 PROVIDER = ("hashicorp/aws", ">= 5.100.0, < 7.0.0")  # 5.100.0 is validated in tests; bindings are 6.x
 
@@ -17,6 +18,11 @@ _LB_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/e
 _TG_ATTR_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html"
 _TT_DOC = "https://docs.aws.amazon.com/autoscaling/ec2/userguide/target-tracking-scaling-policy-overview.html"
 _WAF_DOC = "https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-associating-aws-resource.html"
+_USER_DATA_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-add-user-data.html"
+# "User data is limited to 16 KB, in raw form, before it is base64-encoded" (_USER_DATA_DOC).
+USER_DATA_MAX = 16 * 1024
+# Tags infc sets itself on the instances, their volumes and the autoscaling group.
+RESERVED_TAGS = ("Name",)
 
 LIMITS = (
     Limit("probes.readiness.interval", lambda s: s.readiness.interval_s, 5, 300,
@@ -69,6 +75,9 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                              f"{_MATCHER_RANGE[0]}-{_MATCHER_RANGE[1]} (see {_TG_DOC})"))
             break
     out += _check_placement(target)
+    out += label_errors("aws", values.aws_tag_problems(list(service.labels), RESERVED_TAGS))
+    out += startup.check_size("aws", service, "cloud-init user data", startup.cloud_init(service), USER_DATA_MAX,
+                              _USER_DATA_DOC)
     if service.liveness:
         out.append(warning("aws", "probes.liveness",
                            "probes.liveness has no separate check on EC2: the autoscaling group replaces "
