@@ -150,8 +150,12 @@ CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 ARG_CONTROL = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029"
 
 
+_NAMES = {"\n": "line feed", "\r": "carriage return", "\t": "tab", "\x00": "NUL", "\x0b": "vertical tab",
+          "\x0c": "form feed", "\x1b": "escape", "\x7f": "delete", "\x85": "next line"}
+
+
 def _describe(char: str) -> str:
-    return f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character').lower()})"
+    return f"U+{ord(char):04X} ({_NAMES.get(char) or unicodedata.name(char, 'a control character').lower()})"
 
 
 def _text(value: object, *, scalars: bool, bad: re.Pattern[str], what: str, min_length: int) -> object:
