@@ -51,7 +51,12 @@ def _hardware(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
         out.append(_err("hardware.count", f"hardware.count must be at least 1 with accelerator '{hw.accelerator}'"
                                           " (use accelerator: none for CPU serving)"))
     for target in hw.instance_types:
-        if target not in spec.targets.named():
+        if catalog.CATALOG_OF[target] is None:
+            out.append(_warn(f"hardware.instance_types.{target}",
+                             f"hardware.instance_types.{target} has no effect: the {target} target runs on the "
+                             f"cluster's nodes and picks no instance type (targets.{target}.node_selector places "
+                             "replicas)"))
+        elif target not in spec.targets.named():
             out.append(_warn(f"hardware.instance_types.{target}",
                              f"hardware.instance_types.{target} is set but '{target}' is not under targets:"))
     return out

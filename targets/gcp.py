@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import startup
@@ -81,6 +83,8 @@ IMAGES = {
 DISK_TYPES = (("a3-ultragpu-", "hyperdisk-balanced"), ("a4-", "hyperdisk-balanced"), ("", "pd-balanced"))
 
 _LABEL_DOC = values.GCP_LABELS_DOC
+_GCS_NAMES_DOC = "https://cloud.google.com/storage/docs/buckets#naming"
+_GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")  # 3-63, or up to 222 with dots
 # The startup-script is a metadata value: "their size must be less than or equal to 262144 bytes (256 KiB)".
 _METADATA_DOC = "https://cloud.google.com/compute/docs/reference/rest/v1/instanceTemplates#metadata"
 METADATA_VALUE_MAX = 262144
@@ -94,6 +98,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out = check_limits("gcp", service, LIMITS)
     out += check_scale_to_zero("gcp", service, SCALE_TO_ZERO)
     out += check_labels("gcp", service)
+    out += _check_model_uri(service)
     out += startup.check_size("gcp", service, "startup-script", startup.startup_script(service), METADATA_VALUE_MAX,
                               _METADATA_DOC)
     out += _check_probes(service)
@@ -109,6 +114,17 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
 def check_labels(target: str, service: ir.Service) -> list[Diagnostic]:
     """metadata.labels as Google Cloud labels (gcp's instances and disks, gke's cluster and nodes)."""
     return label_errors(target, values.gcp_label_problems(list(service.labels)))
+
+
+def _check_model_uri(service: ir.Service) -> list[Diagnostic]:
+    """A gs:// model.uri's bucket gets an IAM binding for the replicas (_service_account): it must be a bucket name."""
+    uri = service.model_uri or ""
+    bucket = uri.removeprefix("gs://").partition("/")[0]
+    if uri.startswith("gs://") and not (_GCS_BUCKET.fullmatch(bucket) and (len(bucket) <= 63 or "." in bucket)):
+        return [error("gcp", "model.uri", f"model.uri names the Cloud Storage bucket '{bucket}', which is not a bucket "
+                                          f"name (3-63 lowercase letters, digits, '-', '_' and '.'; see "
+                                          f"{_GCS_NAMES_DOC})")]
+    return []
 
 
 def _check_probes(service: ir.Service) -> list[Diagnostic]:

@@ -133,6 +133,24 @@ def _write(tmp_path, source: str) -> str:
     return str(path)
 
 
+@pytest.mark.parametrize("uri, target, expected", [
+    ("s3://*", "aws: {region: us-east-1}", "not a bucket name"),
+    ("s3://*/models/", "aws: {region: us-east-1}", "not a bucket name"),
+    ("s3://models/*", "aws: {region: us-east-1}", "'*'"),
+    ("s3://models/${aws:username}/", "aws: {region: us-east-1}", "'$'"),
+    ("gs://*", "gcp: {project: acme-ml, region: us-central1}", "not a bucket name"),
+])
+def test_a_model_uri_cannot_widen_the_replicas_read_grant(tmp_path, uri, target, expected):
+    """The s3:// bucket and prefix become an IAM policy: s3://* granted every bucket of the account."""
+    assert expected in only_error(tmp_path, text(model=f", uri: {json.dumps(uri)}", targets=target), "model.uri")
+
+
+def test_instance_types_for_kubernetes_are_not_dropped_silently(tmp_path):
+    code, lines = run(tmp_path, text(hardware=", memory_gib: 16, instance_types: {kubernetes: m5.large}",
+                                     targets="kubernetes: {}"))
+    assert code == 0 and any("instance_types.kubernetes has no effect" in x for x in lines), lines
+
+
 # --- crashes (exit 3) become located errors ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("where, value", [
