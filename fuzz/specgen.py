@@ -187,8 +187,11 @@ def specs(draw, targets: tuple[str, ...] | None = None) -> dict:
     if draw(st.booleans()):
         model["port"] = port
     if draw(st.booleans()):
-        model["uri"] = draw(st.sampled_from(["s3://", "gs://", "https://", "hf://"])) + draw(_word(_ALNUM + "/-", 1,
-                                                                                                      20))
+        # The bucket is a bucket name on S3 and Cloud Storage (it becomes an IAM grant there), the rest any path.
+        bucket = draw(st.builds(lambda a, m, e: a + m + e, st.sampled_from(_ALNUM), _word(_ALNUM + "-", 1, 12),
+                                st.sampled_from(_ALNUM)))
+        model["uri"] = (draw(st.sampled_from(["s3://", "gs://", "https://", "hf://"])) + bucket
+                        + draw(st.just("") | _word(_ALNUM + "/-", 1, 20).map(lambda p: "/" + p)))
     args = draw(st.lists(ARG_TEXT | st.integers(-10, 10**6) | st.booleans(), max_size=4))
     if args or draw(st.booleans()):
         model["args"] = args
