@@ -77,11 +77,14 @@ class Hardware(_Model):
         default=None, ge=0, le=INT32_MAX,
         description="Accelerators per replica. Default: 1 with an accelerator, 0 with 'none'. Must be a count "
         "that an instance type of every emitted target offers.")
-    cpus: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Minimum vCPUs per replica. Default: no minimum (on kubernetes and gke, the CPU request: "
-        "see targets.kubernetes.cpu_limit).")
+    cpus: int | None = Field(
+        default=None, ge=1, le=INT32_MAX,
+        description="Minimum vCPUs per replica. Default: no minimum (on kubernetes and gke, the CPU request: see "
+        "targets.kubernetes.cpu_limit).")
     memory_gib: float | None = Field(
-        default=None, gt=0, le=1048576, allow_inf_nan=False, description="Minimum memory per replica in GiB (at most 1048576, a PiB). "
-        "Default: no minimum (on kubernetes and gke, the memory request and limit: see targets.kubernetes.cpu_limit).")
+        default=None, gt=0, le=1048576, allow_inf_nan=False,
+        description="Minimum memory per replica in GiB (at most 1048576, a PiB). Default: no minimum (on kubernetes "
+        "and gke, the memory request and limit: see targets.kubernetes.cpu_limit).")
     disk_gib: int = Field(default=100, ge=8, le=16384, description="Root disk per replica in GiB. Default 100.")
     spot: bool = Field(default=False, description="Run replicas on spot/preemptible capacity. Default false.")
     arch: Literal["x86_64", "arm64"] = Field(
@@ -291,11 +294,11 @@ class _Workload(_Model):
 
     cpu_limit: float | None = Field(
         default=None, gt=0, le=1000000, allow_inf_nan=False,
-        description="CPU limit of each replica in CPUs (0.5 is 500m; at most 1000000); at least the CPU request. Default: the CPU "
-        "request, so that with memory (limit = request) the pods are in the Guaranteed QoS class, the last evicted "
-        "under node pressure. The requests are hardware.cpus and hardware.memory_gib, else 1 CPU and 2 GiB for a "
-        "CPU replica (KServe's default), 2 CPUs and 8 GiB for a GPU replica. A larger limit lets a replica use idle "
-        "CPU above its request (Burstable QoS).")
+        description="CPU limit of each replica in CPUs (0.5 is 500m; at most 1000000); at least the CPU request. "
+        "Default: the CPU request, so that with memory (limit = request) the pods are in the Guaranteed QoS class, "
+        "the last evicted under node pressure. The requests are hardware.cpus and hardware.memory_gib, else 1 CPU and "
+        "2 GiB for a CPU replica (KServe's default), 2 CPUs and 8 GiB for a GPU replica. A larger limit lets a "
+        "replica use idle CPU above its request (Burstable QoS).")
     liveness_from_readiness: bool = Field(
         default=True,
         description="Without probes.liveness, restart a replica whose probes.readiness path and port keep failing: "
