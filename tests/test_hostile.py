@@ -12,7 +12,6 @@ import yaml
 
 from compiler.cli import main
 from compiler.driver import compile_files
-from compiler.errors import CompileError
 from tests.conftest import spec_dict
 
 # One service on every target, written as YAML text so that a test can put any raw scalar anywhere.
