@@ -9,6 +9,8 @@ import json
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compiler.cli import main
 from compiler.driver import compile_files
@@ -305,6 +307,15 @@ def test_emoji_in_env_values_survive_cloud_init(tmp_path):
     assert f"E={value}\n" in document["write_files"][0]["content"]
     assert document["runcmd"][-1] == startup.docker_run(service)
     assert document["runcmd"][-1][-1] == value
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.text(st.characters(exclude_categories=("Cs",))), st.lists(st.text(st.characters(exclude_categories=("Cs",)))))
+def test_cloud_init_strings_read_back_as_written_whatever_they_hold(text, argv):
+    """Any text (control characters, U+2028, NEL, BOM, emoji) written by startup.yaml_flow reads back unchanged."""
+    from targets import startup
+
+    assert yaml.safe_load(f"a: {startup.yaml_flow(text)}\nb: {startup.yaml_flow(argv)}\n") == {"a": text, "b": argv}
 
 
 def test_an_escaped_surrogate_pair_is_refused_with_the_escape_to_use(tmp_path):
