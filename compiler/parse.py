@@ -64,6 +64,9 @@ def _message(err: dict, path: tuple, plain: bool) -> tuple[str, bool]:
         expected = err["msg"].removeprefix("Input should be ")
         hint = f"; quote it: \"{given.text}\"" if kind in ("string_type", "literal_error") else ""
         return f"{where}: expected {expected}, got {given.text}, which YAML reads as {read_as(given)}{hint}", False
+    if kind in ("model_type", "dict_type") and given is None:
+        return (f"{where} has no value (YAML reads a key without a value as null): write {{}} for an empty mapping, "
+                "or remove the key"), True
     if kind == "extra_forbidden":
         key = path[-1] if path else err["loc"][-1]
         model = _model_at(path[:-1])

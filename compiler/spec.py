@@ -399,12 +399,27 @@ class GkeTarget(_TargetSettings, _Workload):
 
 
 class Targets(_Model):
-    aws: AwsTarget | None = Field(default=None, description="Emit an AWS stack (EC2 autoscaling group behind an ALB).")
-    azure: AzureTarget | None = Field(default=None, description="Emit an Azure stack (VM scale set behind a load balancer).")
-    gcp: GcpTarget | None = Field(default=None, description="Emit a Google Cloud stack (managed instance group behind a load balancer).")
-    kubernetes: KubernetesTarget | None = Field(default=None, description="Emit Kubernetes objects for an existing cluster.")
-    azureml: AzureMLTarget | None = Field(default=None, description="Emit an Azure Machine Learning online endpoint.")
-    gke: GkeTarget | None = Field(default=None, description="Emit a GKE cluster with a GPU node pool and the workload.")
+    """The backends to emit, each a mapping of its settings ({} for all defaults); at least one."""
+
+    # Not Optional: a key with no value (`kubernetes:`) is null in YAML and would drop that target without a word.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
+
+    aws: AwsTarget = Field(default=None, description="Emit an AWS stack (EC2 autoscaling group behind an ALB).")
+    azure: AzureTarget = Field(
+        default=None, description="Emit an Azure stack (VM scale set behind a load balancer).")
+    gcp: GcpTarget = Field(
+        default=None, description="Emit a Google Cloud stack (managed instance group behind a load balancer).")
+    kubernetes: KubernetesTarget = Field(
+        default=None, description="Emit Kubernetes objects for an existing cluster.")
+    azureml: AzureMLTarget = Field(default=None, description="Emit an Azure Machine Learning online endpoint.")
+    gke: GkeTarget = Field(default=None, description="Emit a GKE cluster with a GPU node pool and the workload.")
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Targets:
+        if not self.named():
+            raise ValueError(f"name at least one target ({', '.join(type(self).model_fields)}); a target with all "
+                             "default settings is written {}, e.g. kubernetes: {}")
+        return self
 
     def named(self) -> list[str]:
         return [name for name in type(self).model_fields if getattr(self, name) is not None]

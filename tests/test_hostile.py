@@ -152,6 +152,16 @@ def test_instance_types_for_kubernetes_are_not_dropped_silently(tmp_path):
     assert code == 0 and any("instance_types.kubernetes has no effect" in x for x in lines), lines
 
 
+@pytest.mark.parametrize("targets, expected", [
+    ("aws: {region: us-east-1}, kubernetes: ", "targets.kubernetes has no value"),
+    ("kubernetes:", "targets.kubernetes has no value"),
+    ("", "name at least one target"),
+])
+def test_a_target_without_a_value_is_not_dropped_silently(tmp_path, targets, expected):
+    """`kubernetes:` is null in YAML: it emitted no kubernetes stack, and with no other target validate said ok."""
+    assert expected in only_error(tmp_path, text(targets=targets), "targets")
+
+
 # --- crashes (exit 3) become located errors ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("where, value", [
