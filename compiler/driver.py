@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import targets as backends
 from compiler import ir, lower, validate
-from compiler.errors import CompileError, Diagnostic
+from compiler.errors import CompileError, Diagnostic, Loc
 from compiler.loader import Document, load_file
 from compiler.parse import parse
 
@@ -25,13 +26,34 @@ def _emitted(named: list[str], only: list[str] | None) -> list[str]:
     return [n for n in named if only is None or n in only]
 
 
+def _once(paths: list[str], diagnostics: list[Diagnostic]) -> list[str]:
+    """`paths` with a file named again (the same path, or another path to the same file) read only once: its
+    services would otherwise collide with themselves."""
+    seen: dict[tuple, str] = {}
+    out = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            identity: tuple = (stat.st_dev, stat.st_ino)
+        except OSError:  # reported when it is read
+            identity = ("path", os.path.abspath(path))
+        if identity in seen:
+            also = "" if seen[identity] == path else f" (as {seen[identity]})"
+            diagnostics.append(Diagnostic(f"this file is given twice on the command line{also}; it is read once",
+                                          Loc(path, 1, 1), severity="warning"))
+            continue
+        seen[identity] = path
+        out.append(path)
+    return out
+
+
 def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list[Compiled], list[Diagnostic]]:
     """Every service in `paths`, lowered and checked. Raises CompileError with all diagnostics on any error."""
     diagnostics: list[Diagnostic] = []
     compiled: list[Compiled] = []
     first_by_name: dict[str, Document] = {}
     named_anywhere: set[str] = set()
-    for path in paths:
+    for path in _once(paths, diagnostics):
         try:
             documents = load_file(path)
         except CompileError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import select
 import stat
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 import yaml
 
 from compiler.errors import CompileError, Diagnostic, Loc, Path
+from compiler.values import Yaml11, reading, text_problem
 
 MAX_FILE_BYTES = 1 << 20  # a spec is a few KiB; a MiB is already absurd
 MAX_NODES = 20_000  # nodes after alias expansion, per document: bounds billion-laughs files
@@ -30,6 +32,7 @@ class Document:
     start: Loc
     values: dict[Path, Loc]  # path -> where the value starts
     keys: dict[Path, Loc]  # path -> where the mapping key naming it starts
+    plain: frozenset[Path] = frozenset()  # paths of scalars written without quotes (for messages about quoting)
 
     def locate(self, path: Path, *, key: bool = False) -> Loc:
         """The place of `path`, or of the nearest enclosing part that was written."""
@@ -55,6 +58,7 @@ class _Builder:
         self.values: dict[Path, Loc] = {}
         self.keys: dict[Path, Loc] = {}
         self.errors: list[Diagnostic] = []
+        self.plain: set[Path] = set()
         self.nodes = 0
         self.scalars = yaml.constructor.SafeConstructor()
 
@@ -74,8 +78,10 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        if node.style is None:
+            self.plain.add(path)
         try:
-            return self.scalars.construct_object(node)
+            value = self.scalars.construct_object(node)
         except yaml.constructor.ConstructorError as exc:
             self.errors.append(Diagnostic(f"cannot read value: {exc.problem}", _loc(self.file, node)))
         except ValueError as exc:  # int() past Python's digit limit, a date like 2024-02-30
@@ -84,6 +90,15 @@ class _Builder:
         except (TypeError, AttributeError):  # an explicit tag on a value it does not fit: `!!timestamp abc`
             self.errors.append(Diagnostic(f"cannot read value: {node.value[:40]!r} is not a valid "
                                           f"{node.tag.rsplit(':', 1)[-1]}", _loc(self.file, node)))
+        else:
+            half = _SURROGATE.search(value) if isinstance(value, str) else None
+            if half is None:
+                return reading(value, node.value)
+            # "\ud83d" escapes one half of a UTF-16 pair: not a character, and no output file could hold it.
+            self.errors.append(Diagnostic(
+                f"cannot read value: \\u{ord(half.group()):04x} is half of a UTF-16 surrogate pair, not a character "
+                "(write the character itself, or an escape of its code point such as \\U0001F600)",
+                _loc(self.file, node)))
         return None
 
     def _pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
@@ -118,13 +133,7 @@ class _Builder:
             key = self.build(key_node, path + ("<key>",)) if isinstance(key_node, yaml.ScalarNode) else None
             where = _loc(self.file, key_node)
             if not isinstance(key, str):
-                got = ("a mapping" if isinstance(key_node, yaml.MappingNode) else "a list"
-                       if isinstance(key_node, yaml.SequenceNode) else
-                       yaml.dump(key).strip().removesuffix('...').strip() or type(key).__name__)
-                self.errors.append(Diagnostic(
-                    f"mapping keys must be strings, got {got}"
-                    + (" (YAML reads on/off/yes/no as booleans: quote the key)" if isinstance(key, bool) else ""),
-                    where))
+                self.errors.append(Diagnostic(_key_problem(key_node, key), where))
                 continue
             if key in first_seen:
                 self.errors.append(Diagnostic(
@@ -134,7 +143,21 @@ class _Builder:
             self.keys[path + (key,)] = where
             out[key] = self.build(value_node, path + (key,))
         self.values.pop(path + ("<key>",), None)
+        self.plain.discard(path + ("<key>",))
         return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _key_problem(node: yaml.Node, key: object) -> str:
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        return f"mapping keys must be strings, got {'a mapping' if isinstance(node, yaml.MappingNode) else 'a list'}"
+    if isinstance(key, Yaml11):
+        return f"mapping keys must be strings: {text_problem(key)}"
+    if key is None and node.value:  # `~: x`, `null: x`
+        return f"mapping keys must be strings: YAML reads {node.value} as null; quote it: \"{node.value}\""
+    return f"mapping keys must be strings, got {node.value or 'an empty key'}"
 
 
 _WIDE_BOMS = ((b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe\x00\x00", "UTF-32"), (b"\xfe\xff", "UTF-16"),
@@ -243,7 +266,7 @@ def load_text(file: str, raw: bytes) -> list[Document]:
                 "a spec document must be a mapping with apiVersion, kind, metadata, model, hardware, targets",
                 _loc(file, root)))
             continue
-        docs.append(Document(file, data, _loc(file, root), builder.values, builder.keys))
+        docs.append(Document(file, data, _loc(file, root), builder.values, builder.keys, frozenset(builder.plain)))
     if errors:
         raise CompileError(errors)
     if not docs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 
 from pydantic import BaseModel, ValidationError
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from compiler.errors import Diagnostic, format_path, suggest
 from compiler.loader import Document
 from compiler.spec import Spec
+from compiler.values import Yaml11, flag_problem, number_problem, read_as
 
 
 def _data_path(data: object, loc: tuple) -> tuple:
@@ -59,10 +61,25 @@ def _models(annotation: object) -> list[type[BaseModel]]:
     return [m for arg in typing.get_args(annotation) for m in _models(arg)]
 
 
-def _message(err: dict, path: tuple, data: object) -> tuple[str, bool]:
-    """(message, points at the key rather than the value)."""
+_TYPE_ERRORS = ("int_type", "float_type", "bool_type", "string_type", "literal_error", "dict_type", "list_type")
+
+
+def _message(err: dict, path: tuple, plain: bool, data: object) -> tuple[str, bool]:
+    """(message, points at the key rather than the value). `plain`: the value was written without quotes; `data`:
+    the document, to find the model of a tagged union."""
     kind = err["type"]
     where = format_path(path)
+    given = err.get("input")
+    if isinstance(given, Yaml11) and kind in _TYPE_ERRORS:
+        problem = {"int_type": number_problem, "float_type": number_problem, "bool_type": flag_problem}.get(kind)
+        if problem and problem(given):
+            return f"{where}: {problem(given)}", False
+        expected = err["msg"].removeprefix("Input should be ")
+        hint = f"; quote it: \"{given.text}\"" if kind in ("string_type", "literal_error") else ""
+        return f"{where}: expected {expected}, got {given.text}, which YAML reads as {read_as(given)}{hint}", False
+    if kind in ("model_type", "dict_type") and given is None:
+        return (f"{where} has no value (YAML reads a key without a value as null): write {{}} for an empty mapping, "
+                "or remove the key"), True
     if kind == "extra_forbidden":
         key = path[-1] if path else err["loc"][-1]
         model = _model_at(path[:-1], data)
@@ -85,12 +102,25 @@ def _message(err: dict, path: tuple, data: object) -> tuple[str, bool]:
     text = text.removeprefix("Value error, ")
     if "input" in err and kind not in ("value_error",):
         text += f", got {err['input']!r}" if not isinstance(err["input"], (dict, list)) else ""
-    if kind in ("int_type", "float_type") and isinstance(err.get("input"), str):
-        text += " (quoted values are strings in YAML: remove the quotes)"
+    if kind in ("int_type", "float_type", "bool_type") and isinstance(given, str):
+        if not plain:
+            text += " (quoted values are strings in YAML: remove the quotes)"
+        elif kind == "float_type" and _EXPONENT.fullmatch(given):
+            text += (" (YAML 1.1 reads a number with an exponent as text unless it has a dot and a signed "
+                     f"exponent: write {_dotted(given)})")
     if kind == "string_pattern_mismatch" and path and path[-1] == "name":
         text = (f"must be 1-24 characters of lowercase letters, digits and '-', start with a letter and "
                 f"not end with '-', got {err['input']!r}")
     return f"{where}: {text}", False
+
+
+_EXPONENT = re.compile(r"[-+]?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+")
+
+
+def _dotted(number: str) -> str:
+    """1e309 -> 1.0e+309: the same number as YAML 1.1 writes one."""
+    mantissa, _, exponent = number.lower().partition("e")
+    return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent if exponent[:1] in '+-' else '+' + exponent}"
 
 
 def parse(doc: Document) -> tuple[Spec | None, list[Diagnostic]]:
@@ -103,7 +133,7 @@ def parse(doc: Document) -> tuple[Spec | None, list[Diagnostic]]:
                 path = _data_path(doc.data, err["loc"][:-1])
             else:
                 path = _data_path(doc.data, err["loc"])
-            message, at_key = _message(err, path, doc.data)
+            message, at_key = _message(err, path, path in doc.plain, doc.data)
             if err["type"] == "union_tag_invalid":
                 path += ("type",)
             errors.append(Diagnostic(message, doc.locate(path, key=at_key), path))

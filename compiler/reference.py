@@ -9,18 +9,20 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from compiler.spec import Spec
+from compiler.values import Kind
 
 BEGIN, END = "<!-- spec-reference:begin -->", "<!-- spec-reference:end -->"
 
 
-def _type(annotation: object) -> str:
-    """A reader's name for a field type: `duration`, `list of CIDR`, `one of: http, https`."""
+def _type(annotation: object, metadata: list | tuple = ()) -> str:
+    """A reader's name for a field type: `duration`, `list of CIDR`, `one of: http, https`. `metadata`: what pydantic
+    moved out of a field's Annotated type (compiler/values.py marks each validated type with its Kind)."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    kind = next((m.name for m in metadata if isinstance(m, Kind)), None)
+    if kind:
+        return kind
     if origin is typing.Annotated:
-        names = {getattr(getattr(m, "func", None), "__name__", "") for m in annotation.__metadata__}
-        special = {"parse_duration": "duration", "parse_cidr": "CIDR", "parse_success_codes": "HTTP codes",
-                   "_scalar_to_str": "string"}
-        return next((special[n] for n in names if n in special), _type(args[0]))
+        return _type(args[0], annotation.__metadata__)
     if origin in (typing.Union, types.UnionType):
         tags = [_tag(a) for a in args if a is not type(None)]
         if len(tags) > 1 and all(tags):  # a tagged union: targets.<t>.backend
@@ -92,7 +94,8 @@ def markdown() -> str:
         tag = f" with `type: {_tag(model)}` (the same on every target)" if _tag(model) else ""
         out += [f"#### `{prefix or '(top level)'}`{tag}", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
-            out.append(f"| `{name}` | {_type(field.annotation)} | {_default(field)} | {field.description} |")
+            out.append(f"| `{name}` | {_type(field.annotation, field.metadata)} | {_default(field)} | "
+                       f"{field.description} |")
         out.append("")
     return "\n".join(out + [END])
 

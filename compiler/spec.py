@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+import functools
+import typing
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from compiler.units import Cidr, Seconds, SuccessCodes
+from compiler.values import (INT32_MAX, Arg, Cidr, EnvName, HttpPath, Identifier, ImageRef,
+                             InstanceTypeName, Line, NonEmptyLine, ScalarLine, Seconds, SshPublicKey, SuccessCodes,
+                             mapping, numbers_and_flags)
 
 TargetName = Literal["aws", "azure", "gcp", "kubernetes", "azureml", "gke"]
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$"
-
-
-def _scalar_to_str(value: object) -> object:
-    """YAML reads `4` and `true` as numbers and booleans; env, args and labels are strings everywhere."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value
-
-
-_SCALAR_SCHEMA = {"type": ["string", "number", "boolean"]}
-Text = Annotated[str, BeforeValidator(_scalar_to_str), WithJsonSchema(_SCALAR_SCHEMA)]
+# One segment of an Azure resource id (/subscriptions/<segment>/resourceGroups/<segment>/...).
+_SEGMENT = r"[^/\x00-\x20\x7f-\xa0]+"
+# Resource group names: ASCII letters, digits, '_', '-', '.' and parentheses, not ending in '.' (Azure also takes
+# Unicode letters, which an ECMA-262 JSON Schema pattern cannot say the way the validator does).
+_RESOURCE_GROUP = r"^[-A-Za-z0-9_.()]{0,89}[-A-Za-z0-9_()]$"
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_readings(cls, data: object) -> object:
+        return numbers_and_flags(data, _scalar_fields(cls))
+
+
+@functools.cache
+def _scalar_fields(model: type[BaseModel]) -> dict[str, type]:
+    """The int, float and bool fields of `model` (optional or not): where YAML's readings of numbers and booleans go."""
+    out = {}
+    for name, field in model.model_fields.items():
+        kinds = [a for a in (typing.get_args(field.annotation) or (field.annotation,)) if a is not type(None)]
+        if len(kinds) == 1 and kinds[0] in (int, float, bool):
+            out[name] = kinds[0]
+    return out
 
 
 class Metadata(_Model):
@@ -34,22 +46,26 @@ class Metadata(_Model):
         pattern=NAME_PATTERN,
         description="Service name, 1-24 characters: lowercase letters, digits and '-', starting with a letter. "
         "Every resource name derives from it, so renaming replaces the infrastructure.")
-    labels: dict[str, Text] = Field(
+    labels: mapping(Line, ScalarLine) = Field(
         default_factory=dict,
         description="Key/value labels copied to the tags or labels of every resource that takes them.")
 
 
 class Model(_Model):
-    name: str = Field(min_length=1, description="The model's name, passed to the container as MODEL_NAME.")
-    image: str = Field(min_length=1, description="The serving container image, e.g. vllm/vllm-openai:v0.6.3.")
-    uri: str | None = Field(
+    name: NonEmptyLine = Field(description="The model's name, passed to the container as MODEL_NAME.")
+    image: ImageRef = Field(
+        description="The serving container image, e.g. vllm/vllm-openai:v0.6.3: an image reference "
+        "([registry/]name[:tag][@digest]).")
+    uri: NonEmptyLine | None = Field(
         default=None,
         description="Where the weights live (s3://, gs://, https://, hf://...), passed to the container as "
         "MODEL_URI. On AWS an s3:// URI also grants the replicas read access to that bucket prefix. "
         "Default: none.")
     port: int = Field(default=8000, ge=1, le=65535, description="The port the container serves on. Default 8000.")
-    args: list[Text] = Field(default_factory=list, description="Arguments appended to the container's entrypoint.")
-    env: dict[str, Text] = Field(default_factory=dict, description="Environment variables for the container.")
+    args: list[Arg] = Field(default_factory=list, description="Arguments appended to the container's entrypoint.")
+    env: mapping(EnvName, ScalarLine) = Field(
+        default_factory=dict, description="Environment variables for the container: names of letters, digits and "
+        "'_' (not starting with a digit), values one line each.")
 
 
 class Hardware(_Model):
@@ -58,21 +74,24 @@ class Hardware(_Model):
         "nvidia-a10, nvidia-l40s, nvidia-v100-16gb, nvidia-v100-32gb, nvidia-a100-40gb, nvidia-a100-80gb, "
         "nvidia-h100-80gb, nvidia-h100-nvl, nvidia-h200, nvidia-b200), or 'none' for CPU serving.")
     count: int | None = Field(
-        default=None, ge=0,
+        default=None, ge=0, le=INT32_MAX,
         description="Accelerators per replica. Default: 1 with an accelerator, 0 with 'none'. Must be a count "
         "that an instance type of every emitted target offers.")
-    cpus: int | None = Field(default=None, ge=1, description="Minimum vCPUs per replica. Default: no minimum (on kubernetes and gke, the CPU request: "
-        "see targets.kubernetes.cpu_limit).")
+    cpus: int | None = Field(
+        default=None, ge=1, le=INT32_MAX,
+        description="Minimum vCPUs per replica. Default: no minimum (on kubernetes and gke, the CPU request: see "
+        "targets.kubernetes.cpu_limit).")
     memory_gib: float | None = Field(
-        default=None, gt=0, description="Minimum memory per replica in GiB. Default: no minimum (on kubernetes and gke, the memory "
-        "request and limit: see targets.kubernetes.cpu_limit).")
+        default=None, gt=0, le=1048576, allow_inf_nan=False,
+        description="Minimum memory per replica in GiB (at most 1048576, a PiB). Default: no minimum (on kubernetes "
+        "and gke, the memory request and limit: see targets.kubernetes.cpu_limit).")
     disk_gib: int = Field(default=100, ge=8, le=16384, description="Root disk per replica in GiB. Default 100.")
     spot: bool = Field(default=False, description="Run replicas on spot/preemptible capacity. Default false: "
                        "on-demand capacity. Selection picks only instance types sold the way this asks.")
     arch: Literal["x86_64", "arm64"] = Field(
         default="x86_64",
         description="CPU architecture of the replicas; must match the container image. Default x86_64.")
-    instance_types: dict[TargetName, str] = Field(
+    instance_types: dict[TargetName, InstanceTypeName] = Field(
         default_factory=dict,
         description="Per-target instance type that overrides catalog selection, e.g. {aws: g6.2xlarge}. "
         "A catalog entry must have the requested accelerator, count and arch, be sold the way hardware.spot asks "
@@ -83,7 +102,8 @@ class Autoscale(_Model):
     metric: Literal["requests_per_replica", "cpu_percent"] = Field(
         description="requests_per_replica: average requests per second per replica; "
         "cpu_percent: average CPU utilization of the replicas in percent.")
-    target: float = Field(gt=0, description="The metric value autoscaling holds replicas at.")
+    target: float = Field(gt=0, le=1000000, allow_inf_nan=False,
+                           description="The metric value autoscaling holds replicas at (at most 1000000).")
     scale_out_delay: Seconds = Field(
         default=60, description="Time to wait after a scale-out before scaling again. Default 60s.")
     scale_in_delay: Seconds = Field(
@@ -91,8 +111,8 @@ class Autoscale(_Model):
 
 
 class Replicas(_Model):
-    min: int = Field(default=1, ge=0, description="Fewest replicas. Default 1.")
-    max: int | None = Field(default=None, ge=1, description="Most replicas. Default: equal to min.")
+    min: int = Field(default=1, ge=0, le=INT32_MAX, description="Fewest replicas. Default 1.")
+    max: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Most replicas. Default: equal to min.")
     autoscale: Autoscale | None = Field(
         default=None, description="Autoscaling policy. Absent: fixed at min (then min should equal max).")
 
@@ -127,7 +147,7 @@ class LoadBalancer(_Model):
 
 
 class _HttpProbe(_Model):
-    path: str = Field(default="/health", pattern=r"^/", description="HTTP path checked. Default /health.")
+    path: HttpPath = Field(default="/health", description="HTTP path checked. Default /health.")
     port: int | None = Field(default=None, ge=1, le=65535, description="Port checked. Default: model.port.")
     timeout: Seconds = Field(default=5, description="Time a check may take; less than interval. Default 5s.")
 
@@ -135,9 +155,9 @@ class _HttpProbe(_Model):
 class Readiness(_HttpProbe):
     interval: Seconds = Field(default=15, description="Time between checks. Default 15s.")
     healthy_threshold: int = Field(
-        default=2, ge=1, description="Consecutive successes before a replica gets traffic. Default 2.")
+        default=2, ge=1, le=INT32_MAX, description="Consecutive successes before a replica gets traffic. Default 2.")
     unhealthy_threshold: int = Field(
-        default=3, ge=1, description="Consecutive failures before a replica loses traffic. Default 3.")
+        default=3, ge=1, le=INT32_MAX, description="Consecutive failures before a replica loses traffic. Default 3.")
     success_codes: SuccessCodes = Field(
         default="200", description="HTTP codes that count as healthy: \"200\", \"200,204\" or \"200-299\". Default 200.")
     initial_delay: Seconds = Field(
@@ -148,7 +168,7 @@ class Readiness(_HttpProbe):
 class Liveness(_HttpProbe):
     interval: Seconds = Field(default=30, description="Time between checks. Default 30s.")
     failure_threshold: int = Field(
-        default=5, ge=1, description="Consecutive failures before the replica is replaced. Default 5.")
+        default=5, ge=1, le=INT32_MAX, description="Consecutive failures before the replica is replaced. Default 5.")
 
 
 class Probes(_Model):
@@ -163,8 +183,8 @@ class LocalBackend(_Model):
     """Terraform state in a local file."""
 
     type: Literal["local"] = Field(description="local: state in a file on the machine that runs terraform.")
-    path: str = Field(
-        default="terraform.tfstate", min_length=1, pattern=r"^[^\x00-\x1f]+$",
+    path: NonEmptyLine = Field(
+        default="terraform.tfstate", max_length=4096,
         description="State file, relative to the stack directory (cdktf.out/stacks/<name>-<target>) or absolute. "
         "infc never touches it, wherever it is. Default terraform.tfstate, beside cdk.tf.json.")
 
@@ -174,8 +194,8 @@ class S3Backend(_Model):
 
     type: Literal["s3"] = Field(description="s3: state in an Amazon S3 bucket.")
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Existing S3 bucket.")
-    key: str | None = Field(
-        default=None, min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f]+$",
+    key: NonEmptyLine | None = Field(
+        default=None, max_length=1024,
         description="Object key of the state. Default: infc/<name>-<target>/terraform.tfstate.")
     region: str | None = Field(
         default=None, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$",
@@ -199,8 +219,8 @@ class GcsBackend(_Model):
 
     type: Literal["gcs"] = Field(description="gcs: state in a Google Cloud Storage bucket (locking is built in).")
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", description="Existing GCS bucket.")
-    prefix: str | None = Field(
-        default=None, min_length=1, pattern=r"^[^\x00-\x1f]+$",
+    prefix: NonEmptyLine | None = Field(
+        default=None, max_length=1024,
         description="Object prefix of the state (the state is <prefix>/default.tfstate). Default: infc/<name>-<target>.")
 
 
@@ -208,11 +228,11 @@ class AzurermBackend(_Model):
     """Terraform state in an Azure Storage blob container."""
 
     type: Literal["azurerm"] = Field(description="azurerm: state in an Azure Storage blob (locking is built in).")
-    resource_group_name: str = Field(pattern=r"^[-\w._()]{1,90}$", description="Resource group of the account.")
+    resource_group_name: str = Field(pattern=_RESOURCE_GROUP, description="Resource group of the account.")
     storage_account_name: str = Field(pattern=r"^[a-z0-9]{3,24}$", description="Existing storage account.")
     container_name: str = Field(pattern=r"^[a-z0-9](-?[a-z0-9]){2,62}$", description="Existing blob container.")
-    key: str | None = Field(
-        default=None, min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f]+$",
+    key: NonEmptyLine | None = Field(
+        default=None, max_length=1024,
         description="Blob name of the state. Default: infc/<name>-<target>.tfstate.")
     use_azuread_auth: bool = Field(
         default=True,
@@ -232,8 +252,8 @@ class _Stateful(_Model):
 
 
 class _TargetSettings(_Stateful):
-    certificate: str | None = Field(
-        default=None, min_length=1, description="What https listeners terminate with on this target.")
+    certificate: Identifier | None = Field(
+        default=None, description="What https listeners terminate with on this target.")
 
 
 class AwsTarget(_TargetSettings):
@@ -241,7 +261,7 @@ class AwsTarget(_TargetSettings):
     vpc_id: str | None = Field(
         default=None, pattern=r"^vpc-[0-9a-f]+$",
         description="VPC to deploy into. Default: the region's default VPC, looked up at plan time.")
-    subnet_ids: list[str] | None = Field(
+    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]] | None = Field(
         default=None, min_length=2,
         description="Subnets (in at least two availability zones) for the load balancer, and for the replicas "
         "unless replica_subnet_ids is set. Default: the subnets of the VPC, looked up at plan time.")
@@ -269,7 +289,7 @@ class AwsTarget(_TargetSettings):
         "Default: no access logs.")
     waf_acl_arn: str | None = Field(
         default=None,
-        pattern=r"^arn:aws(-[a-z]+)*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/[\w-]{1,128}/[0-9a-f-]+$",
+        pattern=r"^arn:aws(-[a-z]+)*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/[A-Za-z0-9_-]{1,128}/[0-9a-f-]+$",
         description="ARN of an existing regional AWS WAF (WAFv2) web ACL, in the same region, to associate with the "
         "load balancer. Default: no web ACL.")
 
@@ -277,17 +297,19 @@ class AwsTarget(_TargetSettings):
 class AzureTarget(_TargetSettings):
     location: str = Field(pattern=r"^[a-z0-9]+$", description="Azure region, e.g. eastus.")
     resource_group: str | None = Field(
-        default=None, pattern=r"^[-\w._()]{1,90}$",
-        description="Existing resource group to deploy into. Default: one named after the service is created.")
+        default=None, pattern=_RESOURCE_GROUP,
+        description="Existing resource group to deploy into (ASCII letters, digits, '_', '-', '.' and parentheses). "
+        "Default: one named after the service is created.")
     subnet_id: str | None = Field(
-        default=None, pattern=r"^/subscriptions/.+/subnets/[^/]+$",
+        default=None, pattern=f"^/subscriptions/{_SEGMENT}/resourceGroups/{_SEGMENT}/providers/Microsoft\\.Network/"
+        f"virtualNetworks/{_SEGMENT}/subnets/{_SEGMENT}$",
         description="Existing subnet id for the replicas. Default: a virtual network and subnet are created.")
     image: str | None = Field(
-        default=None, pattern=r"^[^:\s]+:[^:\s]+:[^:\s]+:[^:\s]+$",
+        default=None, pattern=r"^[A-Za-z0-9._-]+:[A-Za-z0-9._-]+:[A-Za-z0-9._-]+:[A-Za-z0-9._-]+$",
         description="Image URN publisher:offer:sku:version. Default: a GPU-ready image for GPU replicas, "
         "Ubuntu 22.04 LTS for CPU replicas.")
-    ssh_public_key: str | None = Field(
-        default=None, pattern=r"^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp\d+) ",
+    ssh_public_key: SshPublicKey | None = Field(
+        default=None,
         description="OpenSSH public key for the replicas' admin user (password login is always disabled). "
         "Default: a key pair is generated with the tls provider and kept in Terraform state.")
     encryption_at_host: bool = Field(
@@ -304,8 +326,8 @@ class AzureTarget(_TargetSettings):
         "Application Gateway (an https listener, a redirect or stickiness). Default: none.")
     waf_policy_id: str | None = Field(
         default=None,
-        pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/"
-        r"ApplicationGatewayWebApplicationFirewallPolicies/[^/]+$",
+        pattern=f"^/subscriptions/{_SEGMENT}/resourceGroups/{_SEGMENT}/providers/Microsoft\\.Network/"
+        f"ApplicationGatewayWebApplicationFirewallPolicies/{_SEGMENT}$",
         description="An existing Application Gateway WAF policy to attach instead of creating one (waf): the "
         "gateway becomes WAF_v2. Needs an Application Gateway. Default: none.")
 
@@ -313,9 +335,11 @@ class AzureTarget(_TargetSettings):
 class GcpTarget(_TargetSettings):
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
     region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region, e.g. us-central1.")
-    network: str | None = Field(default=None, description="VPC network. Default: the project's default network.")
-    subnet: str | None = Field(default=None, description="Subnetwork. Default: the network's subnet in the region.")
-    image: str | None = Field(
+    network: Identifier | None = Field(
+        default=None, description="VPC network. Default: the project's default network.")
+    subnet: Identifier | None = Field(
+        default=None, description="Subnetwork. Default: the network's subnet in the region.")
+    image: Identifier | None = Field(
         default=None,
         description="Boot image or image family; it must support Shielded VM (UEFI, vTPM), as Google's public images "
         "do. Default: the Deep Learning VM image with CUDA and the NVIDIA driver for GPU replicas, Ubuntu 22.04 LTS "
@@ -342,12 +366,12 @@ class _Workload(_Model):
     """Settings of the Kubernetes workload, which the kubernetes and gke targets both emit."""
 
     cpu_limit: float | None = Field(
-        default=None, gt=0,
-        description="CPU limit of each replica in CPUs (0.5 is 500m); at least the CPU request. Default: the CPU "
-        "request, so that with memory (limit = request) the pods are in the Guaranteed QoS class, the last evicted "
-        "under node pressure. The requests are hardware.cpus and hardware.memory_gib, else 1 CPU and 2 GiB for a "
-        "CPU replica (KServe's default), 2 CPUs and 8 GiB for a GPU replica. A larger limit lets a replica use idle "
-        "CPU above its request (Burstable QoS).")
+        default=None, gt=0, le=1000000, allow_inf_nan=False,
+        description="CPU limit of each replica in CPUs (0.5 is 500m; at most 1000000); at least the CPU request. "
+        "Default: the CPU request, so that with memory (limit = request) the pods are in the Guaranteed QoS class, "
+        "the last evicted under node pressure. The requests are hardware.cpus and hardware.memory_gib, else 1 CPU and "
+        "2 GiB for a CPU replica (KServe's default), 2 CPUs and 8 GiB for a GPU replica. A larger limit lets a "
+        "replica use idle CPU above its request (Burstable QoS).")
     liveness_from_readiness: bool = Field(
         default=True,
         description="Without probes.liveness, restart a replica whose probes.readiness path and port keep failing: "
@@ -373,7 +397,7 @@ class KubernetesTarget(_TargetSettings, _Workload):
         description="Namespace of the service's objects. It is created unless it is 'default' or namespace_exists "
         "is true. Default: one named after the service (metadata.name), created.")
     namespace_exists: bool = Field(default=False, description="The namespace already exists: do not create it.")
-    node_selector: dict[str, str] | None = Field(
+    node_selector: mapping(Line, ScalarLine) | None = Field(
         default=None,
         description="Node labels the replicas must run on. Default: none for CPU replicas; for GPU replicas the "
         "accelerator's label from NVIDIA GPU Feature Discovery (nvidia.com/gpu.product).")
@@ -381,7 +405,7 @@ class KubernetesTarget(_TargetSettings, _Workload):
         default=None, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
         description="Hostname the Ingress for https listeners serves, matching its TLS certificate. Default: none "
         "(ingress-nginx then serves its own default certificate).")
-    ingress_class: str | None = Field(
+    ingress_class: Line | None = Field(
         default=None, description="IngressClass of the Ingress emitted for https listeners. Default: the "
         "cluster's default class.")
 
@@ -389,15 +413,17 @@ class KubernetesTarget(_TargetSettings, _Workload):
 class AzureMLTarget(_Stateful):
     location: str = Field(pattern=r"^[a-z0-9]+$", description="Azure region, e.g. eastus.")
     resource_group: str | None = Field(
-        default=None, pattern=r"^[-\w._()]{1,90}$",
-        description="Existing resource group to deploy into. Default: one named after the service is created.")
-    image: str | None = Field(
-        default=None, min_length=1,
+        default=None, pattern=_RESOURCE_GROUP,
+        description="Existing resource group to deploy into (ASCII letters, digits, '_', '-', '.' and parentheses). "
+        "Default: one named after the service is created.")
+    image: ImageRef | None = Field(
+        default=None,
         description="Image the deployment runs instead of model.image. Azure ML environments take no command or "
         "arguments, so with model.args this must be an image whose CMD carries them (e.g. built FROM model.image). "
         "Default: model.image.")
     container_registry_id: str | None = Field(
-        default=None, pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/registries/[^/]+$",
+        default=None, pattern=f"^/subscriptions/{_SEGMENT}/resourceGroups/{_SEGMENT}/providers/"
+        f"Microsoft\\.ContainerRegistry/registries/{_SEGMENT}$",
         description="Azure Container Registry attached to the workspace, for a private image. Default: none "
         "(public images need no registry).")
     purge_protection: bool = Field(
@@ -446,12 +472,27 @@ class GkeTarget(_TargetSettings, _Workload):
 
 
 class Targets(_Model):
-    aws: AwsTarget | None = Field(default=None, description="Emit an AWS stack (EC2 autoscaling group behind an ALB).")
-    azure: AzureTarget | None = Field(default=None, description="Emit an Azure stack (VM scale set behind a load balancer).")
-    gcp: GcpTarget | None = Field(default=None, description="Emit a Google Cloud stack (managed instance group behind a load balancer).")
-    kubernetes: KubernetesTarget | None = Field(default=None, description="Emit Kubernetes objects for an existing cluster.")
-    azureml: AzureMLTarget | None = Field(default=None, description="Emit an Azure Machine Learning online endpoint.")
-    gke: GkeTarget | None = Field(default=None, description="Emit a GKE cluster with a GPU node pool and the workload.")
+    """The backends to emit, each a mapping of its settings ({} for all defaults); at least one."""
+
+    # Not Optional: a key with no value (`kubernetes:`) is null in YAML and would drop that target without a word.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
+
+    aws: AwsTarget = Field(default=None, description="Emit an AWS stack (EC2 autoscaling group behind an ALB).")
+    azure: AzureTarget = Field(
+        default=None, description="Emit an Azure stack (VM scale set behind a load balancer).")
+    gcp: GcpTarget = Field(
+        default=None, description="Emit a Google Cloud stack (managed instance group behind a load balancer).")
+    kubernetes: KubernetesTarget = Field(
+        default=None, description="Emit Kubernetes objects for an existing cluster.")
+    azureml: AzureMLTarget = Field(default=None, description="Emit an Azure Machine Learning online endpoint.")
+    gke: GkeTarget = Field(default=None, description="Emit a GKE cluster with a GPU node pool and the workload.")
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Targets:
+        if not self.named():
+            raise ValueError(f"name at least one target ({', '.join(type(self).model_fields)}); a target with all "
+                             "default settings is written {}, e.g. kubernetes: {}")
+        return self
 
     def named(self) -> list[str]:
         return [name for name in type(self).model_fields if getattr(self, name) is not None]

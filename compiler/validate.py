@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from compiler import catalog
 from compiler.errors import Diagnostic, suggest
 from compiler.spec import Spec
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = {"MODEL_URI": "model.uri", "MODEL_NAME": "model.name"}
 
 
@@ -58,7 +55,12 @@ def _hardware(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
         out.append(_err("hardware.count", f"hardware.count must be at least 1 with accelerator '{hw.accelerator}'"
                                           " (use accelerator: none for CPU serving)"))
     for target in hw.instance_types:
-        if target not in spec.targets.named():
+        if catalog.CATALOG_OF[target] is None:
+            out.append(_warn(f"hardware.instance_types.{target}",
+                             f"hardware.instance_types.{target} has no effect: the {target} target runs on the "
+                             f"cluster's nodes and picks no instance type (targets.{target}.node_selector places "
+                             "replicas)"))
+        elif target not in spec.targets.named():
             out.append(_warn(f"hardware.instance_types.{target}",
                              f"hardware.instance_types.{target} is set but '{target}' is not under targets:"))
     return out
@@ -137,36 +139,14 @@ def _image(path: str, image: str) -> list[Diagnostic]:
     return []
 
 
-# VM replicas get MODEL_NAME, MODEL_URI and model.env in a docker --env-file, one KEY=VALUE per line: a line break
-# in a value would start another variable, and docker drops a \r before the line end (docker/cli pkg/kvfile).
-_LINE_BREAKS = "\n\r\0"
-
-
-def _single_line(value: str) -> bool:
-    return not any(c in value for c in _LINE_BREAKS)
-
-
 def _model(spec: Spec) -> list[Diagnostic]:
     out = _image("model.image", spec.model.image)
     if spec.targets.azureml and spec.targets.azureml.image:
         out += _image("targets.azureml.image", spec.targets.azureml.image)
-    for path, value in (("model.name", spec.model.name), ("model.uri", spec.model.uri or "")):
-        if not _single_line(value):
-            out.append(_err(path, f"{path} must be a single line (it is passed to the container as "
-                                  f"{'MODEL_NAME' if path == 'model.name' else 'MODEL_URI'})"))
-    for key, value in spec.model.env.items():
-        path = f"model.env.{key}"
-        if not _ENV_NAME.match(key):
-            out.append(_err(path, f"model.env: '{key}' is not a valid variable name "
-                                  "(letters, digits and '_', not starting with a digit)"))
+    for key in spec.model.env:  # names and values are checked by their types (compiler/values.py)
         if key in _RESERVED_ENV:
-            out.append(_err(path, f"model.env.{key} is set by infc from {_RESERVED_ENV[key]}; set that instead"))
-        if not _single_line(value):
-            out.append(_err(path, f"model.env.{key} must be a single line"))
-    for i, arg in enumerate(spec.model.args):
-        if "\0" in arg:  # a command line is a list of NUL-terminated strings
-            out.append(_err(f"model.args.{i}", f"model.args[{i}] contains a NUL character, which no command line "
-                                               "can carry"))
+            out.append(_err(f"model.env.{key}", f"model.env.{key} is set by infc from {_RESERVED_ENV[key]}; set that "
+                                                "instead"))
     return out
 
 

@@ -4,11 +4,14 @@ valid:   generated specs inside every target's limits must validate with warning
 damaged: the same specs mutated (keys deleted, misspelt or added, values retyped or out of range, bytes flipped,
          YAML punctuation inserted, text truncated) must exit 2 with only `FILE:LINE:COL: error|warning: ...`
          lines on stderr, or 0 when the damage left them valid; exit 3 or a traceback is a bug;
-synth:   a few valid specs through `infc synth` for all six targets, output checked to be well-formed JSON.
+synth:   every damaged spec that `validate` accepts (or the share --synth-share of them) goes through `infc synth`:
+         it must exit 0 and write well-formed JSON whose strings are literal text except infc's own references
+         (tests/terraform_strings.py); --synth N more valid specs go through synth for all six targets.
 
-Failures are collected, not raised, so one run reports them all.
+Failures are collected, not raised, so one run reports them all, with the counts: cases, exit codes, exit 3,
+validate-ok-but-synth-fails. synth costs 5-10 s a run today, so --synth-share below 1 keeps a run short.
 
-Usage: python fuzz/fuzz_cli.py [--cases 10000] [--valid 2000] [--synth 0] [--seed 0]
+Usage: python fuzz/fuzz_cli.py [--cases 10000] [--valid 2000] [--synth 0] [--synth-share 1.0] [--seed 0]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
 from compiler.cli import main as cli_main  # noqa: E402
 from fuzz.specgen import TARGETS, damaged, dump, specs  # noqa: E402
+from tests import terraform_strings  # noqa: E402
 from tests.test_properties import _has_null, check_cli_result  # noqa: E402
 
 
@@ -65,10 +69,13 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=10_000, help="damaged specs (default 10000)")
     parser.add_argument("--valid", type=int, default=2_000, help="valid specs through validate (default 2000)")
     parser.add_argument("--synth", type=int, default=0, help="valid specs through synth of all six targets")
+    parser.add_argument("--synth-share", type=float, default=1.0,
+                        help="share of the damaged specs validate accepts that also go through synth (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     codes: collections.Counter = collections.Counter()
     first_errors: collections.Counter = collections.Counter()
+    synthesized: collections.Counter = collections.Counter()  # damaged specs validate accepted: synth ok / failed
 
     with tempfile.TemporaryDirectory(prefix="infc-fuzz-") as tmp:
         path = pathlib.Path(tmp) / "spec.yaml"
@@ -86,21 +93,38 @@ def main() -> int:
             for line in err.splitlines():
                 if ": error: " in line:
                     first_errors[line.split(": error: ", 1)[1][:50]] += 1
+            accepted = codes[0]  # a deterministic share: every (1/share)-th accepted case
+            if code == 0 and int(accepted * args.synth_share) != int((accepted - 1) * args.synth_share):
+                try:
+                    synth_stacks(None)
+                except Exception:
+                    synthesized["failed"] += 1
+                    raise
+                synthesized["ok"] += 1
 
-        def synth(doc):
-            path.write_bytes(dump(doc))
+        def synth_stacks(doc):
+            """synth of the file at `path` (written from `doc` unless None): exit 0, well-formed, literal strings."""
+            if doc is not None:
+                path.write_bytes(dump(doc))
             out = pathlib.Path(tmp) / "out"
             code, err = cli("synth", str(path), "--out", str(out))
             assert code == 0, err
-            for target in TARGETS:
-                stack = json.loads((out / "stacks" / f"{doc['metadata']['name']}-{target}" / "cdk.tf.json").read_text())
-                assert not _has_null(stack) and stack["terraform"] and stack.get("resource"), target
+            stacks = sorted((out / "stacks").glob("*/cdk.tf.json"))
+            assert stacks, "no stack written"
+            for stack in stacks:
+                document = json.loads(stack.read_text(encoding="utf-8"))
+                assert not _has_null(document) and document["terraform"] and document.get("resource"), stack
+                assert terraform_strings.problems(document) == [], stack
+            if doc is not None:
+                assert len(stacks) == len(TARGETS)
 
         failures = run("valid", specs(), args.valid, args.seed, valid) if args.valid else []
         failures += run("damaged", damaged(), args.cases, args.seed, damaged_case) if args.cases else []
-        failures += run("synth", specs(targets=TARGETS), args.synth, args.seed, synth) if args.synth else []
+        failures += run("synth", specs(targets=TARGETS), args.synth, args.seed, synth_stacks) if args.synth else []
 
-    print(f"damaged exit codes: {dict(sorted(codes.items()))}")
+    print(f"damaged exit codes: {dict(sorted(codes.items()))}; exit 3: {codes[3]}")
+    print(f"damaged specs validate accepted: {codes[0]}; through synth: {sum(synthesized.values())} "
+          f"(share {args.synth_share:g}); validate-ok-but-synth-fails: {synthesized['failed']}")
     print("most frequent errors:", *(f"  {n:5} {m}" for m, n in first_errors.most_common(12)), sep="\n")
     for failure in failures[:20]:
         print("-" * 80, failure, sep="\n")

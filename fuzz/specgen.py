@@ -6,7 +6,8 @@ and capability gaps), with hardware drawn from what the catalog offers on every 
 this was written are drawn; new optional settings keep their defaults.
 
 `damaged()` draws the YAML bytes of such a spec after 1-4 mutations (deleted, retyped, misspelt or added keys,
-out-of-range values) or raw byte damage. Used by tests/test_properties.py and fuzz/fuzz_cli.py.
+out-of-range, hostile or non-finite values), a raw YAML 1.1 scalar (0x1F40, 2:13:20, yes, 1.10, .inf) or raw byte
+damage. Used by tests/test_properties.py and fuzz/fuzz_cli.py.
 """
 
 from __future__ import annotations
@@ -32,10 +33,16 @@ def _word(alphabet: str, min_size: int, max_size: int) -> st.SearchStrategy[str]
     return st.text(alphabet, min_size=min_size, max_size=max_size)
 
 
-# Free text (model name, args, env values): any printable Unicode, incl. quotes, '$', '{', '%', spaces and
-# non-ASCII, but no control or line/paragraph separators (env values must be single lines; YAML would fold others).
+# Free text (model name, args, env values): any printable Unicode, incl. quotes, '$', '{', '%', spaces, emoji and
+# non-ASCII, but no control or line/paragraph separators (compiler/values.py Line: env values are single lines).
+# Hostile shapes are drawn on purpose: template sequences, option-like '-' prefixes, shell and env-file syntax.
 FREE_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp", "Co", "Cn"),
-                                  exclude_characters="\ufeff\x85"), min_size=1, max_size=30)
+                                  exclude_characters="\ufeff\x85"), min_size=1, max_size=30) | st.sampled_from([
+    "${file(\"/etc/passwd\")}", "%{ for x in y }x%{ endfor }", "$${x}", "--privileged", "-v", "--volume=/:/host",
+    "$(id)", "`id`", "'; rm -rf / #", "A=B", "#x", " x ", "\U0001F600 emoji", "café ☃", "١٢٣", "３００"])
+# Arguments may also hold tab and line feed (an inline template): argv lists never split on them.
+ARG_TEXT = FREE_TEXT | st.lists(st.sampled_from(["a", "-", "\n", "\t", " ", "${x}", "\U0001F600"]), min_size=1,
+                                max_size=12).map("".join)
 
 
 @st.composite
@@ -184,9 +191,12 @@ def specs(draw, targets: tuple[str, ...] | None = None) -> dict:
     if draw(st.booleans()):
         model["port"] = port
     if draw(st.booleans()):
-        model["uri"] = draw(st.sampled_from(["s3://", "gs://", "https://", "hf://"])) + draw(_word(_ALNUM + "/-", 1,
-                                                                                                      20))
-    args = draw(st.lists(FREE_TEXT | st.integers(-10, 10**6) | st.booleans(), max_size=4))
+        # The bucket is a bucket name on S3 and Cloud Storage (it becomes an IAM grant there), the rest any path.
+        bucket = draw(st.builds(lambda a, m, e: a + m + e, st.sampled_from(_ALNUM), _word(_ALNUM + "-", 1, 12),
+                                st.sampled_from(_ALNUM)))
+        model["uri"] = (draw(st.sampled_from(["s3://", "gs://", "https://", "hf://"])) + bucket
+                        + draw(st.just("") | _word(_ALNUM + "/-", 1, 20).map(lambda p: "/" + p)))
+    args = draw(st.lists(ARG_TEXT | st.integers(-10, 10**6) | st.booleans(), max_size=4))
     if args or draw(st.booleans()):
         model["args"] = args
     if draw(st.booleans()):
@@ -294,7 +304,7 @@ _GCP_REGION = st.sampled_from(["us-central1", "europe-west4", "asia-northeast1"]
 _PROJECT = st.builds(lambda a, m, e: a + m + e, st.sampled_from(_LOWER), _word(_ALNUM + "-", 4, 28),
                      st.sampled_from(_ALNUM))
 _LOCATION = st.sampled_from(["eastus", "westeurope", "southcentralus", "japaneast"])
-_RG = st.from_regex(r"\A[-\w._()]{1,40}\Z", alphabet=string.ascii_letters + string.digits + "-_.()")
+_RG = st.from_regex(r"\A[-\w._()]{0,39}[-\w()]\Z", alphabet=string.ascii_letters + string.digits + "-_.()")
 
 
 def _aws(https: bool, args: bool):
@@ -372,7 +382,18 @@ def dump(doc) -> bytes:
 BAD_VALUES = [None, 0, -1, 1, 2**40, -(2**63), 1.5, -0.0, float("inf"), float("nan"), True, False, "", " ", "x",
               "10m", "1h30m", "-5s", "1.5m", "0.0.0.0/0", "10.0.0.1/8", "::/0", [], {}, [1], {"a": 1}, [[]],
               "nvidia-l4", "none", "https", 443, 65536, 0.0, "200-299", "299-200", "600", "∞", "a" * 300, "\n",
-              "${x}", "*", "\t", "é", "null", "~", "yes", "0x1F", "1e3", "2024-01-01", "<<"]
+              "${x}", "*", "\t", "é", "null", "~", "yes", "0x1F", "1e3", "2024-01-01", "<<",
+              # hostile and odd: option-like prefixes, line breaks, non-ASCII digits, huge and non-finite numbers
+              "-x", "--privileged", "x\n", "a\nb=c", "\u2028", "x\x85", "\r", "３００s", "٣٠٠", " 300 s ", "300\n",
+              "ghcr.io/a/b:1\n", "A", "a b", "0755", "１", "\U0001F600", "${file(\"/etc/passwd\")}", "%{x}",
+              10**21, 2**31, 2**31 - 1, 1e308, -1e308, 1e-300, 999_999_999, 1_000_000_000, "1e309"]
+# Scalars written raw into the YAML text, as a careless hand would: YAML 1.1 reads most of them as something other
+# than their text (a number, a boolean, a date, null), YAML 1.2 as something else again.
+YAML_11 = ["0x1F40", "017500", "0755", "2:13:20", "5:00", "12:30", "1.10", "1_000", "0b1010", "yes", "no", "on", "off",
+           "Yes", "TRUE", "True", "~", "null", "2024-01-01", "2024-01-01T12:00:00Z", ".inf", "-.inf", ".nan", "1e309",
+           "1.0e+309", "1.0e+308", "+8000", "-0", "8000.0", "1e3", "08", "0o17", "１２", "!!str 0755", "!!int 0x10",
+           "!!float 1", "'0755'", '"300\\n"', '"\\ud83d\\ude00"', '"a\\x00b"', '"x\\u2028y"']
+_RAW = "__infc_raw__"
 KEYS = ["zzz", "spot", "count", "min", "max", "port", "redirect_to", "certificate", "apiVersion", "metrics", "<<",
         "", "1", "Port", "certificat"]
 
@@ -419,10 +440,27 @@ def mutated(draw, doc: dict) -> dict:
 
 
 @st.composite
+def raw_scalar(draw, doc: dict) -> bytes:
+    """The YAML text of `doc` with one value (or mapping key) replaced by a raw YAML_11 token."""
+    doc = copy.deepcopy(doc)
+    path = draw(st.sampled_from([p for p in _paths(doc) if p]))
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    if isinstance(parent, dict) and draw(st.booleans()):
+        parent[_RAW] = parent.pop(path[-1])  # the key
+    else:
+        parent[path[-1]] = _RAW
+    return dump(doc).replace(_RAW.encode(), draw(st.sampled_from(YAML_11)).encode(), 1)
+
+
+@st.composite
 def damaged(draw) -> bytes:
-    """YAML bytes of a generated spec after structural mutations, text edits or byte damage."""
+    """YAML bytes of a generated spec after structural mutations, raw YAML 1.1 scalars, text edits or byte damage."""
     doc = draw(specs())
-    how = draw(st.integers(0, 9))
+    how = draw(st.integers(0, 11))
+    if how >= 10:
+        return draw(raw_scalar(doc))
     if how < 7:
         return dump(draw(mutated(doc)))
     text = bytearray(dump(doc))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
-from compiler import ir
+from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, output_endpoint, resource_name, warning
+from targets.base import (Limit, check_limits, check_scale_to_zero, error, label_errors, output_endpoint, resource_name,
+                          warning)
 
 PROVIDER = ("hashicorp/aws", ">= 5.100.0, < 7.0.0")  # 5.100.0 is validated in tests; bindings are 6.x
 
@@ -17,6 +19,14 @@ _LB_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/e
 _TG_ATTR_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html"
 _TT_DOC = "https://docs.aws.amazon.com/autoscaling/ec2/userguide/target-tracking-scaling-policy-overview.html"
 _WAF_DOC = "https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-associating-aws-resource.html"
+_USER_DATA_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-add-user-data.html"
+# "User data is limited to 16 KB, in raw form, before it is base64-encoded" (_USER_DATA_DOC).
+USER_DATA_MAX = 16 * 1024
+_S3_NAMES_DOC = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"
+_IAM_VARIABLES_DOC = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html"
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Tags infc sets itself on the instances, their volumes and the autoscaling group.
+RESERVED_TAGS = ("Name",)
 
 LIMITS = (
     Limit("probes.readiness.interval", lambda s: s.readiness.interval_s, 5, 300,
@@ -69,11 +79,34 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                              f"{_MATCHER_RANGE[0]}-{_MATCHER_RANGE[1]} (see {_TG_DOC})"))
             break
     out += _check_placement(target)
+    out += _check_model_uri(service)
+    out += label_errors("aws", values.aws_tag_problems(list(service.labels), RESERVED_TAGS))
+    out += startup.check_size("aws", service, "cloud-init user data", startup.cloud_init(service), USER_DATA_MAX,
+                              _USER_DATA_DOC)
     if service.liveness:
         out.append(warning("aws", "probes.liveness",
                            "probes.liveness has no separate check on EC2: the autoscaling group replaces "
                            "replicas that fail the readiness check (health_check_type ELB)"))
     return out
+
+
+def _check_model_uri(service: ir.Service) -> list[Diagnostic]:
+    """An s3:// model.uri becomes the replicas' read grant (_instance_profile): its bucket must be one bucket name and
+    its prefix literal, since '*' and '?' are IAM wildcards and ${...} a policy variable: s3://* would grant every
+    bucket (_S3_NAMES_DOC, _IAM_VARIABLES_DOC)."""
+    uri = service.model_uri or ""
+    if not uri.startswith("s3://"):
+        return []
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not _S3_BUCKET.fullmatch(bucket) or ".." in bucket:
+        return [error("aws", "model.uri", f"model.uri names the S3 bucket '{bucket}', which is not a bucket name "
+                                          f"(3-63 lowercase letters, digits, '.' and '-'; see {_S3_NAMES_DOC})")]
+    wild = next((c for c in "*?$" if c in prefix), None)
+    if wild:
+        return [error("aws", "model.uri", f"model.uri has '{wild}' in its key prefix; the replicas' read grant names "
+                                          f"the prefix in an IAM policy, where '*' and '?' are wildcards and ${{...}} "
+                                          f"a policy variable (see {_IAM_VARIABLES_DOC})")]
+    return []
 
 
 def _check_placement(target: ir.Target) -> list[Diagnostic]:

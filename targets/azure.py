@@ -28,6 +28,10 @@ _REPAIR_DOC = ("https://learn.microsoft.com/en-us/azure/virtual-machine-scale-se
 _HEALTH_EXT_DOC = ("https://learn.microsoft.com/en-us/azure/virtual-machine-scale-sets/"
                    "virtual-machine-scale-sets-health-extension")
 _SSH_DOC = f"{_TF_DOCS}/linux_virtual_machine_scale_set"
+_CUSTOM_DATA_DOC = ("https://learn.microsoft.com/en-us/rest/api/compute/virtual-machine-scale-sets/create-or-update"
+                    "#virtualmachinescalesetosprofile")
+# customData: "The maximum length of the binary array is 65535 bytes" (_CUSTOM_DATA_DOC), before base64 encoding.
+CUSTOM_DATA_MAX = 65535
 
 LIMITS = (
     # A scale set of a Marketplace image holds up to 1,000 VMs (single_placement_group = false); autoscale
@@ -72,6 +76,9 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything this target cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("azure", service, LIMITS)
     out += check_scale_to_zero("azure", service, SCALE_TO_ZERO)
+    out += azure_site.check_tags("azure", service)
+    out += startup.check_size("azure", service, "cloud-init custom data", startup.cloud_init(service),
+                              CUSTOM_DATA_MAX, _CUSTOM_DATA_DOC)
     out += gateway.check(service, target)
     out += _check_repair(service)
     if service.disk_gib > MAX_OS_DISK_GIB:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from compiler import ir
-from targets.base import resource_name
+from compiler import ir, values
+from compiler.errors import Diagnostic
+from targets.base import label_errors, resource_name
 
 # The bindings (cdktn-provider-azurerm 18.9.0) are generated from hashicorp/azurerm 5.10.0.
 PROVIDER = ("hashicorp/azurerm", ">= 5.10.0, < 6.0.0")
@@ -23,3 +24,9 @@ def start(stack, service: ir.Service, target: ir.Target) -> tuple[object, str, d
         group = stack.add("azurerm", "resource_group.ResourceGroup", "resource_group",
                           name=resource_name(service, "rg"), location=location, tags=tags).name
     return group, location, tags
+
+
+def check_tags(target: str, service: ir.Service, max_key: int = 512) -> list[Diagnostic]:
+    """metadata.labels as the tags of every resource the stack creates; `max_key` is 128 where a storage account
+    takes them (values.AZURE_TAGS_DOC)."""
+    return label_errors(target, values.azure_tag_problems(list(service.labels), max_key))

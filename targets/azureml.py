@@ -71,6 +71,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything a managed online endpoint cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("azureml", service, LIMITS)
     out += check_scale_to_zero("azureml", service, SCALE_TO_ZERO)
+    out += azure_site.check_tags("azureml", service, max_key=128)  # the workspace's storage account takes them
     out += _check_name(service)
     out += _check_hardware(service, target)
     out += _check_model(service, target)

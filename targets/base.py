@@ -34,6 +34,13 @@ def warning(target: str, path: str, message: str) -> Diagnostic:
     return Diagnostic(f"{target}: {message}", path=_path(path), severity="warning")
 
 
+def label_errors(target: str, problems: list[tuple[str | None, str]]) -> list[Diagnostic]:
+    """Errors at metadata.labels.<key> (keys hold dots, so not a dotted path) for a cloud's label or tag problems
+    (compiler/values.py: aws_tag_problems, azure_tag_problems, gcp_label_problems)."""
+    return [Diagnostic(f"{target}: {message}",
+                       path=("metadata", "labels") + ((key,) if key is not None else ())) for key, message in problems]
+
+
 def check_limits(target: str, service: ir.Service, limits: tuple[Limit, ...]) -> list[Diagnostic]:
     """One error per value outside its range: target, field, value and the allowed range. Never clamps."""
     out = []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from compiler import ir
+from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, resource_name, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, resource_name, warning
 
 # Bindings (cdktn-provider-google 21.1.0) are generated from hashicorp/google 8.7.0; every argument emitted
 # here is checked against that schema, so the range starts there and spans its major version.
@@ -20,7 +20,6 @@ _MIG_DOC = _TF_DOC + "compute_region_instance_group_manager#initial_delay_sec"
 _DRAIN_DOC = "https://cloud.google.com/load-balancing/docs/enabling-connection-draining"
 _PROXY_DOC = _TF_DOC + "compute_target_http_proxy#http_keep_alive_timeout_sec"
 _REGION_PROXY_DOC = _TF_DOC + "compute_region_target_http_proxy#http_keep_alive_timeout_sec"
-_LABEL_DOC = "https://cloud.google.com/compute/docs/labeling-resources#requirements"
 _GPU_DOC = "https://cloud.google.com/compute/docs/gpus"
 _ARMOR_DOC = "https://cloud.google.com/armor/docs/security-policy-overview"
 _AUTOSCALER_DOC = "https://cloud.google.com/compute/docs/autoscaler"
@@ -83,11 +82,12 @@ IMAGES = {
 # (https://cloud.google.com/compute/docs/accelerator-optimized-machines#supported-disk-types).
 DISK_TYPES = (("a3-ultragpu-", "hyperdisk-balanced"), ("a4-", "hyperdisk-balanced"), ("", "pd-balanced"))
 
-# GCP label keys: start with a lowercase letter, then lowercase letters, digits, '_' or '-', 1-63 characters;
-# values: the same characters, 0-63 (_LABEL_DOC). At most 64 labels per resource.
-_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
-MAX_LABELS = 64
+_LABEL_DOC = values.GCP_LABELS_DOC
+_GCS_NAMES_DOC = "https://cloud.google.com/storage/docs/buckets#naming"
+_GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")  # 3-63, or up to 222 with dots
+# The startup-script is a metadata value: "their size must be less than or equal to 262144 bytes (256 KiB)".
+_METADATA_DOC = "https://cloud.google.com/compute/docs/reference/rest/v1/instanceTemplates#metadata"
+METADATA_VALUE_MAX = 262144
 
 SUCCESS_CODE = "200"  # HTTP health checks pass only on 200 OK (_HC_DOC, "Success criteria for HTTP").
 ALL_IPV4 = "0.0.0.0/0"
@@ -97,7 +97,10 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything this target cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("gcp", service, LIMITS)
     out += check_scale_to_zero("gcp", service, SCALE_TO_ZERO)
-    out += _check_labels(service)
+    out += check_labels("gcp", service)
+    out += _check_model_uri(service)
+    out += startup.check_size("gcp", service, "startup-script", startup.startup_script(service), METADATA_VALUE_MAX,
+                              _METADATA_DOC)
     out += _check_probes(service)
     out += _check_machine(service, target)
     out += _check_listeners(service, target)
@@ -108,21 +111,20 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     return out
 
 
-def _check_labels(service: ir.Service) -> list[Diagnostic]:
-    out = []
-    if len(service.labels) > MAX_LABELS:
-        out.append(error("gcp", "metadata.labels", f"metadata.labels has {len(service.labels)} labels; Google Cloud "
-                                                   f"resources take at most {MAX_LABELS} (see {_LABEL_DOC})"))
-    for key, value in service.labels:
-        if not _LABEL_KEY.match(key):
-            out.append(error("gcp", f"metadata.labels.{key}",
-                             f"label key '{key}' is not a Google Cloud label key: 1-63 lowercase letters, digits, "
-                             f"'_' or '-', starting with a letter (see {_LABEL_DOC})"))
-        elif not _LABEL_VALUE.match(value):
-            out.append(error("gcp", f"metadata.labels.{key}",
-                             f"label '{key}' has value '{value}'; Google Cloud label values are 0-63 lowercase "
-                             f"letters, digits, '_' or '-' (see {_LABEL_DOC})"))
-    return out
+def check_labels(target: str, service: ir.Service) -> list[Diagnostic]:
+    """metadata.labels as Google Cloud labels (gcp's instances and disks, gke's cluster and nodes)."""
+    return label_errors(target, values.gcp_label_problems(list(service.labels)))
+
+
+def _check_model_uri(service: ir.Service) -> list[Diagnostic]:
+    """A gs:// model.uri's bucket gets an IAM binding for the replicas (_service_account): it must be a bucket name."""
+    uri = service.model_uri or ""
+    bucket = uri.removeprefix("gs://").partition("/")[0]
+    if uri.startswith("gs://") and not (_GCS_BUCKET.fullmatch(bucket) and (len(bucket) <= 63 or "." in bucket)):
+        return [error("gcp", "model.uri", f"model.uri names the Cloud Storage bucket '{bucket}', which is not a bucket "
+                                          f"name (3-63 lowercase letters, digits, '-', '_' and '.'; see "
+                                          f"{_GCS_NAMES_DOC})")]
+    return []
 
 
 def _check_probes(service: ir.Service) -> list[Diagnostic]:

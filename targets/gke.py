@@ -61,7 +61,7 @@ ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 NEG_ANNOTATION = {"cloud.google.com/neg": '{"ingress": true}'}
 
 # A pre-shared certificate is a Compute Engine SslCertificate named by the annotation (a comma-separated list).
-_CERT_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_CERT_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 ALL_IPV4, ALL_IPV6 = "0.0.0.0/0", "::/0"
 
 
@@ -119,8 +119,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything GKE cannot express, as errors naming field and range. No CDK needed."""
     out = check_workload(service, "gke", workload_settings(service, target), ingress=False, node_disk=True)
     out += check_limits("gke", service, LIMITS)
-    out += [dataclasses.replace(d, message="gke: " + d.message.removeprefix("gcp: "))
-            for d in gcp._check_labels(service)]  # the cluster's and nodes' Google Cloud labels
+    out += gcp.check_labels("gke", service)  # the cluster's and nodes' Google Cloud labels
     out += _check_machine(service, target)
     out += _check_ingress(service, target) if has_https(service) else []
     out += _check_service(service)
@@ -228,7 +227,7 @@ def _check_ingress(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
 
 def _check_certificate(target: ir.Target) -> list[Diagnostic]:
     names = str(target.get("certificate") or "").split(",")
-    bad = [name for name in names if not _CERT_NAME.match(name)]
+    bad = [name for name in names if not _CERT_NAME.fullmatch(name)]
     if bad:
         return [error("gke", "targets.gke.certificate",
                       f"targets.gke.certificate '{bad[0]}' is not the name of a Compute Engine SSL certificate "

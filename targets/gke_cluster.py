@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from compiler import ir
+from compiler.cdk import literal
 from compiler.errors import Diagnostic
 from targets import gcp, gcp_lb, gke, kubernetes
 from targets.base import error, output_endpoint, resource_name, warning
@@ -231,8 +232,9 @@ def _pin_zones(stack, service: ir.Service, target: ir.Target, pool) -> None:
     pool.add_override("node_locations", "${" + offering + "}")
     pool.add_override("lifecycle.precondition", [{
         "condition": "${length(" + offering + ") > 0}",
-        "error_message": f"No zone of {region} offers machine type {kind} for {service.name}: pick another region "
-                         "or hardware.instance_types.gke."}])
+        # An override is not escaped by Stack.add: the user's text is made literal here (cdk.literal).
+        "error_message": literal(f"No zone of {region} offers machine type {kind} for {service.name}: pick another "
+                                 "region or hardware.instance_types.gke.")}])
 
 
 def _ingress(stack, service: ir.Service, target: ir.Target, workload, pool):

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 
-from compiler import ir
+from compiler import ir, values
 from compiler.errors import Diagnostic, format_path
 from targets.base import Limit, check_limits, check_scale_to_zero, error, uncredentialed_uri, warning
 
@@ -18,7 +18,7 @@ _PROBE_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resou
 _HTTP_PROBE_DOC = ("https://kubernetes.io/docs/tasks/configure-pod-container/"
                    "configure-liveness-readiness-startup-probes/")
 _HPA_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/horizontal-pod-autoscaler-v2/"
-_LABEL_DOC = "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set"
+_LABEL_DOC = values.KUBERNETES_LABELS_DOC
 _QUANTITY_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/"
 _INGRESS_DOC = "https://kubernetes.io/docs/concepts/services-networking/ingress/#tls"
 _ADAPTER_DOC = "https://github.com/kubernetes-sigs/prometheus-adapter/blob/master/docs/config-walkthrough.md"
@@ -96,8 +96,6 @@ LIVENESS_INTERVAL_S, LIVENESS_FAILURES = 30, 5
 SCALE_TO_ZERO = ("an HPA's minReplicas 0 needs the alpha feature gate HPAScaleToZero and an Object or External "
                  f"metric (see {_HPA_DOC})")
 
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
@@ -199,20 +197,6 @@ def _success_codes(service: ir.Service, name: str) -> list[Diagnostic]:
     return []
 
 
-def label_problem(key: str, value: str) -> str | None:
-    """Why `key: value` is not a valid Kubernetes label, or None."""
-    prefix, slash, label = key.rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return f"key prefix '{prefix}' must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"
-    if not _LABEL_NAME.match(label):
-        return (f"key name '{label}' must be 1-63 characters: letters, digits, '-', '_' or '.', starting and ending "
-                "with a letter or digit")
-    if value and not _LABEL_NAME.match(value):
-        return ("value must be empty or 1-63 characters: letters, digits, '-', '_' or '.', starting and ending with "
-                "a letter or digit")
-    return None
-
-
 def _labels(service: ir.Service, name: str) -> list[Diagnostic]:
     out = []
     for key, value in service.labels:
@@ -220,7 +204,7 @@ def _labels(service: ir.Service, name: str) -> list[Diagnostic]:
         if key in (NAME_LABEL, MANAGED_BY_LABEL):
             out.append(Diagnostic(f"{name}: metadata.labels: '{key}' is set by infc on every object", path=path))
             continue
-        problem = label_problem(key, value)
+        problem = values.kubernetes_label_problem(key, value)
         if problem:
             out.append(Diagnostic(f"{name}: metadata.labels: '{key}: {value}' is not a Kubernetes label: {problem} "
                                   f"(see {_LABEL_DOC})", path=path))
@@ -232,7 +216,7 @@ def _settings(name: str, settings: Mapping[str, object], service: ir.Service) ->
     distinct volumes; ingress_class names an IngressClass object."""
     out = []
     for key, value in sorted((settings.get("node_selector") or {}).items()):
-        problem = label_problem(key, value)
+        problem = values.kubernetes_label_problem(key, value)
         if problem:
             out.append(Diagnostic(f"{name}: targets.{name}.node_selector: '{key}: {value}' is not a Kubernetes label: "
                                   f"{problem} (see {_LABEL_DOC})", path=("targets", name, "node_selector", key)))
@@ -247,8 +231,14 @@ def _settings(name: str, settings: Mapping[str, object], service: ir.Service) ->
                          f"targets.{name}.cpu_limit is {cpu_limit:g}; it must be at least the CPU request, {cpus:g} "
                          f"({source}) (see {_QOS_DOC})"))
     out += _writable_dirs(name, service, settings.get("writable_dirs") or ())
+    certificate = settings.get("certificate")
+    if certificate and not values.dns_subdomain(certificate):
+        out.append(error(name, f"targets.{name}.certificate",
+                         f"targets.{name}.certificate '{certificate}' is not the name of a TLS Secret (a DNS "
+                         f"subdomain: lowercase letters, digits, '-' and '.', at most 253 characters; see "
+                         f"{_INGRESS_DOC})"))
     ingress_class = settings.get("ingress_class")
-    if ingress_class and (len(ingress_class) > 253 or not _DNS_SUBDOMAIN.match(ingress_class)):
+    if ingress_class and not values.dns_subdomain(ingress_class):
         out.append(error(name, f"targets.{name}.ingress_class",
                          f"targets.{name}.ingress_class '{ingress_class}' is not an IngressClass name (a DNS "
                          "subdomain: lowercase letters, digits, '-' and '.', at most 253 characters)"))

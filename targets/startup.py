@@ -7,38 +7,31 @@ import re
 import shlex
 
 import jinja2
-from jinja2.utils import htmlsafe_json_dumps
+import yaml
 
 from compiler import ir
-
-
-# A JSON surrogate pair (a character outside the Basic Multilingual Plane, such as an emoji), not itself preceded by
-# an escaping backslash.
-_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
-
-
-def yaml_json(value) -> str:
-    """`value` as JSON that YAML reads back as written: a JSON string is a YAML double-quoted scalar, except that
-    YAML decodes each \\u escape alone, so a surrogate pair would come back as two lone surrogates, which cloud-init
-    (PyYAML) cannot write to a file or pass to a command; those characters get YAML's \\UXXXXXXXX escape instead
-    (https://yaml.org/spec/1.2.2/#57-escaped-characters)."""
-    def astral(match: re.Match) -> str:
-        high, low = int(match[2], 16), int(match[3], 16)
-        return f"{match[1]}\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
-
-    return _PAIR.sub(astral, str(htmlsafe_json_dumps(value)))
+from compiler.errors import Diagnostic
+from targets.base import error
 
 
 @functools.cache
 def _templates() -> jinja2.Environment:
-    environment = jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("targets", "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
-    environment.filters["yaml_json"] = yaml_json
-    return environment
+    env.filters["yaml"] = yaml_flow
+    return env
+
+
+def yaml_flow(value: str | list[str]) -> str:
+    """`value` as one YAML flow node that PyYAML, which cloud-init reads user data with, reads back as exactly
+    `value`: double-quoted, with escapes YAML defines (JSON's \\ud83d\\ude00 for an emoji would read back as two
+    lone surrogates; a raw U+2028 would end a line)."""
+    return yaml.safe_dump(value, default_flow_style=True, default_style='"', allow_unicode=True,
+                          width=2**31 - 1).rstrip("\n")
 
 
 def env_file(service: ir.Service) -> str:
@@ -73,3 +66,15 @@ def startup_script(service: ir.Service) -> str:
     return _templates().get_template("startup-script.sh.j2").render(
         service=service, env_file=shlex.quote(env_file(service)),
         docker_run=" ".join(shlex.quote(arg) for arg in docker_run(service)))
+
+
+def check_size(target: str, service: ir.Service, what: str, text: str, limit: int, doc: str) -> list[Diagnostic]:
+    """The start-up data as it would be emitted (`text`), measured in UTF-8 bytes against the cloud's `limit`: an
+    error naming both, at the spec fields that make it large."""
+    size = len(text.encode())
+    if size <= limit:
+        return []
+    where = "model.env" if service.env else "model.args" if service.args else "model"
+    return [error(target, where, f"the replicas' {what} would be {size} bytes; {target} takes at most {limit} bytes "
+                                 f"(see {doc}): shorten model.env, model.args, model.name or model.uri, or build them "
+                                 "into the image")]

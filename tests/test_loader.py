@@ -39,8 +39,10 @@ def test_several_documents_and_empty_ones_skipped():
                     "hardware, targets"),
     (b"a: [1, 2\n", "f.yaml:2:1: error: invalid YAML: expected ',' or ']', but got '<stream end>' "
                     "(while parsing a flow sequence that starts at line 1, column 4)"),
-    (b"on: 1\n", "f.yaml:1:1: error: mapping keys must be strings, got true (YAML reads on/off/yes/no as booleans: "
-                 "quote the key)"),
+    (b"on: 1\n", "f.yaml:1:1: error: mapping keys must be strings: YAML reads on as the boolean true, not as the text "
+                 "'on'; quote it: \"on\""),
+    (b"1.10: 1\n", "f.yaml:1:1: error: mapping keys must be strings: YAML reads 1.10 as the number 1.1, not as the text "
+                   "'1.10'; quote it: \"1.10\""),
     (b"a: 1\n\x00\x01", "f.yaml:2:1: error: file contains NUL bytes; is it a binary file?"),
     (b"a: 1\nb: caf\xe9\n", "f.yaml:2:7: error: file is not valid UTF-8 (byte 0xe9)"),
     (b"a: !!python/object:os.system x\n", "f.yaml:1:4: error: cannot read value: could not determine a constructor "

@@ -20,10 +20,12 @@ from compiler.cli import main
 from compiler.driver import compile_files
 from compiler.errors import CompileError
 from fuzz.specgen import TARGETS, damaged, dump, specs
+from tests import terraform_strings
+
 
 def ci(examples: int) -> settings:
     return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 @contextlib.contextmanager
@@ -79,6 +81,43 @@ def test_valid_specs_synthesize_well_formed_terraform_for_all_six_targets(doc):
             assert not _has_null(stack), target
             assert stack["terraform"]["required_providers"], target
             assert sum(len(v) for v in stack.get("resource", {}).values()) >= 1, target
+            assert terraform_strings.problems(stack) == [], target
+
+
+@ci(3)
+@given(damaged().filter(lambda data: validates(data)))
+def test_damaged_specs_that_validate_also_synthesize(data):
+    """Whatever validate accepts, synth writes: no exit 3 after exit 0 (fuzz/fuzz_cli.py does this at scale)."""
+    check_synth(data)
+
+
+def validates(data: bytes) -> bool:
+    with spec_file(data) as path:
+        return cli("validate", str(path))[0] == 0
+
+
+def check_synth(data: bytes) -> None:
+    """`synth` of a spec that validates: exit 0, and every stack well-formed JSON whose strings are literal text
+    except infc's own references (tests/terraform_strings.py)."""
+    with spec_file(data) as path:
+        out = path.parent / "out"
+        code, _, err = cli("synth", str(path), "--out", str(out))
+        assert code == 0, err + data.decode(errors="replace")
+        stacks = sorted((out / "stacks").glob("*/cdk.tf.json"))
+        assert stacks
+        for stack in stacks:
+            document = json.loads(stack.read_text(encoding="utf-8"))
+            assert not _has_null(document) and document["terraform"], stack
+            assert terraform_strings.problems(document) == [], stack
+
+
+def test_every_string_of_every_example_is_literal_or_infcs_own_reference(synth_for):
+    """All six targets' stacks of every example: each live `${...}` is a reference infc wrote, never user text."""
+    found = {}
+    for target in TARGETS:
+        for stack in sorted((synth_for(target) / "stacks").glob("*/cdk.tf.json")):
+            found[stack.parent.name] = terraform_strings.problems(json.loads(stack.read_text(encoding="utf-8")))
+    assert found and all(problems == [] for problems in found.values()), found
 
 
 def _has_null(value) -> bool:
@@ -133,5 +172,6 @@ def test_user_strings_reach_terraform_as_literals_not_templates(tmp_path):
     code, _, err = cli("synth", str(spec), "--out", str(tmp_path / "out"))
     assert code == 0, err
     raw = re.compile(rf"(?<![$%])[$%]\{{{MARK}")
-    found = {p.parent.name for p in (tmp_path / "out" / "stacks").glob("*/cdk.tf.json") if raw.search(p.read_text())}
-    assert found == set()
+    stacks = sorted((tmp_path / "out" / "stacks").glob("*/cdk.tf.json"))
+    assert len(stacks) == 6 and {p.parent.name for p in stacks if raw.search(p.read_text())} == set()
+    assert all(terraform_strings.problems(json.loads(p.read_text())) == [] for p in stacks)

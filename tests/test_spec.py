@@ -7,7 +7,7 @@ import pytest
 from compiler.loader import load_text
 from compiler.parse import parse
 from compiler.spec import Spec
-from compiler.units import parse_duration
+from compiler.values import parse_duration
 from tests.conftest import spec_dict, spec_yaml
 
 
@@ -19,12 +19,12 @@ def diagnostics(raw: bytes) -> list[str]:
 
 
 @pytest.mark.parametrize("value, seconds", [(90, 90), ("90", 90), ("90s", 90), ("10m", 600), ("1h", 3600),
-                                            (" 5m ", 300), (0, 0)])
+                                            (0, 0)])
 def test_durations(value, seconds):
     assert parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["1.5m", "10 minutes", "1h30m", -5, True, "m", None, 1.5])
+@pytest.mark.parametrize("value", ["1.5m", "10 minutes", "1h30m", -5, True, "m", None, 1.5, " 5m ", "300\n"])
 def test_bad_durations_are_refused_not_rounded(value):
     with pytest.raises(ValueError):
         parse_duration(value)
