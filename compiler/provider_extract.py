@@ -181,7 +181,18 @@ def extract_all(sources: dict, mirror: pathlib.Path, today: str) -> dict[str, di
 
 
 def render(doc: dict) -> str:
-    return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    """Compact JSON, sorted, with one line per provenance field and per type: small files, readable diffs."""
+    def compact(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    lines = []
+    for key in sorted(doc):
+        if isinstance(doc[key], dict) and doc[key] and key != "provider":
+            inner = ",\n".join(f"  {compact(k)}:{compact(v)}" for k, v in sorted(doc[key].items()))
+            lines.append(f"{compact(key)}:{{\n{inner}\n }}")
+        else:
+            lines.append(f"{compact(key)}:{compact(doc[key])}")
+    return "{\n " + ",\n ".join(lines) + "\n}\n"
 
 
 def _comparable(doc: dict) -> dict:
@@ -210,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in stale:
             before = render(_comparable(old[name])).splitlines() if name in old else []
             after = render(_comparable(fresh[name])).splitlines() if name in fresh else []
-            print("".join(f"{line}\n" for line in list(difflib.unified_diff(before, after, name, name, lineterm=""))[:40]))
+            diff = list(difflib.unified_diff(before, after, name, name, lineterm=""))
+            print("".join(f"{line[:300]}\n" for line in diff[:40]))
         print(f"{len(stale)} of {len(fresh)} provider schema files differ" if stale else
               f"all {len(fresh)} provider schema files are up to date", file=sys.stderr)
         return 1 if stale else 0
