@@ -45,7 +45,7 @@ class Violation:
 @dataclasses.dataclass(frozen=True)
 class Schema:
     """One committed schema file: a provider at one exact version."""
-    source: str        # registry.terraform.io/hashicorp/aws (lower case)
+    source: str        # registry.terraform.io/hashicorp/aws
     version: str
     blocks: dict       # ("resource" | "data" | "provider", type or provider name) -> schema block
 
@@ -56,7 +56,7 @@ class Schema:
 
 @functools.cache
 def schemas() -> dict[str, tuple[Schema, ...]]:
-    """{source address: its committed schemas, oldest first}, read once."""
+    """{source address in lower case: its committed schemas, oldest first}, read once."""
     found: dict[str, list[Schema]] = {}
     for path in sorted(SCHEMA_DIR.glob("*.json")):
         doc = json.loads(path.read_text())
@@ -66,7 +66,7 @@ def schemas() -> dict[str, tuple[Schema, ...]]:
         blocks = {("provider", p["provider"]): doc["provider"]["block"]}
         blocks.update({("resource", t): s["block"] for t, s in doc["resource_schemas"].items()})
         blocks.update({("data", t): s["block"] for t, s in doc["data_source_schemas"].items()})
-        found.setdefault(p["source"].lower(), []).append(Schema(p["source"].lower(), p["version"], blocks))
+        found.setdefault(p["source"].lower(), []).append(Schema(p["source"], p["version"], blocks))
     return {k: tuple(sorted(v, key=lambda s: _version_key(s.version))) for k, v in found.items()}
 
 
@@ -76,8 +76,11 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def _provider_schemas(local: str, doc: dict | None = None) -> tuple[Schema, ...]:
-    """The schemas of the provider with local name `local`: its source from required_providers, else hashicorp/."""
-    required = ((doc or {}).get("terraform") or {}).get("required_providers") or {}
+    """The schemas of the provider with local name `local`: in a document, its source from required_providers, else
+    Terraform's default hashicorp/<local>; without one (has_attribute), the committed provider of that name."""
+    if doc is None:
+        return next((group for group in schemas().values() if group[0].blocks.get(("provider", local))), ())
+    required = (doc.get("terraform") or {}).get("required_providers") or {}
     entry = required.get(local)
     source = (entry.get("source") if isinstance(entry, dict) else None) or f"hashicorp/{local}"
     if source.count("/") == 1:

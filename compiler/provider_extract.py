@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,13 +91,24 @@ def trim(provider: str, schema: dict, sources: dict) -> tuple[dict, dict[str, li
 
 # --- terraform providers schema -json --------------------------------------------------------------------------------
 
-def from_terraform(provider: str, source: str, version: str, mirror: pathlib.Path, work: pathlib.Path) -> tuple[dict, dict]:
-    """(full schema of one provider, provenance) from `terraform providers schema -json` with a mirror-only CLI config."""
+def from_terraform(provider: str, source: str, version: str, mirror: pathlib.Path,
+                   work: pathlib.Path) -> tuple[dict, dict]:
+    """(full schema of one provider, provenance): `terraform providers schema -json` with a mirror-only CLI config."""
     address = f"{REGISTRY}/{source.lower()}"
+    if shutil.which("terraform") is None:
+        raise ExtractError(f"{source} {version}: terraform is not on PATH")
     if not (mirror / REGISTRY / source.lower()).is_dir():
         raise ExtractError(f"{source} {version}: no filesystem mirror of it under {mirror}")
+    # An unpacked mirror doubles as a plugin cache: init then links the provider instead of copying 700 MB.
+    cache = work / "plugin-cache"
+    for platform in sorted((mirror / REGISTRY / source.lower() / version).glob("*_*")):
+        if platform.is_dir():
+            (cache / REGISTRY / source.lower() / version).mkdir(parents=True, exist_ok=True)
+            (cache / REGISTRY / source.lower() / version / platform.name).symlink_to(platform)
     config = work / "terraform.tfrc"
-    config.write_text('provider_installation {\n  filesystem_mirror {\n'
+    config.write_text((f'plugin_cache_dir = {json.dumps(str(cache))}\n'
+                       'plugin_cache_may_break_dependency_lock_file = true\n' if cache.exists() else "")
+                      + 'provider_installation {\n  filesystem_mirror {\n'
                       f'    path    = {json.dumps(str(mirror))}\n    include = [{json.dumps(address)}]\n  }}\n'
                       f'  direct {{ exclude = [{json.dumps(address)}] }}\n}}\n')
     (work / "main.tf.json").write_text(json.dumps(

@@ -265,7 +265,7 @@ def schema_from_wheel(wheel: pathlib.Path, provider: str, wanted: dict[str, list
         base = {"provider": ("cdktn.TerraformProvider",), "resource": ("cdktn.TerraformResource",),
                 "data": ("cdktn.TerraformDataSource",)}[kind]
         _, body = module.top(base)
-        declared = re.search(r'terraformResourceType: "([^"]+)"', body) if kind != "provider" else None
+        declared = re.search(r'static readonly tfResourceType = "([^"]+)"', body) if kind != "provider" else None
         if kind != "provider" and (not declared or declared.group(1) != type_name):
             raise module.fail(f"is {declared and declared.group(1)!r}, expected {type_name!r}")
         versions.update(re.findall(r"providerVersion: '([^']+)'", body))
