@@ -30,6 +30,7 @@ CANNOT_KNOW = [
     "nested attributes (protocol 6 nested_type) vs blocks, and object-typed attributes vs nested attributes: a "
     "settable struct is recorded as a block, a computed one as a nested_type attribute with the generator's flags "
     "(an object-typed attribute's fields inherit its flags, so a missing field of an object is not reported)",
+    "nesting mode group vs single: both are rendered as one object; recorded as single",
     "dynamic vs map(dynamic): both are rendered as a map of any; recorded as dynamic",
     "map(list(T)) vs map(set(T)): both are rendered the same; recorded as map(list(T))",
     "computed flags of attributes inside provider-configuration blocks (no getter classes exist for them)",

@@ -146,7 +146,7 @@ class Body:
                     self.block(block_type["block"], body, join(join(path, key), n) if isinstance(item, list)
                                else join(path, key))
             return
-        bodies = value if isinstance(value, list) else [value]
+        bodies = value if isinstance(value, list) else [value]  # "must be either a JSON object or a JSON array"
         for i, body in enumerate(bodies):
             self.block(block_type["block"], body, join(path, i) if isinstance(value, list) else path)
         most = 1 if mode in ("single", "group") else block_type.get("max_items", 0)

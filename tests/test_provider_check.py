@@ -202,6 +202,8 @@ def test_a_dynamic_attribute_takes_anything():
      "2 blocks, at most 1 allowed (nesting mode single)", BOTH),
     (lambda d: res(d, "aws_lb_target_group", "tg").update(health_check="${local.hc}"), "health_check",
      "a block must be an object, not a string", BOTH),
+    (lambda d: res(d, "aws_lb_target_group", "tg").update(health_check=None), "health_check",
+     "a block must be an object, not null", BOTH),  # JSON syntax: "either a JSON object or a JSON array"
     (lambda d: res(d, "aws_lb", "lb").update(subnet_mapping=[{"subnet_id": "subnet-1"}, 3]), "subnet_mapping[1]",
      "a block must be an object, not a number", BOTH),
 ])
