@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,13 +91,24 @@ def trim(provider: str, schema: dict, sources: dict) -> tuple[dict, dict[str, li
 
 # --- terraform providers schema -json --------------------------------------------------------------------------------
 
-def from_terraform(provider: str, source: str, version: str, mirror: pathlib.Path, work: pathlib.Path) -> tuple[dict, dict]:
-    """(full schema of one provider, provenance) from `terraform providers schema -json` with a mirror-only CLI config."""
+def from_terraform(provider: str, source: str, version: str, mirror: pathlib.Path,
+                   work: pathlib.Path) -> tuple[dict, dict]:
+    """(full schema of one provider, provenance): `terraform providers schema -json` with a mirror-only CLI config."""
     address = f"{REGISTRY}/{source.lower()}"
+    if shutil.which("terraform") is None:
+        raise ExtractError(f"{source} {version}: terraform is not on PATH")
     if not (mirror / REGISTRY / source.lower()).is_dir():
         raise ExtractError(f"{source} {version}: no filesystem mirror of it under {mirror}")
+    # An unpacked mirror doubles as a plugin cache: init then links the provider instead of copying 700 MB.
+    cache = work / "plugin-cache"
+    for platform in sorted((mirror / REGISTRY / source.lower() / version).glob("*_*")):
+        if platform.is_dir():
+            (cache / REGISTRY / source.lower() / version).mkdir(parents=True, exist_ok=True)
+            (cache / REGISTRY / source.lower() / version / platform.name).symlink_to(platform)
     config = work / "terraform.tfrc"
-    config.write_text('provider_installation {\n  filesystem_mirror {\n'
+    config.write_text((f'plugin_cache_dir = {json.dumps(str(cache))}\n'
+                       'plugin_cache_may_break_dependency_lock_file = true\n' if cache.exists() else "")
+                      + 'provider_installation {\n  filesystem_mirror {\n'
                       f'    path    = {json.dumps(str(mirror))}\n    include = [{json.dumps(address)}]\n  }}\n'
                       f'  direct {{ exclude = [{json.dumps(address)}] }}\n}}\n')
     (work / "main.tf.json").write_text(json.dumps(
@@ -181,7 +193,18 @@ def extract_all(sources: dict, mirror: pathlib.Path, today: str) -> dict[str, di
 
 
 def render(doc: dict) -> str:
-    return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    """Compact JSON, sorted, with one line per provenance field and per type: small files, readable diffs."""
+    def compact(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    lines = []
+    for key in sorted(doc):
+        if isinstance(doc[key], dict) and doc[key] and key != "provider":
+            inner = ",\n".join(f"  {compact(k)}:{compact(v)}" for k, v in sorted(doc[key].items()))
+            lines.append(f"{compact(key)}:{{\n{inner}\n }}")
+        else:
+            lines.append(f"{compact(key)}:{compact(doc[key])}")
+    return "{\n " + ",\n ".join(lines) + "\n}\n"
 
 
 def _comparable(doc: dict) -> dict:
@@ -210,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in stale:
             before = render(_comparable(old[name])).splitlines() if name in old else []
             after = render(_comparable(fresh[name])).splitlines() if name in fresh else []
-            print("".join(f"{line}\n" for line in list(difflib.unified_diff(before, after, name, name, lineterm=""))[:40]))
+            diff = list(difflib.unified_diff(before, after, name, name, lineterm=""))
+            print("".join(f"{line[:300]}\n" for line in diff[:40]))
         print(f"{len(stale)} of {len(fresh)} provider schema files differ" if stale else
               f"all {len(fresh)} provider schema files are up to date", file=sys.stderr)
         return 1 if stale else 0

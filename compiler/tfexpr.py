@@ -114,17 +114,32 @@ def references(expression: str) -> list[Reference]:
             continue  # var.x, each.key, ...; every resource type is PROVIDER_NAME
         if expression[m.end():].lstrip().startswith("("):
             continue  # a function call such as provider::aws::arn_parse(...) is not a reference
-        steps: list[str | int | Index] = []
-        for s in _STEP.finditer(tail):
-            attr, number, star, index = s.groups()
-            if attr is not None:
-                steps.append(attr)
-            elif number is not None:
-                steps.append(int(number))  # legacy `.0` index
-            elif star is not None:
-                steps.append(SPLAT)
-            else:
-                index = index.strip()
-                steps.append(int(index) if index.isdigit() else SPLAT if index == "*" else ANY_INDEX)
-        refs.append(Reference("data" if data else "resource", root, name, tuple(steps), m.group(0).strip()))
+        refs.append(Reference("data" if data else "resource", root, name, _steps(tail), m.group(0).strip()))
     return refs
+
+
+def _steps(tail: str) -> tuple[str | int | Index, ...]:
+    steps: list[str | int | Index] = []
+    for s in _STEP.finditer(tail):
+        attr, number, star, index = s.groups()
+        if attr is not None:
+            steps.append(attr)
+        elif number is not None:
+            steps.append(int(number))  # legacy `.0` index
+        elif star is not None:
+            steps.append(SPLAT)
+        else:
+            index = index.strip()
+            steps.append(int(index) if index.isdigit() else SPLAT if index == "*" else ANY_INDEX)
+    return tuple(steps)
+
+
+_TRAVERSAL = re.compile(rf"\s*({_NAME})((?:\s*(?:\.\s*{_NAME}|\.\s*\d+|\[[^\[\]]*\]))*)\s*")
+
+
+def traversal(text: str) -> tuple[str | int | Index, ...] | None:
+    """The steps of a bare attribute path such as `metadata[0].annotations` (lifecycle ignore_changes), or None."""
+    m = _TRAVERSAL.fullmatch(text)
+    if not m:
+        return None
+    return (m.group(1), *_steps(m.group(2)))
