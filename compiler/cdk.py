@@ -12,17 +12,15 @@ CDK Terrain is imported lazily, inside functions, so `infc validate` and the spe
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import os
 import pathlib
-import re
 import tempfile
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
-from compiler.tfvalues import IDENTIFIER, Addressable, Expr, Ref, SchemaViolation, Text, json_text, render
+from compiler.tfvalues import IDENTIFIER, Addressable, Expr, SchemaViolation, Text, json_text, render
 
 # Meta-arguments CDK Terrain writes itself (an attribute of the same name would be deleted when it merges them in):
 # set through its overrides. https://developer.hashicorp.com/terraform/language/meta-arguments
@@ -135,37 +133,11 @@ def backend(stack_scope: Any, kind: str, attributes: dict[str, Any]) -> None:
     _classes().Backend(stack_scope, kind, render(attributes))
 
 
-def binding(provider: str, module: str, name: str) -> type:
-    """A provider binding class, e.g. binding("aws", "lb", "Lb") -> cdktn_provider_aws.lb.Lb."""
-    return getattr(importlib.import_module(f"cdktn_provider_{provider}.{module}"), name)
-
-
-class Expression(str):
-    """A Terraform expression a backend writes by hand (`${each.key}`), passed through as it is. Every other
-    string handed to Stack.add or Stack.struct is literal text and is escaped (see `literal`)."""
-
-
-# A template sequence in a Terraform JSON string, except the `${TfToken[...]}` markers CDK resolves to references.
-_TEMPLATE = re.compile(r"\$\{(?!TfToken\[)|%\{")
-
-
-def literal(value: Any) -> Any:
-    """`value` with every string made literal for Terraform: in JSON syntax all strings are templates, so a user's
-    `${x}` would be evaluated (a plan error, or a `${file(...)}` read); Terraform reads `$${` as `${` and `%%{` as
-    `%{`. Lists and maps are escaped throughout, map keys included; Expressions and CDK tokens are left alone."""
-    if isinstance(value, Expression):
-        return str(value)
-    if isinstance(value, str):
-        return _TEMPLATE.sub(lambda m: m.group(0)[0] + m.group(0), value)
-    if isinstance(value, (list, tuple)):
-        return [literal(v) for v in value]
-    if isinstance(value, dict):
-        return {literal(k): literal(v) for k, v in value.items()}
-    return value
-
-
-def _constructs(blocks: Iterable[Any]) -> list:
-    return [b._construct if isinstance(b, Block) else b for b in blocks or ()]
+def _constructs(blocks: Iterable[Block]) -> list:
+    for block in blocks:
+        if not isinstance(block, Block):
+            raise TypeError(f"depends_on takes resource and data source handles, not {type(block).__name__}")
+    return [block._construct for block in blocks]
 
 
 class Stack:
@@ -184,15 +156,14 @@ class Stack:
         configuration block."""
         _classes().Provider(self.scope, name, source, versions, render(attributes))
 
-    def add(self, *args: Any, depends_on: Iterable[Any] = (), **attributes: Any) -> Any:
+    def add(self, type_name: str, construct_id: str, /, *, depends_on: Iterable[Block] = (),
+            **attributes: Any) -> Block:
         """A resource: add("aws_lb", "load_balancer", name=...). Meta-arguments (lifecycle, for_each) may be
         given here too; depends_on takes the handles of resources and data sources."""
-        if len(args) == 3:  # the binding API, until every backend is ported
-            return self._add_binding(*args, depends_on=depends_on, **attributes)
-        type_name, construct_id = args
         return self._block("resource", type_name, construct_id, depends_on, attributes)
 
-    def data(self, type_name: str, construct_id: str, /, *, depends_on: Iterable[Any] = (), **attributes: Any):
+    def data(self, type_name: str, construct_id: str, /, *, depends_on: Iterable[Block] = (),
+             **attributes: Any) -> Block:
         """A data source: data("aws_vpc", "default_vpc", default=True); references read `data.aws_vpc...`."""
         return self._block("data", type_name, construct_id, depends_on, attributes)
 
@@ -207,45 +178,15 @@ class Stack:
         self.blocks.append(block)
         return block
 
-    def _add_binding(self, provider: str, kind: str, construct_id: str, /, depends_on=(), **props: Any) -> Any:
-        module, _, cls = kind.rpartition(".")
-        if depends_on:
-            props["depends_on"] = _constructs(depends_on)
-        return binding(provider, module, cls)(self.scope, construct_id, **literal(props))
-
-    def struct(self, provider: str, kind: str, /, **props: Any) -> Any:
-        """A nested-block struct ("lb.LbListenerDefaultAction"). Plain dicts are not safe here: jsii drops
-        their snake_case keys silently."""
-        module, _, cls = kind.rpartition(".")
-        return binding(provider, module, cls)(**literal(props))
-
-    @staticmethod
-    def expr(template: str, *args: Any) -> Any:
-        """A hand-written expression: stack.expr("toset({})", zones.names)."""
-        if not args and template.startswith("${") or "${" in template:  # the binding API, until all are ported
-            return Expression(template)
-        return Expr(template, *args)
-
+    expr = staticmethod(Expr)  # a hand-written expression: stack.expr("toset({})", zones.names)
     fmt = staticmethod(Text)  # literal text with references: stack.fmt("https://{}", cluster.endpoint)
     json = staticmethod(json_text)  # JSON text with references in its strings (an IAM policy)
 
     def output(self, construct_id: str, value: Any, description: str, *, sensitive: bool = False) -> None:
         """An output. Its description is a literal string in Terraform JSON, not a template (terraform 1.11 reads
         `${x}` in it back as written), so it is written as given."""
-        cdk = _classes()
-        if isinstance(value, (Ref, Expr, Text)) or isinstance(value, str) and not _is_token(value):
-            value = render(value)
-        cdk.cdktn.TerraformOutput(self.scope, construct_id, value=value, description=description,
-                                  sensitive=sensitive or None)
-
-    def require(self, provider: str, source: str, versions: str) -> None:
-        """Declare the provider version range the output is tested against (bindings pin one exact version)."""
-        self.scope.add_override(f"terraform.required_providers.{provider}",
-                                {"source": source, "version": versions})
-
-
-def _is_token(value: str) -> bool:
-    return "${TfToken[" in value
+        _classes().cdktn.TerraformOutput(self.scope, construct_id, value=render(value), description=description,
+                                         sensitive=sensitive or None)
 
 
 def _drop_nulls(value: Any) -> Any:
@@ -277,8 +218,6 @@ def _check(work: pathlib.Path, stacks: list[Stack]) -> None:
     from compiler import provider_check
 
     for stack in stacks:
-        if not stack.blocks:  # built with the binding API (until every backend is ported): jsii checked it
-            continue
         doc = json.loads((work / "stacks" / stack.name / "cdk.tf.json").read_text(encoding="utf-8"))
         for block in stack.blocks:
             section = doc.get("data" if block._kind == "data" else "resource", {})

@@ -67,6 +67,10 @@ def _arguments(kind: str, template: str, args: tuple) -> tuple:
     return args
 
 
+class _Key(str):
+    """A map key in a reference path (`output["scoring_uri"]`), as opposed to an attribute name (`.arn`)."""
+
+
 class Ref(_NotText):
     """`address.path`: an attribute of a resource or data source, e.g. aws_lb.load_balancer.arn.
 
@@ -80,26 +84,26 @@ class Ref(_NotText):
         self._address, self._path, self._check = address, path, check
 
     def __getattr__(self, name: str) -> Ref:
-        if name.startswith("_"):
+        if name.startswith("_") or not IDENTIFIER.match(name):
             raise AttributeError(name)
         return Ref(self._address, (*self._path, name), self._check)
 
     def __getitem__(self, key: int | str) -> Ref:
         if not isinstance(key, (int, str)) or isinstance(key, bool):
             raise TypeError(f"{self!r}: index with an int or a str, not {type(key).__name__}")
-        return Ref(self._address, (*self._path, key), self._check)
+        return Ref(self._address, (*self._path, _Key(key) if isinstance(key, str) else key), self._check)
 
     def __iter__(self):
         raise TypeError(f"{self!r} is one value known at apply time; it cannot be iterated in Python")
 
     def traversal(self) -> str:
         """The reference as Terraform writes it inside an expression: aws_lb.x.arn, m.meta[0].name, o.out["k"]."""
-        steps = [f".{step}" if isinstance(step, str) and IDENTIFIER.match(step) else
-                 f"[{step}]" if isinstance(step, int) else f"[{hcl_string(step)}]" for step in self._path]
+        steps = [f"[{hcl_string(step)}]" if isinstance(step, _Key) else f"[{step}]" if isinstance(step, int)
+                 else f".{step}" for step in self._path]
         return self._address + "".join(steps)
 
     def __repr__(self) -> str:
-        return f"Ref({self._address}{''.join(f'[{s!r}]' if not isinstance(s, str) else f'.{s}' for s in self._path)})"
+        return f"Ref({self.traversal()})"
 
 
 class Addressable(_NotText):
