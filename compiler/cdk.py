@@ -79,8 +79,10 @@ def _classes() -> SimpleNamespace:
     use_wheel_node()
     import cdktn
 
+    @functools.cache
     def metadata(provider: str, versions: str | None = None):
-        # providerName lets the App check that every resource's provider is declared in its stack.
+        # providerName lets the App check that every resource's provider is declared in its stack. One (immutable)
+        # struct per provider: building one checks the types of its arguments, a cost per resource otherwise.
         return cdktn.TerraformProviderGeneratorMetadata(provider_name=provider, provider_version_constraint=versions)
 
     class Resource(cdktn.TerraformResource):
@@ -209,16 +211,18 @@ def synth(stacks: list[tuple[str, Callable[[Stack], None]]], outdir: str) -> Non
             build(stack)
             built.append(stack)
         app.synth()
-        _check(pathlib.Path(work), built)
-        _normalize(pathlib.Path(work), pathlib.Path(outdir))
+        documents = {path.relative_to(work): _drop_nulls(json.loads(path.read_text(encoding="utf-8")))
+                     for path in sorted(pathlib.Path(work).rglob("*.json"))}
+    _check(documents, built)
+    _write(documents, pathlib.Path(outdir))
 
 
-def _check(work: pathlib.Path, stacks: list[Stack]) -> None:
+def _check(documents: dict[pathlib.Path, Any], stacks: list[Stack]) -> None:
     """Every resource where its references point, and every stack as the provider schemas describe it."""
     from compiler import provider_check
 
     for stack in stacks:
-        doc = json.loads((work / "stacks" / stack.name / "cdk.tf.json").read_text(encoding="utf-8"))
+        doc = documents[pathlib.Path("stacks", stack.name, "cdk.tf.json")]
         for block in stack.blocks:
             section = doc.get("data" if block._kind == "data" else "resource", {})
             if block._name not in section.get(block._type, {}):
@@ -228,12 +232,10 @@ def _check(work: pathlib.Path, stacks: list[Stack]) -> None:
             raise SchemaViolation(f"stack {stack.name}: " + "; ".join(map(str, violations)))
 
 
-def _normalize(src: pathlib.Path, dst: pathlib.Path) -> None:
-    """Copy manifest and stacks with sorted keys, no nulls and a trailing newline: byte-stable output."""
+def _write(documents: dict[pathlib.Path, Any], dst: pathlib.Path) -> None:
+    """Manifest and stacks with sorted keys, no nulls and a trailing newline: byte-stable output."""
     dst.mkdir(parents=True, exist_ok=True)
-    for path in sorted(src.rglob("*.json")):
-        rel = path.relative_to(src)
-        data = _drop_nulls(json.loads(path.read_text(encoding="utf-8")))
+    for rel, data in documents.items():
         out = dst / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
