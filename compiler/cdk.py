@@ -45,10 +45,10 @@ class Block(Addressable):
     """A resource or data source of a stack: its attributes, rendered when given, and references to what it exports
     (`lb.arn`, `ns.metadata[0].name`), each checked against the provider schemas."""
 
-    def __init__(self, kind: str, type_name: str, name: str, attributes: dict[str, Any]):
+    def __init__(self, kind: str, type_name: str, name: str, attributes: dict[str, Any], stack: str = ""):
         if not IDENTIFIER.match(type_name) or not IDENTIFIER.match(name):
             raise ValueError(f"{type_name}.{name}: not a Terraform type and name")
-        self._kind, self._type, self._name = kind, type_name, name
+        self._kind, self._type, self._name, self._stack = kind, type_name, name, stack
         self._address = f"data.{type_name}.{name}" if kind == "data" else f"{type_name}.{name}"
         self._attributes = render(attributes)
         self._construct: Any = None
@@ -58,8 +58,11 @@ class Block(Addressable):
 
         if not provider_check.has_attribute(self._kind, self._type, path):
             shown = "".join(f"[{p!r}]" if not isinstance(p, str) else f".{p}" for p in path)
-            raise SchemaViolation(f"{self._address}{shown}: {self._kind} type {self._type} exports no such "
-                                  "attribute in the committed provider schemas")
+            labels = [schema.label for source, group in sorted(provider_check.schemas().items())
+                      if source.endswith(f"/{provider_of(self._type)}") for schema in group]
+            raise SchemaViolation(f"{f'stack {self._stack}: ' if self._stack else ''}{self._address}{shown}: "
+                                  f"{self._kind} type {self._type} exports no such attribute "
+                                  f"[{', '.join(labels) or 'no committed schema'}]")
 
     def add_override(self, path: str, value: Any) -> None:
         """Set `path` (dotted: "lifecycle.ignore_changes") after creation; the value is rendered like attributes."""
@@ -172,7 +175,7 @@ class Stack:
     def _block(self, kind: str, type_name: str, construct_id: str, depends_on, attributes: dict) -> Block:
         cdk = _classes()
         meta = {key: attributes.pop(key) for key in _META if attributes.get(key) is not None}
-        block = Block(kind, type_name, construct_id, attributes)
+        block = Block(kind, type_name, construct_id, attributes, self.name)
         element = cdk.Resource if kind == "resource" else cdk.DataSource
         block._construct = element(self.scope, block, _constructs(depends_on))
         for key, value in meta.items():

@@ -109,5 +109,5 @@ def test_a_reference_the_type_does_not_export_is_an_internal_error(tmp_path, mon
     monkeypatch.setattr(aws, "emit", broken)
     llama = next(e for e in EXAMPLES if e.name == "llama-70b-a100.yaml")
     assert main(["synth", str(llama), "--target", "aws", "--out", str(tmp_path / "out")]) == 3
-    assert "SchemaViolation: aws_lb.load_balancer.dns: resource type aws_lb exports no such attribute" in \
-        capsys.readouterr().err
+    assert ("SchemaViolation: stack llama70b-aws: aws_lb.load_balancer.dns: resource type aws_lb exports no such "
+            "attribute [hashicorp/aws 5.100.0, hashicorp/aws 6.69.1]") in capsys.readouterr().err
