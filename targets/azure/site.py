@@ -5,7 +5,8 @@ from __future__ import annotations
 from compiler import ir
 from targets.base import resource_name
 
-# The bindings (cdktn-provider-azurerm 18.9.0) are generated from hashicorp/azurerm 5.10.0.
+# Every azurerm argument infc emits is checked against hashicorp/azurerm 5.10.0 (compiler/provider_schemas/): the
+# range starts there and spans its major version.
 PROVIDER = ("hashicorp/azurerm", ">= 5.10.0, < 6.0.0")
 
 
