@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
-from compiler.tfvalues import IDENTIFIER, Addressable, Expr, SchemaViolation, Text, json_text, render
+from compiler.tfvalues import IDENTIFIER, Addressable, Expr, SchemaViolation, Text, json_text, plain, render
 
 # Meta-arguments CDK Terrain writes itself (an attribute of the same name would be deleted when it merges them in):
 # set through its overrides. https://developer.hashicorp.com/terraform/language/meta-arguments
@@ -134,8 +134,9 @@ def _classes() -> SimpleNamespace:
 
 
 def backend(stack_scope: Any, kind: str, attributes: dict[str, Any]) -> None:
-    """The stack's state backend, `terraform { backend "<kind>" { attributes } }`."""
-    _classes().Backend(stack_scope, kind, render(attributes))
+    """The stack's state backend, `terraform { backend "<kind>" { attributes } }`. Terraform reads a backend block's
+    strings literally (no templates, no references), so they are written as given."""
+    _classes().Backend(stack_scope, kind, plain(attributes))
 
 
 def _constructs(blocks: Iterable[Block]) -> list:

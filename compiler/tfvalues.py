@@ -248,6 +248,23 @@ def _finite(number: float) -> float:
     return number
 
 
+def plain(value: Any) -> Any:
+    """`value` where Terraform reads strings literally, not as templates (a backend block: `${x}` in a local
+    backend's path names a file `${x}`, checked with terraform 1.11.4): written as given, None left out; a
+    reference or expression, which such a block cannot take, is refused."""
+    if isinstance(value, (_NotText, Text)):
+        raise TypeError(f"{value!r}: this block takes literal values only, no references or expressions")
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value if v is not None]
+    if isinstance(value, float):
+        return _finite(value)
+    if value is None or isinstance(value, (str, int)):
+        return value
+    raise TypeError(f"cannot write {type(value).__name__} {value!r} to Terraform JSON")
+
+
 def render(value: Any) -> Any:
     """`value` as Terraform JSON: strings literal, references and expressions live, None left out of dicts and lists
     (an unset argument), dict keys escaped as well (JSON object keys are templates too)."""

@@ -111,3 +111,20 @@ def test_a_reference_the_type_does_not_export_is_an_internal_error(tmp_path, mon
     assert main(["synth", str(llama), "--target", "aws", "--out", str(tmp_path / "out")]) == 3
     assert ("SchemaViolation: stack llama70b-aws: aws_lb.load_balancer.dns: resource type aws_lb exports no such "
             "attribute [hashicorp/aws 5.100.0, hashicorp/aws 6.69.1]") in capsys.readouterr().err
+
+
+def test_a_backend_block_is_written_literally(tmp_path):
+    """Terraform reads backend strings literally: a local backend path "st-${x}.tfstate" names that very file
+    (terraform 1.11.4), so escaping it as a template would change the path."""
+    cdk.use_wheel_node()
+    import cdktn
+
+    app = cdktn.App(outdir=str(tmp_path))
+    stack = cdktn.TerraformStack(app, "b")
+    cdk.backend(stack, "local", {"path": "st-${x}-%{y}.tfstate", "workspace_dir": None})
+    app.synth()
+    doc = json.loads((tmp_path / "stacks" / "b" / "cdk.tf.json").read_text())
+    assert doc["terraform"]["backend"] == {"local": {"path": "st-${x}-%{y}.tfstate"}}
+    lb = cdk.Block("resource", "aws_lb", "lb", {})
+    with pytest.raises(TypeError, match="literal values only"):
+        cdk.backend(stack, "s3", {"bucket": lb.arn})
