@@ -76,7 +76,7 @@ def output_endpoint(stack, service: ir.Service, host) -> None:
     serving = sorted(service.load_balancer.serving, key=lambda x: (x.protocol != "https", x.port))[0]
     default = {"http": 80, "https": 443}[serving.protocol]
     port = "" if serving.port == default else f":{serving.port}"
-    stack.output("endpoint", f"{serving.protocol}://{host}{port}", "URL of the inference endpoint")
+    stack.output("endpoint", stack.fmt("{}://{}{}", serving.protocol, host, port), "URL of the inference endpoint")
 
 
 def resource_name(service: ir.Service, suffix: str) -> str:

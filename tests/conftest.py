@@ -52,7 +52,7 @@ def examples_naming(target: str) -> list[pathlib.Path]:
 @pytest.fixture(scope="session")
 def synth_for(tmp_path_factory):
     """synth_for("aws") -> output dir of every example naming aws, synthesized once per session through the
-    real CLI for that target only (loading provider bindings dominates the cost)."""
+    real CLI for that target only (starting the CDK runtime is the fixed cost of a synth)."""
     from compiler.cli import main
 
     cache: dict[str, pathlib.Path] = {}

@@ -41,8 +41,8 @@ def test_invalid_examples_print_exactly_the_expected_errors(spec, capsys):
 def test_validate_and_spec_stages_never_start_the_cdk_runtime():
     code = ("import sys; from compiler.cli import main; rc = main(['validate', *sys.argv[1:]]); "
             "import compiler.loader, compiler.parse, compiler.validate, compiler.lower, compiler.schema, "
-            "compiler.reference, targets.aws, targets.gcp, targets.gcp_lb, targets.kubernetes, "
-            "targets.kubernetes_workload, targets.startup; "
+            "compiler.reference, compiler.tfvalues, targets.aws, targets.azure, targets.azureml, targets.gcp, "
+            "targets.gke, targets.kubernetes, targets.startup; "
             "loaded = [m for m in sys.modules if m.split('.')[0] in ('jsii', 'cdktn', 'constructs') "
             "or m.startswith('cdktn_provider')]; print(loaded); sys.exit(rc)")
     result = subprocess.run([sys.executable, "-c", code, *map(str, EXAMPLES)], cwd=ROOT, capture_output=True,

@@ -1,4 +1,4 @@
-"""User text reaches Terraform as literal text: `compiler.cdk.literal` escapes template sequences, checked against
+"""User text reaches Terraform as literal text: `compiler.tfvalues.literal` escapes template sequences, checked against
 the real terraform's reading of the escaped strings (no CDK runtime needed)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.cdk import Expression, literal
+from compiler.tfvalues import Expr, literal, render
 from tests.conftest import terraform
 
 # Text made mostly of the characters that matter to Terraform templates.
@@ -39,9 +39,9 @@ def test_terraform_reads_escaped_text_back_as_written(tmp_path_factory, texts):
     ("plain", "plain"),
     ("a ${b} %{c}", "a $${b} %%{c}"),
     ("$${already}", "$$${already}"),  # Terraform reads this back as the user's own `$${already}`
-    ("${TfToken[TOKEN.12]}/${x}", "${TfToken[TOKEN.12]}/$${x}"),  # CDK's reference markers stay live
-    (Expression("${each.key}"), "${each.key}"),
-    ({"k${x}": ["${y}", 3, None]}, {"k$${x}": ["$${y}", 3, None]}),
+    ("${TfToken[TOKEN.12]}/${x}", "$${TfToken[TOKEN.12]}/$${x}"),  # no text is a reference, CDK's markers neither
+    (Expr("each.key"), "${each.key}"),
+    ({"k${x}": ["${y}", 3, None]}, {"k$${x}": ["$${y}", 3]}),  # None is an unset value: left out
 ])
-def test_literal_escapes_text_but_not_expressions_or_tokens(value, expected):
-    assert literal(value) == expected
+def test_render_escapes_text_but_not_expressions(value, expected):
+    assert render(value) == expected

@@ -1,4 +1,4 @@
-"""checkov on every example x target: each failing check is accepted, with its reason, in targets/findings.py;
+"""checkov on every example x target: each failing check is accepted, with its reason, in tests/checkov_findings.py;
 no accepted row is stale; the generated baseline and docs/security.md are current and the baseline works."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 import targets as backends
-from targets import findings
+from tests import checkov_findings as findings
 from tests.conftest import checkov
 
 
@@ -50,14 +50,14 @@ def failures(synth_for) -> dict[str, dict[tuple[str, str], set[str]]]:
 def test_every_failing_check_is_accepted_with_a_reason(failures, target):
     accepted = {(f.check, f.resource) for f in findings.ACCEPTED if f.target == target}
     unexpected = {key: sorted(stacks) for key, stacks in failures[target].items() if key not in accepted}
-    assert not unexpected, "fix these, or accept them in targets/findings.py with the reason"
+    assert not unexpected, "fix these, or accept them in tests/checkov_findings.py with the reason"
 
 
 @pytest.mark.parametrize("target", backends.available())
 def test_no_accepted_finding_is_stale(failures, target):
     stale = [(f.check, f.resource) for f in findings.ACCEPTED
              if f.target == target and (f.check, f.resource) not in failures[target]]
-    assert not stale, "these pass on every example now: remove them from targets/findings.py"
+    assert not stale, "these pass on every example now: remove them from tests/checkov_findings.py"
 
 
 def test_accepted_findings_are_well_formed():
@@ -68,7 +68,7 @@ def test_accepted_findings_are_well_formed():
 
 
 def test_generated_baseline_and_security_doc_are_current():
-    stale = "stale: run `python -m targets.findings`"
+    stale = "stale: run `python -m tests.checkov_findings`"
     assert findings.BASELINE.read_text(encoding="utf-8") == findings.render_baseline(), stale
     doc = findings.SECURITY_DOC.read_text(encoding="utf-8")
     assert findings.update(doc) == doc, stale

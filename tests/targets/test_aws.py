@@ -17,6 +17,7 @@ from compiler.driver import compile_files
 from compiler.lower import lower
 from compiler.spec import Spec
 from targets import aws
+from targets.aws import limits as aws_limits
 from tests.conftest import (ROOT, checkov, examples_naming, provider_mirror, spec_dict, synth_documents,
                             terraform, terraform_rc)
 
@@ -40,7 +41,7 @@ def readiness(**values) -> dict:
     return {"readiness": {"interval": 30, "timeout": 5, **values}}
 
 
-DOC = aws._TG_DOC
+DOC = aws_limits._TG_DOC
 LIMIT_CASES = [
     # (spec overrides, expected error or None)
     ({"probes": readiness(interval=5, timeout=2)}, None),
@@ -59,15 +60,15 @@ LIMIT_CASES = [
     ({"probes": readiness(success_codes="200,503")},
      f"aws: probes.readiness.success_codes has 503; an ALB health check accepts codes 200-499 (see {DOC})"),
     ({"load_balancer": {"idle_timeout": "2h"}},
-     f"aws: load_balancer.idle_timeout is 7200s; an ALB idle timeout must be 1-4000s (see {aws._LB_DOC})"),
+     f"aws: load_balancer.idle_timeout is 7200s; an ALB idle timeout must be 1-4000s (see {aws_limits._LB_DOC})"),
     ({"load_balancer": {"drain_timeout": "61m"}},
      f"aws: load_balancer.drain_timeout is 3660s; a target group deregistration delay must be 0-3600s "
-     f"(see {aws._TG_ATTR_DOC})"),
+     f"(see {aws_limits._TG_ATTR_DOC})"),
     ({"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50, "scale_in_delay": "15m"}}},
      None),
     ({"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50, "scale_in_delay": "16m"}}},
      f"aws: replicas.autoscale.scale_in_delay is 960s; the scale-in delay of an EC2 target-tracking policy must be "
-     f"0-900s (see {aws._TT_DOC})"),
+     f"0-900s (see {aws_limits._TT_DOC})"),
     ({"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}},
      f"aws: replicas.min: 0 is not supported: {aws.SCALE_TO_ZERO}; use min: 1"),
 ]
@@ -252,7 +253,7 @@ INVALID = [
      "targets.aws.waf_acl_arn: String should match pattern "),
     ({"waf_acl_arn": WAF.replace("us-east-1", "eu-west-1")},
      f"aws: targets.aws.waf_acl_arn is a web ACL in eu-west-1; a load balancer in us-east-1 can only use a regional "
-     f"web ACL of its own region (see {aws._WAF_DOC})"),
+     f"web ACL of its own region (see {aws_limits._WAF_DOC})"),
     ({"replica_subnet_ids": ["sn-1"]},
      "targets.aws.replica_subnet_ids[0]: String should match pattern '^subnet-[0-9a-f]+$', got 'sn-1'"),
     ({"replica_subnet_ids": []}, "targets.aws.replica_subnet_ids: List should have at least 1 item after validation"),
@@ -286,7 +287,7 @@ def test_invalid_option_is_a_located_error(tmp_path, capsys, settings, expected)
 # checkov ids each option fixes; what still fails on the hardened stack, and why.
 FIXED_BY_OPTIONS = {"CKV_AWS_150", "CKV_AWS_91", "CKV2_AWS_28", "CKV_AWS_2", "CKV_AWS_103", "CKV2_AWS_20", "CKV_AWS_88"}
 STILL_FAILING_WHEN_HARDENED = {
-    ("CKV_AWS_341", "resource.launch_template"),  # hop limit 2, accepted in targets/findings.py
+    ("CKV_AWS_341", "resource.launch_template"),  # hop limit 2, accepted in tests/checkov_findings.py
     ("CKV_AWS_260", "resource.lb_ingress_80_0-0-0-0_0"),  # allowed_cidrs default 0.0.0.0/0, accepted
     # The web ACL is the user's, outside the stack: checkov cannot see whether its rules cover Log4j.
     ("CKV2_AWS_76", "aws_lb.load_balancer"),

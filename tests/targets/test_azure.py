@@ -18,8 +18,10 @@ from compiler.driver import compile_files
 from compiler.errors import CompileError
 from compiler.lower import lower
 from compiler.spec import Spec
-from targets import azure, azure_autoscale
-from targets import azure_gateway as gw
+from targets import azure
+from targets.azure import autoscale as azure_autoscale
+from targets.azure import gateway as gw
+from targets.azure import limits as azure_limits
 from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
 
 def _errors(path: pathlib.Path) -> list[str]:
@@ -117,7 +119,7 @@ LB_IDLE = (f"azure: load_balancer.idle_timeout is {{}}s; an Azure Load Balancer 
 GW_IDLE = (f"azure: load_balancer.idle_timeout is {{}}s; the TCP idle timeout of an Application Gateway public IP "
            f"must be a whole number of minutes from 4 to 30 (240-1800s) (see {gw._AGW_FAQ})")
 COOLDOWN = ("azure: replicas.autoscale.{} is {}s; an Azure autoscale cooldown must be 60-604800s "
-            f"(see {azure._AUTOSCALE_DOC})")
+            f"(see {azure_limits._AUTOSCALE_DOC})")
 LIMIT_CASES = [
     # (base, spec overrides, expected error or None)
     (L4, {"probes": readiness(interval=5, timeout=2)}, None),
@@ -155,18 +157,18 @@ LIMIT_CASES = [
     (L4, {"replicas": {"min": 1, "max": 1000}}, None),
     (L4, {"replicas": {"min": 1, "max": 1001}},
      f"azure: replicas.max is 1001; the instance count of an Azure VM scale set must be 1-1000 "
-     f"(see {azure._VMSS_SIZE_DOC})"),
+     f"(see {azure_limits._VMSS_SIZE_DOC})"),
     (L4, {"hardware": {"accelerator": "none", "disk_gib": 4095}}, None),
     (L4, {"hardware": {"accelerator": "none", "disk_gib": 4096}},
-     f"azure: hardware.disk_gib is 4096GiB; an Azure OS disk must be at most 4095GiB (see {azure._DISK_DOC})"),
+     f"azure: hardware.disk_gib is 4096GiB; an Azure OS disk must be at most 4095GiB (see {azure_limits._DISK_DOC})"),
     (L4, {"probes": readiness(initial_delay="90m")}, None),
     (L4, {"probes": readiness(initial_delay="2m")}, None),  # raised to 10 minutes, with a warning
     (L4, {"probes": readiness(initial_delay="91m")},
      "azure: probes.readiness.initial_delay is 5460s; the automatic instance repair grace period of an Azure VM "
-     f"scale set must be 10-90 minutes (600-5400s) (see {azure._REPAIR_DOC})"),
+     f"scale set must be 10-90 minutes (600-5400s) (see {azure_limits._REPAIR_DOC})"),
     (L4, {"targets": {"azure": {"location": "eastus", "ssh_public_key": "ecdsa-sha2-nistp256 AAAA x"}}},
      "azure: targets.azure.ssh_public_key is an ECDSA key; Azure VMs accept ssh-rsa (2048 bits or more) or "
-     f"ssh-ed25519 keys (see {azure._SSH_DOC})"),
+     f"ssh-ed25519 keys (see {azure_limits._SSH_DOC})"),
     (L7, {"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "requests_per_replica", "target": 5}}}, None),
     (L7, {"probes": readiness(interval=86400, timeout=86399, unhealthy_threshold=20)}, None),
     (L7, {"load_balancer": {"idle_timeout": "4m", "listeners": [{"port": 443, "protocol": "https"},
@@ -241,7 +243,7 @@ def test_values_azure_has_no_setting_for_are_warnings_not_silent_drops():
         "probe fails go on until they close or idle out, and a replica removed by scale-in or repair is deleted "
         "without draining",
         "azure: probes.readiness.initial_delay is 150s; the scale set's repair grace period is whole minutes from 10 "
-        f"to 90, so replicas get 10 minutes before they are repaired (see {azure._REPAIR_DOC})",
+        f"to 90, so replicas get 10 minutes before they are repaired (see {azure_limits._REPAIR_DOC})",
     ]
     assert warnings(L7, probes={"readiness": {"healthy_threshold": 2, "initial_delay": "10m"},
                                 "liveness": {"path": "/live", "timeout": 2}},
@@ -250,7 +252,7 @@ def test_values_azure_has_no_setting_for_are_warnings_not_silent_drops():
         f"again after one successful probe (see {gw._AGW_PROBE_DOC})",
         "azure: probes.liveness.timeout (2s) has no setting on the scale set's application health extension, which "
         "watches probes.liveness for repairs; path, port, interval and failure_threshold are carried "
-        f"(see {azure._HEALTH_EXT_DOC})",
+        f"(see {azure_limits._HEALTH_EXT_DOC})",
         "azure: model.uri is an s3:// URI, handed to the container as MODEL_URI, but infc grants the replicas no "
         "credentials for it on azure: the container must bring its own, or the bucket must be public",
     ]
@@ -268,7 +270,7 @@ def test_every_example_naming_azure_compiles(example):
 
 
 def test_check_needs_no_cdk():
-    code = ("import sys, targets.azure, targets.azure_gateway; "
+    code = ("import sys, targets.azure, targets.azure.gateway; "
             "sys.exit(any(m.split('.')[0].startswith(('cdktn', 'jsii', 'constructs')) for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 

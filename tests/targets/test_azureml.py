@@ -21,7 +21,8 @@ from compiler.errors import CompileError
 from compiler.lower import lower
 from compiler.spec import Spec
 from targets import azureml
-from targets import azureml_endpoint as endpoint
+from targets.azureml import endpoint
+from targets.azureml import limits as azureml_limits
 from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
 
 
@@ -107,9 +108,9 @@ def autoscale(**values) -> dict:
 
 
 COOLDOWN = ("azureml: replicas.autoscale.{} is {}s; an Azure autoscale cooldown must be 60-604800s "
-            f"(see {azureml._AUTOSCALE_DOC})")
+            f"(see {azureml_limits._AUTOSCALE_DOC})")
 NAME = ("azureml: metadata.name '{}' names the online endpoint, whose name must be 3-32 letters, digits and single "
-        f"dashes, starting with a letter (see {azureml._LIMITS_DOC})")
+        f"dashes, starting with a letter (see {azureml_limits._LIMITS_DOC})")
 LIMIT_CASES = [
     # (spec overrides, expected error or None)
     ({}, None),
@@ -124,35 +125,35 @@ LIMIT_CASES = [
     ({"hardware": {"accelerator": "none", "instance_types": {"azureml": "Standard_DS3_v2"}}}, None),
     ({"hardware": {"accelerator": "none", "instance_types": {"azureml": "Standard_D4s_v5"}}},
      "azureml: hardware.instance_types.azureml is 'Standard_D4s_v5', which is not in the managed online endpoints "
-     f"SKU list (see {azureml._SKU_DOC})"),
+     f"SKU list (see {azureml_limits._SKU_DOC})"),
     ({"hardware": {"accelerator": "nvidia-t4", "spot": True}},
      "azureml: hardware.spot is true, but managed online deployments run on dedicated capacity only: remove spot, or "
      "serve spot replicas from another target"),
     ({"model": {"name": "m", "image": "i", "args": ["--port", "8000"]}},
      "azureml: model.args is set (--port 8000), but an Azure ML environment has an image and routes, no command or "
      "arguments, so the container would start with its image's own CMD "
-     f"(see {azureml._ENVIRONMENT_REST}); build an image whose CMD carries the arguments and set it as "
+     f"(see {azureml_limits._ENVIRONMENT_REST}); build an image whose CMD carries the arguments and set it as "
      "targets.azureml.image"),
     ({"probes": readiness(initial_delay=1, timeout=1)}, None),
     ({"probes": readiness(initial_delay=0)},
      "azureml: probes.readiness.initial_delay is 0s; a managed online deployment probe's initial_delay must be at "
-     f"least 1s (see {azureml._PROBE_DOC})"),
+     f"least 1s (see {azureml_limits._PROBE_DOC})"),
     ({"probes": readiness(timeout=0)},
      "azureml: probes.readiness.timeout is 0s; a managed online deployment probe's timeout must be at least 1s "
-     f"(see {azureml._PROBE_DOC})"),
+     f"(see {azureml_limits._PROBE_DOC})"),
     ({"probes": {"liveness": {"path": "/live", "timeout": 0}}},
      "azureml: probes.liveness.timeout is 0s; a managed online deployment probe's timeout must be at least 1s "
-     f"(see {azureml._PROBE_DOC})"),
+     f"(see {azureml_limits._PROBE_DOC})"),
     ({"probes": readiness(path="/")},
      "azureml: probes.readiness.path is '/'; an Azure ML inference route's path must contain a letter, digit or '_' "
-     f"(pattern [a-zA-Z0-9_], see {azureml._ROUTE_REST})"),
+     f"(pattern [a-zA-Z0-9_], see {azureml_limits._ROUTE_REST})"),
     ({"load_balancer": {"public": False}},
      "azureml: load_balancer.public is false; a private managed online endpoint (public_network_access: disabled) is "
      "reachable only through a private endpoint of the workspace, which infc does not emit; use public: true"),
     ({"load_balancer": {"allowed_cidrs": ["0.0.0.0/0", "::/0"]}}, None),
     ({"load_balancer": {"allowed_cidrs": ["10.0.0.0/8"]}},
      "azureml: load_balancer.allowed_cidrs is 10.0.0.0/8; a managed online endpoint has no client address filter, "
-     f"only public network access on or off (see {azureml._ENDPOINT_REST}); use [0.0.0.0/0]"),
+     f"only public network access on or off (see {azureml_limits._ENDPOINT_REST}); use [0.0.0.0/0]"),
     ({"load_balancer": {"stickiness": True}},
      "azureml: load_balancer.stickiness is true, but a managed online endpoint has no session affinity between "
      "clients and instances; remove stickiness"),
@@ -167,11 +168,11 @@ def test_limits(overrides, expected):
 
 CONCURRENCY = ("azureml: a managed online deployment admits 1 concurrent request per instance by default "
                "(request_settings.max_concurrent_requests_per_instance) and the spec has no setting for it: requests "
-               f"beyond it wait or get HTTP 429 (see {azureml._REQUEST_DOC})")
+               f"beyond it wait or get HTTP 429 (see {azureml_limits._REQUEST_DOC})")
 DISK = ("azureml: hardware.disk_gib ({}GiB) has no setting on a managed online deployment: the disk comes with the VM "
-        f"size (see {azureml._DEPLOYMENT_DOC})")
+        f"size (see {azureml_limits._DEPLOYMENT_DOC})")
 DRAIN = ("azureml: load_balancer.drain_timeout ({}s) has no setting on a managed online deployment, which removes "
-         f"instances on its own terms (see {azureml._DEPLOYMENT_DOC})")
+         f"instances on its own terms (see {azureml_limits._DEPLOYMENT_DOC})")
 
 
 def test_values_a_managed_endpoint_has_no_place_for_are_warnings():
@@ -188,17 +189,17 @@ def test_values_a_managed_endpoint_has_no_place_for_are_warnings():
         "azureml: model.uri is a gs:// URI, handed to the container as MODEL_URI, but infc grants the replicas no "
         "credentials for it on azureml: the container must bring its own, or the bucket must be public",
         "azureml: probes.readiness.success_codes (200-299) has no setting on a managed online deployment probe "
-        f"(see {azureml._PROBE_DOC})",
+        f"(see {azureml_limits._PROBE_DOC})",
         "azureml: load_balancer.listeners[0] (https 8443) is served as HTTPS on 443: a managed online endpoint has one "
         "front end, its HTTPS scoring URI with Microsoft's certificate",
         "azureml: load_balancer.listeners[1] (http 80 -> 8443) is not served: a managed online endpoint has one front "
         "end, its HTTPS scoring URI on 443, and no redirects",
         "azureml: load_balancer.idle_timeout (300s) has no managed online endpoint setting; the endpoint bounds each "
         "request's total time instead, set to the 180s maximum, so longer requests are cut off "
-        f"(see {azureml._LIMITS_DOC})",
+        f"(see {azureml_limits._LIMITS_DOC})",
         DRAIN.format(45),
         "azureml: replicas.max is 51; a managed online deployment holds up to 50 instances unless Azure raises the "
-        f"limit on request (see {azureml._LIMITS_DOC})",
+        f"limit on request (see {azureml_limits._LIMITS_DOC})",
         CONCURRENCY,
     ]
 
@@ -241,7 +242,7 @@ def test_catalog_is_the_supported_subset_of_azure_rows():
 
 
 def test_check_needs_no_cdk():
-    code = ("import sys, targets.azureml, targets.azureml_endpoint; "
+    code = ("import sys, targets.azureml, targets.azureml.endpoint; "
             "sys.exit(any(m.split('.')[0].startswith(('cdktn', 'jsii', 'constructs')) for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 

@@ -13,7 +13,9 @@ from compiler.cli import main
 from compiler.driver import compile_files
 from compiler.lower import lower
 from compiler.spec import Spec
-from targets import gcp, gcp_lb
+from targets import gcp
+from targets.gcp import lb as gcp_lb
+from targets.gcp import limits as gcp_limits
 from tests.conftest import examples_naming, spec_dict, synth_documents
 
 GCP = {"gcp": {"project": "acme-ml", "region": "us-central1"}}
@@ -58,7 +60,7 @@ def readiness(**values) -> dict:
     return {"readiness": {"interval": 30, "timeout": 5, **values}}
 
 
-HC = gcp._HC_DOC
+HC = gcp_limits._HC_DOC
 LIMIT_CASES = [
     # (spec overrides, expected error (or errors) or None)
     ({"probes": readiness(interval=1, timeout=1)}, None),
@@ -79,51 +81,51 @@ LIMIT_CASES = [
     ({"probes": readiness(initial_delay="1h")}, None),
     ({"probes": readiness(initial_delay=3601)},
      f"gcp: probes.readiness.initial_delay is 3601s; a managed instance group auto-healing initial delay "
-     f"(initial_delay_sec) must be 0-3600s (see {gcp._MIG_DOC})"),
+     f"(initial_delay_sec) must be 0-3600s (see {gcp_limits._MIG_DOC})"),
     ({"probes": {"liveness": {"failure_threshold": 11}}},
      f"gcp: probes.liveness.failure_threshold is 11; an auto-healing health-check unhealthy threshold must be 1-10 "
      f"(see {HC})"),
     ({"load_balancer": {"drain_timeout": "1h"}}, None),
     ({"load_balancer": {"drain_timeout": 3601}},
      f"gcp: load_balancer.drain_timeout is 3601s; a backend service connection draining timeout must be 0-3600s "
-     f"(see {gcp._DRAIN_DOC})"),
+     f"(see {gcp_limits._DRAIN_DOC})"),
     ({"load_balancer": {"idle_timeout": "20m"}}, None),
     ({"load_balancer": {"idle_timeout": 1201}},
      f"gcp: load_balancer.idle_timeout is 1201s; the HTTP keepalive timeout of a global external Application Load "
-     f"Balancer must be 5-1200s (see {gcp._PROXY_DOC})"),
+     f"Balancer must be 5-1200s (see {gcp_limits._PROXY_DOC})"),
     ({"load_balancer": {"idle_timeout": 4}},
      f"gcp: load_balancer.idle_timeout is 4s; the HTTP keepalive timeout of a global external Application Load "
-     f"Balancer must be 5-1200s (see {gcp._PROXY_DOC})"),
+     f"Balancer must be 5-1200s (see {gcp_limits._PROXY_DOC})"),
     ({"load_balancer": {"public": False, "idle_timeout": 600}}, None),
     ({"load_balancer": {"public": False, "idle_timeout": 601}},
      f"gcp: load_balancer.idle_timeout is 601s; the HTTP keepalive timeout of a regional internal Application Load "
-     f"Balancer must be 5-600s (see {gcp._REGION_PROXY_DOC})"),
+     f"Balancer must be 5-600s (see {gcp_limits._REGION_PROXY_DOC})"),
     ({"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 100}}}, None),
     ({"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "requests_per_replica", "target": 5}}},
      f"gcp: replicas.min: 0 is not supported: {gcp.SCALE_TO_ZERO}; use min: 1"),
     ({"metadata": {"name": "svc", "labels": {"team": "ml", "cost_center": "4711", "empty": ""}}}, None),
     ({"metadata": {"name": "svc", "labels": {"Team": "ml"}}},
      f"gcp: label key 'Team' is not a Google Cloud label key: 1-63 lowercase letters, digits, '_' or '-', starting "
-     f"with a letter (see {gcp._LABEL_DOC})"),
+     f"with a letter (see {gcp_limits._LABEL_DOC})"),
     ({"metadata": {"name": "svc", "labels": {"team": "ML Platform"}}},
      f"gcp: label 'team' has value 'ML Platform'; Google Cloud label values are 0-63 lowercase letters, digits, '_' "
-     f"or '-' (see {gcp._LABEL_DOC})"),
+     f"or '-' (see {gcp_limits._LABEL_DOC})"),
     ({"load_balancer": {"listeners": [{"port": 8443, "protocol": "https"},
                                       {"port": 80, "protocol": "http", "redirect_to": 8443}]},
       "targets": {"gcp": {**GCP["gcp"], "certificate": "projects/acme-ml/global/sslCertificates/c"}}},
      f"gcp: listener 80 redirects to https 8443; a Google Cloud URL map redirect only switches http to https on "
-     f"port 443 (no port redirect; see {gcp._REDIRECT_DOC})"),
+     f"port 443 (no port redirect; see {gcp_limits._REDIRECT_DOC})"),
     ({"load_balancer": {"public": False, "listeners": [{"port": 443, "protocol": "https"}]},
       "targets": {"gcp": {**GCP["gcp"], "certificate": "projects/acme-ml/global/sslCertificates/c"}}},
      f"gcp: targets.gcp.certificate 'projects/acme-ml/global/sslCertificates/c' is a global SSL certificate; an "
      f"internal regional Application Load Balancer needs a regional one (projects/P/regions/R/sslCertificates/N; "
-     f"see {gcp._INTERNAL_CERT_DOC})"),
+     f"see {gcp_limits._INTERNAL_CERT_DOC})"),
     ({"load_balancer": {"public": False, "listeners": [{"port": 443, "protocol": "https"}]},
       "targets": {"gcp": {**GCP["gcp"], "certificate": "projects/acme-ml/regions/us-central1/sslCertificates/c"}}},
      None),
     ({"hardware": {"accelerator": "nvidia-l4", "instance_types": {"gcp": "c3-highcpu-8"}}},
      f"gcp: machine type 'c3-highcpu-8' cannot carry nvidia-l4: GPUs attach only to N1 types or come with the "
-     f"a2, a3, a4, a4x, g2, g4 families (see {gcp._GPU_DOC})"),
+     f"a2, a3, a4, a4x, g2, g4 families (see {gcp_limits._GPU_DOC})"),
 ]
 
 
@@ -136,14 +138,14 @@ def test_internal_allowed_cidrs_are_a_warning_not_a_silent_drop():
     assert diagnostics("warning", load_balancer={"public": False, "allowed_cidrs": ["10.0.0.0/16"]}) == [
         "gcp: load_balancer.allowed_cidrs is not enforced on an internal Application Load Balancer: VPC firewall "
         "rules do not apply to its forwarding rule and Cloud Armor attaches only to external ones, so every client "
-        f"in the VPC network's region can connect (see {gcp._ARMOR_DOC})"]
+        f"in the VPC network's region can connect (see {gcp_limits._ARMOR_DOC})"]
     assert diagnostics("warning", load_balancer={"public": False}) == []
 
 
 def test_success_code_ranges_cannot_be_expressed():
     assert diagnostics(probes={"readiness": {"success_codes": "200-299"}}) == [
         f"gcp: probes.readiness.success_codes is \"200-299\"; a Google Cloud HTTP health check passes only on "
-        f"HTTP 200 (see {gcp._HC_DOC}); use \"200\""]
+        f"HTTP 200 (see {gcp_limits._HC_DOC}); use \"200\""]
 
 
 def test_bundled_gpus_terminate_on_maintenance_without_guest_accelerator(synthesized):

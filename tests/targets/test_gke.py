@@ -14,7 +14,9 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from compiler.driver import compile_files
 from compiler.lower import lower
 from compiler.spec import Spec
-from targets import gcp, gke
+from targets import gke
+from targets.gcp import limits as gcp_limits
+from targets.gke import limits as gke_limits
 from tests.conftest import ROOT, examples_naming, spec_dict
 
 GKE = {"project": "acme-ml", "region": "us-central1", "namespace": "ml"}
@@ -64,21 +66,21 @@ def readiness(**values) -> dict:
     return {"readiness": {"interval": 30, "timeout": 5, **values}}
 
 
-HC, ALLOC = gke._INGRESS_HC_DOC, gke._ALLOCATABLE_DOC
+HC, ALLOC = gke_limits._INGRESS_HC_DOC, gke_limits._ALLOCATABLE_DOC
 LIMIT_CASES = [
     # (target settings, spec overrides, expected error or None)
     (GKE, {}, None),
     (GKE, {"hardware": {"accelerator": "nvidia-l4", "disk_gib": 10}}, None),
     (GKE, {"hardware": {"accelerator": "nvidia-l4", "disk_gib": 9}},
      f"gke: hardware.disk_gib is 9 GiB; a GKE node boot disk (disk_size_gb) must be 10-65536 GiB "
-     f"(see {gke._DISK_DOC})"),
+     f"(see {gke_limits._DISK_DOC})"),
     (GKE, {"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}},
      "gke: replicas.min: 0 is not supported: an HPA's minReplicas 0 needs the alpha feature gate HPAScaleToZero and an "
      "Object or External metric (see https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/"
      "horizontal-pod-autoscaler-v2/); use min: 1"),
     (GKE, {"metadata": {"name": "svc", "labels": {"Team": "ml"}}},
      f"gke: label key 'Team' is not a Google Cloud label key: 1-63 lowercase letters, digits, '_' or '-', starting "
-     f"with a letter (see {gcp._LABEL_DOC})"),
+     f"with a letter (see {gcp_limits._LABEL_DOC})"),
     # Node allocatable: g2-standard-4 (4 vCPUs, 16 GiB) leaves 3.92 vCPUs and 13.30 GiB to pods.
     (GKE, {"hardware": {"accelerator": "nvidia-l4", "cpus": 3, "memory_gib": 13}}, None),
     (GKE, {"hardware": {"accelerator": "nvidia-l4", "cpus": 4}},
@@ -99,7 +101,7 @@ LIMIT_CASES = [
     (CERT, {"load_balancer": HTTPS, "probes": readiness(interval=300, timeout=1)}, None),
     (CERT, {"load_balancer": HTTPS, "probes": readiness(interval=301)},
      f"gke: probes.readiness.interval is 301s; a health-check interval (checkIntervalSec) must be 1-300s "
-     f"(see {gcp._HC_DOC})"),
+     f"(see {gcp_limits._HC_DOC})"),
     (GKE, {"probes": readiness(interval=301)}, None),  # no Ingress, no Google health check
     (CERT, {"load_balancer": HTTPS, "probes": readiness(success_codes="200-299")},
      f"gke: probes.readiness.success_codes is \"200-299\"; the GKE Ingress health check passes only on HTTP 200, "
@@ -111,17 +113,17 @@ LIMIT_CASES = [
     (CERT, {"load_balancer": {**HTTPS, "public": False}},
      "gke: load_balancer.public: false with an https listener is not supported on gke: an internal Ingress (class "
      "gce-internal) needs a proxy-only subnet and a regional certificate, which infc does not emit "
-     f"(see {gke._INTERNAL_INGRESS_DOC})"),
+     f"(see {gke_limits._INTERNAL_INGRESS_DOC})"),
     (CERT, {"load_balancer": {**HTTPS, "allowed_cidrs": ["0.0.0.0/0", "::/0"]}}, None),
     (CERT, {"load_balancer": {**HTTPS, "allowed_cidrs": ["10.0.0.0/8"]}},
      "gke: load_balancer.allowed_cidrs cannot restrict the https Ingress on gke: its load balancer takes source "
      "ranges only from a Cloud Armor policy attached through a BackendConfig, which cannot be planned before the "
-     f"cluster exists (see {gke._ARMOR_DOC})"),
+     f"cluster exists (see {gke_limits._ARMOR_DOC})"),
     ({**GKE, "certificate": "svc-cert,svc-cert-2"}, {"load_balancer": HTTPS}, None),
     ({**GKE, "certificate": "projects/acme-ml/global/sslCertificates/svc"}, {"load_balancer": HTTPS},
      "gke: targets.gke.certificate 'projects/acme-ml/global/sslCertificates/svc' is not the name of a Compute Engine "
      "SSL certificate (1-63 lowercase letters, digits and '-', starting with a letter; several separated by ','): the "
-     f"Ingress's pre-shared-cert annotation takes names, not paths (see {gke._PRE_SHARED_DOC})"),
+     f"Ingress's pre-shared-cert annotation takes names, not paths (see {gke_limits._PRE_SHARED_DOC})"),
     (CERT, {"load_balancer": {"listeners": [{"port": 8443, "protocol": "https"}]}},
      "gke: load_balancer.listeners[0].port is 8443; an https listener terminates on a Kubernetes Ingress, which "
      "serves HTTPS on port 443 only (see https://kubernetes.io/docs/concepts/services-networking/ingress/#tls)"),
@@ -139,7 +141,7 @@ def test_minimal_gpu_spec_is_accepted_without_warnings():
 
 TIMEOUT = ("gke: the GKE Ingress keeps its backend service's default 30s response timeout (only a BackendConfig's "
            "timeoutSec changes it, which infc cannot plan with the cluster): a response that takes longer, e.g. a "
-           f"long non-streamed completion, fails with 502 (see {gke._TIMEOUT_DOC})")
+           f"long non-streamed completion, fails with 502 (see {gke_limits._TIMEOUT_DOC})")
 WARNING_CASES = [
     # (target settings, spec overrides, the warnings expected)
     (CERT, {"load_balancer": HTTPS, "probes": readiness(unhealthy_threshold=2)}, [TIMEOUT]),
@@ -153,20 +155,20 @@ WARNING_CASES = [
      [TIMEOUT, "gke: load_balancer.listeners[1].redirect_to: the GKE Ingress redirects HTTP to HTTPS only through a "
                "FrontendConfig, which cannot be planned before the cluster exists; infc turns plain HTTP off on the "
                "Ingress (kubernetes.io/ingress.allow-http: false), so http://svc.example.com is refused, not "
-               f"redirected (see {gke._FRONTENDCONFIG_DOC})"]),
+               f"redirected (see {gke_limits._FRONTENDCONFIG_DOC})"]),
     (CERT, {"load_balancer": {**HTTPS, "stickiness": True}, "probes": readiness(unhealthy_threshold=2)},
      ["gke: load_balancer.stickiness pins each client by IP (Service sessionAffinity ClientIP, 3 hours), not by "
       "cookie: clients behind one NAT share a replica", TIMEOUT,
       "gke: load_balancer.stickiness is not carried on the https Ingress: its session affinity is a BackendConfig "
-      f"setting (see {gke._AFFINITY_DOC})"]),
+      f"setting (see {gke_limits._AFFINITY_DOC})"]),
     (GKE, {"load_balancer": {"allowed_cidrs": ["203.0.113.0/24", "2001:db8::/32"]}},
      ["gke: load_balancer.allowed_cidrs has IPv6 ranges (2001:db8::/32), but the cluster and its Service load "
       "balancer are IPv4 only: clients reach it over IPv4 from the IPv4 ranges alone "
-      f"(see {gke._STACK_DOC})"]),
+      f"(see {gke_limits._STACK_DOC})"]),
     (GKE, {"hardware": {"accelerator": "nvidia-t4"}},
      ["gke: n1-standard-4 takes nvidia-t4 as an attached GPU, which not every zone offers: the node pool uses the "
       "regional cluster's default zones, and creating it fails if one lacks nvidia-tesla-t4 "
-      f"(see {gke._GPU_ZONES_DOC})"]),
+      f"(see {gke_limits._GPU_ZONES_DOC})"]),
     (GKE, {"hardware": {"accelerator": "nvidia-l4", "disk_gib": 500}}, []),  # carried: the nodes' boot disks
 ]
 

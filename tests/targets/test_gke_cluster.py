@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from compiler.cli import main
-from targets import gke_cluster
+from targets.gke import limits as gke_limits
 from tests.conftest import spec_dict, synth_documents
 
 GKE = {"project": "acme-ml", "region": "us-central1"}
@@ -112,7 +112,7 @@ INVALID = [
      "targets.gke.master_authorized_cidrs[0]: '10.0.0.1/8' is not a CIDR block: 10.0.0.1/8 has host bits set"),
     ({"master_authorized_cidrs": ["203.0.113.0/24", "2001:db8::/32"]},
      "gke: targets.gke.master_authorized_cidrs has IPv6 ranges (2001:db8::/32); the cluster's control plane "
-     f"endpoint is IPv4 only, so list IPv4 ranges (see {gke_cluster._AUTHORIZED_DOC})"),
+     f"endpoint is IPv4 only, so list IPv4 ranges (see {gke_limits._AUTHORIZED_DOC})"),
     ({"private_nodes": "yes"}, "targets.gke.private_nodes: Input should be a valid boolean, got 'yes'"),
     ({"cloud_nat": "no"}, "targets.gke.cloud_nat: Input should be a valid boolean, got 'no'"),
     ({"binary_authorization": "enforce"},
@@ -144,12 +144,12 @@ def test_cloud_nat_without_private_nodes_is_a_warning(tmp_path, capsys):
             "(nodes have external IPs and need no NAT)") in capsys.readouterr().err
 
 
-# The cluster checks each option fixes (accepted with option= on the examples in targets/findings.py).
+# The cluster checks each option fixes (accepted with option= on the examples in tests/checkov_findings.py).
 FIXED_BY_OPTIONS = {"CKV_GCP_20", "CKV_GCP_25", "CKV_GCP_64", "CKV_GCP_65", "CKV_GCP_66"}
 
 
 def test_hardened_cluster_passes_every_gcp_check(options):
-    from targets import findings
+    from tests import checkov_findings as findings
     from tests.test_security import scan
 
     assert FIXED_BY_OPTIONS == {f.check for f in findings.ACCEPTED

@@ -16,6 +16,7 @@ from compiler.driver import compile_files
 from compiler.lower import lower
 from compiler.spec import Hardware, Liveness, LoadBalancer, Readiness, Spec
 from targets import kubernetes as k8s
+from targets.kubernetes import limits as k8s_limits
 from tests.conftest import ROOT, examples_naming, spec_dict, spec_yaml
 from tests.test_security import scan
 
@@ -55,9 +56,9 @@ def autoscale(**values) -> dict:
     return {"min": 1, "max": 4, "autoscale": {"metric": "cpu_percent", "target": 50, **values}}
 
 
-HPA, PROBE, HTTP = k8s._HPA_DOC, k8s._PROBE_DOC, k8s._HTTP_PROBE_DOC
+HPA, PROBE, HTTP = k8s_limits._HPA_DOC, k8s_limits._PROBE_DOC, k8s_limits._HTTP_PROBE_DOC
 LABEL = ("must be 1-63 characters: letters, digits, '-', '_' or '.', starting and ending with a letter or digit "
-         f"(see {k8s._LABEL_DOC})")
+         f"(see {k8s_limits._LABEL_DOC})")
 LIMIT_CASES = [
     # (spec overrides, expected error or None)
     ({"probes": readiness(timeout=1, interval=2)}, None),
@@ -88,27 +89,27 @@ LIMIT_CASES = [
     ({"replicas": autoscale(metric="requests_per_replica", target=2.5)}, None),
     ({"replicas": autoscale(metric="requests_per_replica", target=0.0005)},
      "kubernetes: replicas.autoscale.target is 0.0005; an HPA averageValue is compared in thousandths (0.001) "
-     f"(see {k8s._QUANTITY_DOC})"),
+     f"(see {k8s_limits._QUANTITY_DOC})"),
     ({"hardware": {"accelerator": "nvidia-l4", "memory_gib": 1.5}}, None),
     ({"hardware": {"accelerator": "nvidia-l4", "memory_gib": 0.1}},
      "kubernetes: hardware.memory_gib is 0.1, which is not a whole number of bytes; a Kubernetes memory request is "
-     f"a whole number of bytes (see {k8s._QUANTITY_DOC})"),
+     f"a whole number of bytes (see {k8s_limits._QUANTITY_DOC})"),
     ({"metadata": {"name": "svc", "labels": {"example.com/team": "ml", "tier": ""}}}, None),
     ({"metadata": {"name": "svc", "labels": {"team!": "ml"}}},
      f"kubernetes: metadata.labels: 'team!: ml' is not a Kubernetes label: key name 'team!' {LABEL}"),
     ({"metadata": {"name": "svc", "labels": {"team": "x" * 64}}},
      f"kubernetes: metadata.labels: 'team: {'x' * 64}' is not a Kubernetes label: value must be empty or 1-63 "
      f"characters: letters, digits, '-', '_' or '.', starting and ending with a letter or digit "
-     f"(see {k8s._LABEL_DOC})"),
+     f"(see {k8s_limits._LABEL_DOC})"),
     ({"metadata": {"name": "svc", "labels": {"Example.com/team": "ml"}}},
      "kubernetes: metadata.labels: 'Example.com/team: ml' is not a Kubernetes label: key prefix 'Example.com' must "
-     f"be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253) (see {k8s._LABEL_DOC})"),
+     f"be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253) (see {k8s_limits._LABEL_DOC})"),
     ({"metadata": {"name": "svc", "labels": {"app.kubernetes.io/name": "other"}}},
      "kubernetes: metadata.labels: 'app.kubernetes.io/name' is set by infc on every object"),
     ({"load_balancer": {"listeners": [{"port": 443, "protocol": "https"}]}}, None),
     ({"load_balancer": {"listeners": [{"port": 8443, "protocol": "https"}]}},
      "kubernetes: load_balancer.listeners[0].port is 8443; an https listener terminates on a Kubernetes Ingress, "
-     f"which serves HTTPS on port 443 only (see {k8s._INGRESS_DOC})"),
+     f"which serves HTTPS on port 443 only (see {k8s_limits._INGRESS_DOC})"),
     ({"load_balancer": {"listeners": [{"port": 443, "protocol": "https"},
                                       {"port": 8080, "protocol": "http", "redirect_to": 443}]}},
      "kubernetes: load_balancer.listeners[1].redirect_to: listener 8080 -> 443 cannot be expressed; the only "
@@ -130,17 +131,17 @@ SETTINGS_CASES = [
     ({"node_selector": {"pool": "gpu a100"}},
      "kubernetes: targets.kubernetes.node_selector: 'pool: gpu a100' is not a Kubernetes label: value must be empty "
      "or 1-63 characters: letters, digits, '-', '_' or '.', starting and ending with a letter or digit "
-     f"(see {k8s._LABEL_DOC})"),
+     f"(see {k8s_limits._LABEL_DOC})"),
     ({"ingress_class": "Nginx_Public"},
      "kubernetes: targets.kubernetes.ingress_class 'Nginx_Public' is not an IngressClass name (a DNS subdomain: "
      "lowercase letters, digits, '-' and '.', at most 253 characters)"),
     ({"cpu_limit": 2}, None),  # the GPU replica's default request
     ({"cpu_limit": 1.5},
      "kubernetes: targets.kubernetes.cpu_limit is 1.5; it must be at least the CPU request, 2 (infc's default "
-     f"without hardware.cpus) (see {k8s._QOS_DOC})"),
+     f"without hardware.cpus) (see {k8s_limits._QOS_DOC})"),
     ({"cpu_limit": 2.0005},
      "kubernetes: targets.kubernetes.cpu_limit is 2.0005; a CPU quantity has at most three decimals (1m = 0.001 CPU) "
-     f"(see {k8s._QUANTITY_DOC})"),
+     f"(see {k8s_limits._QUANTITY_DOC})"),
     ({"writable_dirs": ["/tmp", "/root/.cache", "/data"], "run_as_user": 1000, "liveness_from_readiness": False},
      None),
     ({"writable_dirs": ["/tmp", "/root/.cache", "/root-cache"]},
@@ -162,7 +163,7 @@ def test_settings(settings, expected):
 def test_cpu_limit_below_hardware_cpus_names_it():
     assert errors({"cpu_limit": 3}, hardware={"cpus": 4}) == [
         "kubernetes: targets.kubernetes.cpu_limit is 3; it must be at least the CPU request, 4 (hardware.cpus) "
-        f"(see {k8s._QOS_DOC})"]
+        f"(see {k8s_limits._QOS_DOC})"]
 
 
 def test_cpu_replicas_may_mount_their_own_dev_shm():
@@ -229,11 +230,11 @@ WARNING_CASES = [
     ({"replicas": autoscale(metric="requests_per_replica", target=4)},
      "kubernetes: replicas.autoscale.metric requests_per_replica scales on the per-pod custom metric "
      "'http_requests_per_second' (requests per second): the cluster needs a metrics adapter that serves it, e.g. "
-     f"prometheus-adapter with a rule for http_requests_total (see {k8s._ADAPTER_DOC})"),
+     f"prometheus-adapter with a rule for http_requests_total (see {k8s_limits._ADAPTER_DOC})"),
     ({"load_balancer": {"listeners": [{"port": 443, "protocol": "https"}]}},
      "kubernetes: the https Ingress has no host (the spec names none): controllers that choose the certificate by "
      "SNI host, such as ingress-nginx, serve their default certificate instead of targets.kubernetes.certificate "
-     f"(see {k8s._INGRESS_DOC})"),
+     f"(see {k8s_limits._INGRESS_DOC})"),
 ]
 
 
@@ -448,7 +449,7 @@ def test_every_stack_is_hardened_labelled_and_drains(synthesized):
 def test_workload_reuses_a_provider_configured_by_another_target(tmp_path):
     """What gke does: its own kubernetes provider (cluster endpoint), then the same workload objects."""
     from compiler import cdk
-    from targets.kubernetes_workload import emit_workload
+    from targets.kubernetes import emit_workload
 
     spec = Spec.model_validate(spec_dict(targets=K8S, load_balancer={"listeners": [
         {"port": 80, "protocol": "http"}, {"port": 443, "protocol": "https"}]}, probes={
@@ -456,7 +457,7 @@ def test_workload_reuses_a_provider_configured_by_another_target(tmp_path):
     service, _ = lower(spec, ["kubernetes"])
 
     def build(stack):
-        stack.add("kubernetes", "provider.KubernetesProvider", "kubernetes", host="https://203.0.113.10")
+        stack.provider("kubernetes", *k8s.PROVIDER, host="https://203.0.113.10")
         workload = emit_workload(stack, service, {"namespace": "ml", "node_selector": {"pool": "gpu"}}, ingress=False,
                                  service_annotations={"cloud.google.com/neg": '{"ingress": true}'})
         assert workload.namespace != "ml"  # a reference to the namespace it created

@@ -1,21 +1,13 @@
-"""GKE backend, resources: node service account, regional cluster, node pool, the workload and its Ingress."""
+"""GKE target: the resources of the stack, node service account, regional cluster, node pool, the workload, Ingress."""
 
 from __future__ import annotations
 
-import ipaddress
-
 from compiler import ir
-from compiler.cdk import literal
-from compiler.errors import Diagnostic
-from targets import gcp, gcp_lb, gke, kubernetes
-from targets.base import error, output_endpoint, resource_name, warning
-from targets.kubernetes_workload import K, emit_workload, labels, service_port
-
-G = "google"
-C = "container_cluster.ContainerCluster"
-NP = "container_node_pool.ContainerNodePool"
-N = f"{NP}NodeConfig"
-I = "ingress_v1.IngressV1"
+from targets import gcp, kubernetes
+from targets.base import output_endpoint, resource_name
+from targets.gcp import lb as gcp_lb
+from targets.gke import limits as gke
+from targets.kubernetes.workload import emit_workload, ingress_rule, labels
 
 # The minimal role Google documents for a custom node service account (logs, metrics, autoscaling metrics):
 # https://cloud.google.com/kubernetes-engine/security/configure-node-service-accounts
@@ -37,22 +29,6 @@ IMAGE_TYPE = "COS_CONTAINERD"
 # addon (Calico) must then stay disabled (https://cloud.google.com/kubernetes-engine/docs/concepts/dataplane-v2).
 DATAPATH = "ADVANCED_DATAPATH"
 BINARY_AUTHORIZATION = "PROJECT_SINGLETON_POLICY_ENFORCE"
-_AUTHORIZED_DOC = "https://cloud.google.com/kubernetes-engine/docs/how-to/authorized-networks"
-
-
-def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
-    """The cluster settings of targets.gke that pydantic cannot judge alone. No CDK needed."""
-    out = []
-    v6 = [c for c in target.get("master_authorized_cidrs") or () if ipaddress.ip_network(c).version == 6]
-    if v6:
-        out.append(error("gke", "targets.gke.master_authorized_cidrs",
-                         f"targets.gke.master_authorized_cidrs has IPv6 ranges ({', '.join(v6)}); the cluster's "
-                         f"control plane endpoint is IPv4 only, so list IPv4 ranges (see {_AUTHORIZED_DOC})"))
-    if target.get("cloud_nat") is False and not target.get("private_nodes"):
-        out.append(warning("gke", "targets.gke.cloud_nat", "targets.gke.cloud_nat: false has no effect without "
-                                                           "targets.gke.private_nodes: true (nodes have external "
-                                                           "IPs and need no NAT)"))
-    return out
 
 
 class _After:
@@ -62,8 +38,8 @@ class _After:
     def __init__(self, stack, dependency):
         self._stack, self._dependency = stack, dependency
 
-    def add(self, provider: str, kind: str, construct_id: str, /, **props):
-        return self._stack.add(provider, kind, construct_id, depends_on=[self._dependency], **props)
+    def add(self, type_name: str, construct_id: str, /, **attributes):
+        return self._stack.add(type_name, construct_id, depends_on=[self._dependency], **attributes)
 
     def __getattr__(self, name: str):
         return getattr(self._stack, name)
@@ -71,9 +47,7 @@ class _After:
 
 def emit(stack, service: ir.Service, target: ir.Target) -> None:
     """Providers, cluster and nodes, then the workload on them and its endpoint."""
-    stack.require("google", *gcp.PROVIDER)
-    stack.require("kubernetes", *kubernetes.PROVIDER)
-    stack.add(G, "provider.GoogleProvider", "google", project=target.get("project"), region=target.get("region"))
+    stack.provider("google", *gcp.PROVIDER, project=target.get("project"), region=target.get("region"))
     account, grants = _node_account(stack, service, target)
     cluster = _cluster(stack, service, target, account, grants)
     if target.get("private_nodes") and target.get("cloud_nat"):
@@ -85,10 +59,11 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     # Terraform configures providers before it creates resources, so a replaced cluster needs its own apply first
     # ("Stacking with managed Kubernetes cluster resources", https://registry.terraform.io/providers/hashicorp/
     # kubernetes/latest/docs).
-    client = stack.add(G, "data_google_client_config.DataGoogleClientConfig", "client_config")
-    stack.add(K, "provider.KubernetesProvider", "kubernetes", host=f"https://{cluster.endpoint}",
-              token=client.access_token,
-              cluster_ca_certificate=stack.expr("${base64decode(" + cluster.master_auth.cluster_ca_certificate + ")}"))
+    client = stack.data("google_client_config", "client_config")
+    stack.provider("kubernetes", *kubernetes.PROVIDER, host=stack.fmt("https://{}", cluster.endpoint),
+                   token=client.access_token,
+                   cluster_ca_certificate=stack.expr("base64decode({})",
+                                                     cluster.master_auth[0].cluster_ca_certificate))
     https = gke.has_https(service)
     # Every object waits for the node pool: on destroy, the Deployment and its PodDisruptionBudget go before the
     # nodes, so deleting the pool does not drain replicas one by one against the budget.
@@ -99,56 +74,50 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
         stack.output("ingress_address", address.address, "IP address of the https Ingress (the DNS record for host)")
         host = target.get("host") or address.address
     else:
-        host = workload.service.status.get(0).load_balancer.get(0).ingress.get(0).ip
+        host = workload.service.status[0].load_balancer[0].ingress[0].ip
     output_endpoint(stack, service, host)
     stack.output("cluster_name", cluster.name, "Name of the GKE cluster")
 
 
 def _node_account(stack, service: ir.Service, target: ir.Target):
     """A service account for the nodes with GKE's minimal node role instead of the Compute Engine default one."""
-    account = stack.add(G, "service_account.ServiceAccount", "node_account",
+    account = stack.add("google_service_account", "node_account",
                         account_id=resource_name(service, "nodes"),  # 7-30 characters for every 1-24 character name
                         display_name=f"infc {service.name}: GKE nodes")
     registry = service.image.partition("/")[0].endswith("-docker.pkg.dev")
     roles = {**NODE_ROLES, **(REGISTRY_ROLE if registry else {})}
-    grants = [stack.add(G, "project_iam_member.ProjectIamMember", construct_id, project=target.get("project"),
-                        role=role, member=f"serviceAccount:{account.email}") for role, construct_id in roles.items()]
+    grants = [stack.add("google_project_iam_member", construct_id, project=target.get("project"), role=role,
+                        member=stack.fmt("serviceAccount:{}", account.email)) for role, construct_id in roles.items()]
     return account, grants
 
 
-def _shielded(stack, kind: str):
-    """Shielded GKE nodes with secure boot, GPU nodes included: on COS, GKE installs NVIDIA drivers precompiled and
-    signed by Google (gpu_driver_installation_config), the kind of out-of-tree module a verified boot admits
-    (https://cloud.google.com/kubernetes-engine/security/secure-modules-cos); no other kernel module is loaded."""
-    return stack.struct(G, f"{kind}ShieldedInstanceConfig", enable_secure_boot=True, enable_integrity_monitoring=True)
+# Shielded GKE nodes with secure boot, GPU nodes included: on COS, GKE installs NVIDIA drivers precompiled and signed
+# by Google (gpu_driver_installation_config), the kind of out-of-tree module a verified boot admits
+# (https://cloud.google.com/kubernetes-engine/security/secure-modules-cos); no other kernel module is loaded.
+SHIELDED = {"enable_secure_boot": True, "enable_integrity_monitoring": True}
 
 
-def _cluster_options(stack, target: ir.Target) -> dict:
+def _cluster_options(target: ir.Target) -> dict:
     """The targets.gke settings that cost money or need input from the user, as cluster arguments."""
     options = {}
     cidrs = target.get("master_authorized_cidrs")
     if cidrs:
-        options["master_authorized_networks_config"] = stack.struct(
-            G, f"{C}MasterAuthorizedNetworksConfig", cidr_blocks=[stack.struct(
-                G, f"{C}MasterAuthorizedNetworksConfigCidrBlocks", cidr_block=cidr, display_name=f"infc {cidr}")
-                for cidr in cidrs])
+        options["master_authorized_networks_config"] = {
+            "cidr_blocks": [{"cidr_block": cidr, "display_name": f"infc {cidr}"} for cidr in cidrs]}
     if target.get("private_nodes"):
         # Private nodes, public control plane endpoint: terraform and kubectl still reach it from outside the VPC.
-        options["private_cluster_config"] = stack.struct(G, f"{C}PrivateClusterConfig", enable_private_nodes=True,
-                                                         enable_private_endpoint=False)
+        options["private_cluster_config"] = {"enable_private_nodes": True, "enable_private_endpoint": False}
     if target.get("binary_authorization"):
-        options["binary_authorization"] = stack.struct(G, f"{C}BinaryAuthorization",
-                                                       evaluation_mode=BINARY_AUTHORIZATION)
+        options["binary_authorization"] = {"evaluation_mode": BINARY_AUTHORIZATION}
     if target.get("security_group"):
-        options["authenticator_groups_config"] = stack.struct(G, f"{C}AuthenticatorGroupsConfig",
-                                                              security_group=target.get("security_group"))
+        options["authenticator_groups_config"] = {"security_group": target.get("security_group")}
     return options
 
 
 def _cluster(stack, service: ir.Service, target: ir.Target, account, grants):
     """A regional cluster (control plane replicated across the region's zones) whose default pool is removed."""
-    cluster = stack.add(
-        G, C, "cluster", name=service.name, location=target.get("region"),
+    return stack.add(
+        "google_container_cluster", "cluster", name=service.name, location=target.get("region"),
         depends_on=grants,  # the default pool's nodes run with the nodes' account too
         description=f"infc {service.name}: model replicas",
         # A cluster cannot be created without a node pool: the smallest default pool is made, then deleted, and
@@ -157,30 +126,25 @@ def _cluster(stack, service: ir.Service, target: ir.Target, account, grants):
         # Off on purpose: the cluster holds nothing that is not recreated from the spec, and with protection on
         # `terraform destroy` fails until the state is edited (container_cluster#deletion_protection).
         deletion_protection=False,
-        release_channel=stack.struct(G, f"{C}ReleaseChannel", channel=RELEASE_CHANNEL),
-        workload_identity_config=stack.struct(G, f"{C}WorkloadIdentityConfig",
-                                              workload_pool=f"{target.get('project')}.svc.id.goog"),
+        release_channel={"channel": RELEASE_CHANNEL},
+        workload_identity_config={"workload_pool": f"{target.get('project')}.svc.id.goog"},
         # VPC-native (alias IPs): the Ingress's container-native load balancing (NEGs) needs it, and only then does
         # GKE take the health check interval from the readiness probe as is.
         networking_mode="VPC_NATIVE",
-        ip_allocation_policy=stack.struct(G, f"{C}IpAllocationPolicy"),
-        datapath_provider=DATAPATH, network_policy=stack.struct(G, f"{C}NetworkPolicy", enabled=False),
+        ip_allocation_policy={},
+        datapath_provider=DATAPATH, network_policy={"enabled": False},
         # Pod-to-Pod traffic on one node passes the VPC too, so firewall rules and flow logs see it (no charge of
         # its own; https://cloud.google.com/kubernetes-engine/docs/how-to/intranode-visibility).
         enable_intranode_visibility=True,
         # Client certificates are a credential that cannot be revoked; the provider authenticates with a token.
-        master_auth=stack.struct(G, f"{C}MasterAuth", client_certificate_config=stack.struct(
-            G, f"{C}MasterAuthClientCertificateConfig", issue_client_certificate=False)),
+        master_auth={"client_certificate_config": {"issue_client_certificate": False}},
         # The default pool lives only until remove_default_node_pool deletes it, but its nodes run meanwhile: with
         # the nodes' account (not the Compute Engine default one), the GKE metadata server and secure boot.
-        node_config=stack.struct(
-            G, f"{C}NodeConfig", service_account=account.email, oauth_scopes=SCOPES,
-            workload_metadata_config=stack.struct(G, f"{C}NodeConfigWorkloadMetadataConfig", mode="GKE_METADATA"),
-            shielded_instance_config=_shielded(stack, f"{C}NodeConfig")),
-        resource_labels=dict(service.labels) or None, **_cluster_options(stack, target))
-    # Once the default pool is gone the API reports no node_config, which would plan a new cluster on every apply.
-    cluster.add_override("lifecycle.ignore_changes", ["node_config"])
-    return cluster
+        node_config={"service_account": account.email, "oauth_scopes": SCOPES,
+                     "workload_metadata_config": {"mode": "GKE_METADATA"}, "shielded_instance_config": SHIELDED},
+        resource_labels=dict(service.labels) or None, **_cluster_options(target),
+        # Once the default pool is gone the API reports no node_config, which would plan a new cluster on every apply.
+        lifecycle={"ignore_changes": ["node_config"]})
 
 
 def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, grants):
@@ -188,30 +152,28 @@ def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, 
     bounds = gke.node_bounds(service, target)
     disk_type = next(disk for prefix, disk in gcp.DISK_TYPES if machine.instance_type.startswith(prefix))
     # GKE needs the accelerator for bundled families (a2, a3, g2) too, with the count the machine type has.
-    accelerator = [stack.struct(
-        G, f"{N}GuestAccelerator", type=machine.provider_accelerator, count=machine.accelerator_count,
-        gpu_driver_installation_config=stack.struct(G, f"{N}GuestAcceleratorGpuDriverInstallationConfig",
-                                                    gpu_driver_version=GPU_DRIVER))] if kind != "none" else None
+    accelerator = [{"type": machine.provider_accelerator, "count": machine.accelerator_count,
+                    "gpu_driver_installation_config": {"gpu_driver_version": GPU_DRIVER}}] if kind != "none" else None
     pool = stack.add(
-        G, NP, "node_pool", name=resource_name(service, "nodes"), cluster=cluster.name, location=target.get("region"),
+        "google_container_node_pool", "node_pool", name=resource_name(service, "nodes"), cluster=cluster.name,
+        location=target.get("region"),
         depends_on=grants,  # nodes log and pull with their account from the first boot
         # No initial_node_count: the cluster autoscaler adds nodes for the pending replicas, and a set initial count
         # forces replacement once the pool has been resized (container_node_pool#initial_node_count).
-        autoscaling=stack.struct(
-            G, f"{NP}Autoscaling", total_min_node_count=bounds.min_nodes, total_max_node_count=bounds.max_nodes,
+        autoscaling={
+            "total_min_node_count": bounds.min_nodes, "total_max_node_count": bounds.max_nodes,
             # ANY scales up in the zones with capacity (and spare reservations), which GPUs and Spot VMs need;
             # BALANCED keeps CPU pools even across zones (container_node_pool#location_policy).
-            location_policy="ANY" if kind != "none" or service.spot else "BALANCED"),
+            "location_policy": "ANY" if kind != "none" or service.spot else "BALANCED"},
         # Release channels require auto-upgrade; auto-repair recreates unhealthy nodes.
-        management=stack.struct(G, f"{NP}Management", auto_repair=True, auto_upgrade=True),
-        node_config=stack.struct(
-            G, N, machine_type=machine.instance_type, image_type=IMAGE_TYPE, disk_size_gb=service.disk_gib,
-            disk_type=disk_type,  # the API's default is pd-standard (container_cluster#disk_type)
-            spot=service.spot, guest_accelerator=accelerator,
-            service_account=account.email, oauth_scopes=SCOPES, resource_labels=dict(service.labels) or None,
+        management={"auto_repair": True, "auto_upgrade": True},
+        node_config={
+            "machine_type": machine.instance_type, "image_type": IMAGE_TYPE, "disk_size_gb": service.disk_gib,
+            "disk_type": disk_type,  # the API's default is pd-standard (container_cluster#disk_type)
+            "spot": service.spot, "guest_accelerator": accelerator,
+            "service_account": account.email, "oauth_scopes": SCOPES, "resource_labels": dict(service.labels) or None,
             # Pods get Workload Identity's metadata server, not the node's credentials.
-            workload_metadata_config=stack.struct(G, f"{N}WorkloadMetadataConfig", mode="GKE_METADATA"),
-            shielded_instance_config=_shielded(stack, N)))
+            "workload_metadata_config": {"mode": "GKE_METADATA"}, "shielded_instance_config": SHIELDED})
     # No taint: GKE taints GPU nodes (nvidia.com/gpu NoSchedule) itself only next to non-GPU pools, and a tainted
     # only pool would leave kube-dns and other system pods nowhere to run; the replicas tolerate it either way.
     if kind != "attached":
@@ -224,23 +186,21 @@ def _pin_zones(stack, service: ir.Service, target: ir.Target, pool) -> None:
     bundled GPUs (a2, a3, g2) exist only where their GPUs do, and a regional pool fails in a zone without them
     (https://cloud.google.com/compute/docs/gpus/gpu-regions-zones). Attached N1 GPUs cannot be looked up so."""
     region, kind = target.get("region"), target.machine.instance_type
-    zones = stack.add(G, "data_google_compute_zones.DataGoogleComputeZones", "zones", region=region, status="UP")
-    found = stack.add(G, "data_google_compute_machine_types.DataGoogleComputeMachineTypes", "machine_types",
-                      zone=stack.expr("${each.key}"), filter=f'name = "{kind}"')
-    found.add_override("for_each", "${toset(" + zones.fqn + ".names)}")
-    offering = "[for zone, types in " + found.fqn + " : zone if length(types.machine_types) > 0]"
-    pool.add_override("node_locations", "${" + offering + "}")
+    zones = stack.data("google_compute_zones", "zones", region=region, status="UP")
+    found = stack.data("google_compute_machine_types", "machine_types", zone=stack.expr("each.key"),
+                       filter=f'name = "{kind}"', for_each=stack.expr("toset({})", zones.names))
+    offering = stack.expr("[for zone, types in {} : zone if length(types.machine_types) > 0]", found)
+    pool.add_override("node_locations", offering)
     pool.add_override("lifecycle.precondition", [{
-        "condition": "${length(" + offering + ") > 0}",
-        # An override is not escaped by Stack.add: the user's text is made literal here (cdk.literal).
-        "error_message": literal(f"No zone of {region} offers machine type {kind} for {service.name}: pick another "
-                                 "region or hardware.instance_types.gke.")}])
+        "condition": stack.expr("length({}) > 0", offering),
+        "error_message": f"No zone of {region} offers machine type {kind} for {service.name}: pick another region "
+                         "or hardware.instance_types.gke."}])
 
 
 def _ingress(stack, service: ir.Service, target: ir.Target, workload, pool):
     """The https listener as a GKE Ingress: an external Application Load Balancer on a reserved global address with
     the pre-shared certificate; its health check is inferred from the replicas' readiness probe."""
-    address = stack.add(G, "compute_global_address.ComputeGlobalAddress", "address",
+    address = stack.add("google_compute_global_address", "address",
                         name=resource_name(service, "ingress"), description=f"infc {service.name}: https Ingress",
                         labels=dict(service.labels) or None)
     # https://cloud.google.com/kubernetes-engine/docs/concepts/ingress#controller_summary: the class is the
@@ -252,18 +212,12 @@ def _ingress(stack, service: ir.Service, target: ir.Target, workload, pool):
         "ingress.gcp.kubernetes.io/pre-shared-cert": str(target.get("certificate")),
         "kubernetes.io/ingress.allow-http": "false",
     }
-    host = target.get("host") or None
-    path = stack.struct(K, f"{I}SpecRuleHttpPath", path="/", path_type="Prefix", backend=stack.struct(
-        K, f"{I}SpecRuleHttpPathBackend", service=stack.struct(
-            K, f"{I}SpecRuleHttpPathBackendService", name=service.name,
-            port=stack.struct(K, f"{I}SpecRuleHttpPathBackendServicePort", number=service_port(service)))))
     stack.add(
-        K, I, "ingress",
+        "kubernetes_ingress_v1", "ingress",
         # GKE reads the readiness probe from the Service's pods when it creates the health check, so the pods must
         # exist by then (https://cloud.google.com/kubernetes-engine/docs/concepts/ingress#limitations).
         depends_on=[workload.deployment, pool],
-        metadata=stack.struct(K, f"{I}Metadata", name=service.name, namespace=workload.namespace,
-                              labels=labels(service), annotations=annotations),
-        spec=stack.struct(K, f"{I}Spec", rule=[stack.struct(
-            K, f"{I}SpecRule", host=host, http=stack.struct(K, f"{I}SpecRuleHttp", path=[path]))]))
+        metadata={"name": service.name, "namespace": workload.namespace, "labels": labels(service),
+                  "annotations": annotations},
+        spec={"rule": [ingress_rule(service, target.get("host") or None)]})
     return address

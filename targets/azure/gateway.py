@@ -226,7 +226,7 @@ def security_rules(stack, nsg, construct: str, rules) -> list:
         priority = 4096 if rule is DENY_ALL else 100 + 10 * index
         one_port, one_source = len(rule.ports) == 1, len(rule.sources) == 1
         out.append(stack.add(
-                  "azurerm", "network_security_rule.NetworkSecurityRule", f"{construct}_{rule.name.replace('-', '_')}",
+                  "azurerm_network_security_rule", f"{construct}_{rule.name.replace('-', '_')}",
                   name=rule.name, resource_group_name=nsg.resource_group_name, network_security_group_name=nsg.name,
                   priority=priority, direction="Inbound", access=rule.access, protocol=rule.protocol,
                   source_port_range="*", destination_address_prefix="*",
@@ -239,7 +239,7 @@ def security_rules(stack, nsg, construct: str, rules) -> list:
 
 
 def _public_ip(stack, service: ir.Service, site, suffix: str, idle_minutes: int | None = None):
-    return stack.add("azurerm", "public_ip.PublicIp", "frontend_ip", name=resource_name(service, suffix),
+    return stack.add("azurerm_public_ip", "frontend_ip", name=resource_name(service, suffix),
                      resource_group_name=site.resource_group, location=site.location, allocation_method="Static",
                      sku="Standard", idle_timeout_in_minutes=idle_minutes, tags=site.tags)
 
@@ -247,22 +247,19 @@ def _public_ip(stack, service: ir.Service, site, suffix: str, idle_minutes: int 
 def _load_balancer(stack, service: ir.Service, site) -> Front:
     """Layer 4: frontend -> one rule per listener -> the model port; HTTP probe on the readiness path."""
     lb_spec, hc = service.load_balancer, service.readiness
-    F = "lb.LbFrontendIpConfiguration"
     if lb_spec.public:
         ip = _public_ip(stack, service, site, "lb")
-        frontend = stack.struct("azurerm", F, name="frontend", public_ip_address_id=ip.id)
+        frontend = {"name": "frontend", "public_ip_address_id": ip.id}
     else:
-        frontend = stack.struct("azurerm", F, name="frontend", subnet_id=site.replicas_subnet,
-                                private_ip_address_allocation="Dynamic")
-    lb = stack.add("azurerm", "lb.Lb", "load_balancer", name=resource_name(service, "lb"),
+        frontend = {"name": "frontend", "subnet_id": site.replicas_subnet, "private_ip_address_allocation": "Dynamic"}
+    lb = stack.add("azurerm_lb", "load_balancer", name=resource_name(service, "lb"),
                    resource_group_name=site.resource_group, location=site.location, sku="Standard",
                    frontend_ip_configuration=[frontend], tags=site.tags)
-    pool = stack.add("azurerm", "lb_backend_address_pool.LbBackendAddressPool", "backend_pool", name=POOL,
-                     loadbalancer_id=lb.id)
-    probe = stack.add("azurerm", "lb_probe.LbProbe", "readiness_probe", name=PROBE, loadbalancer_id=lb.id,
+    pool = stack.add("azurerm_lb_backend_address_pool", "backend_pool", name=POOL, loadbalancer_id=lb.id)
+    probe = stack.add("azurerm_lb_probe", "readiness_probe", name=PROBE, loadbalancer_id=lb.id,
                       protocol="Http", port=hc.port, request_path=hc.path, interval_in_seconds=hc.interval_s,
                       probe_threshold=hc.unhealthy_threshold)
-    rules = [stack.add("azurerm", "lb_rule.LbRule", f"rule_{x.port}", name=f"listener-{x.port}", loadbalancer_id=lb.id,
+    rules = [stack.add("azurerm_lb_rule", f"rule_{x.port}", name=f"listener-{x.port}", loadbalancer_id=lb.id,
                        frontend_ip_configuration_name="frontend", protocol="Tcp", frontend_port=x.port,
                        backend_port=service.port, backend_address_pool_ids=[pool.id], probe_id=probe.id,
                        idle_timeout_in_minutes=lb_spec.idle_timeout_s // 60, tcp_reset_enabled=True,
@@ -283,23 +280,21 @@ def _load_balancer(stack, service: ir.Service, site) -> Front:
 
 def _application_gateway(stack, service: ir.Service, target: ir.Target, site) -> Front:
     """Layer 7: Application Gateway v2 with TLS from Key Vault, redirects, cookie affinity and a custom probe."""
-    A = "application_gateway.ApplicationGateway"
     lb_spec, hc = service.load_balancer, service.readiness
     listeners = sorted(lb_spec.listeners, key=lambda x: x.port)
     https = any(x.protocol == "https" for x in listeners)
     ip = _public_ip(stack, service, site, "gateway", lb_spec.idle_timeout_s // 60 if lb_spec.public else None)
     # A v2 gateway always has a public frontend; public: false listens on the private one only (and the NSG denies
     # the rest), the generally available way to keep a v2 gateway internal.
-    frontends = [stack.struct("azurerm", f"{A}FrontendIpConfiguration", name="public", public_ip_address_id=ip.id)]
+    frontends = [{"name": "public", "public_ip_address_id": ip.id}]
     if not lb_spec.public:
-        frontends.append(stack.struct("azurerm", f"{A}FrontendIpConfiguration", name="private",
-                                      subnet_id=site.gateway_subnet, private_ip_address=GATEWAY_PRIVATE_IP,
-                                      private_ip_address_allocation="Static"))
+        frontends.append({"name": "private", "subnet_id": site.gateway_subnet,
+                          "private_ip_address": GATEWAY_PRIVATE_IP, "private_ip_address_allocation": "Static"})
     listen_on = "public" if lb_spec.public else "private"
     identity = None
     if https:
         # The gateway reads the certificate from Key Vault as this identity; the user grants it access (README).
-        identity = stack.add("azurerm", "user_assigned_identity.UserAssignedIdentity", "gateway_identity",
+        identity = stack.add("azurerm_user_assigned_identity", "gateway_identity",
                              name=resource_name(service, "gateway"), resource_group_name=site.resource_group,
                              location=site.location, tags=site.tags)
         stack.output("gateway_identity_principal_id", identity.principal_id,
@@ -310,56 +305,50 @@ def _application_gateway(stack, service: ir.Service, target: ir.Target, site) ->
     secured = _gateway_security_group(stack, service, site)
     waf = _waf_policy(stack, service, target, site)
     tier = "WAF_v2" if waf else "Standard_v2"
-    draining = stack.struct("azurerm", f"{A}BackendHttpSettingsConnectionDraining", enabled=True,
-                            drain_timeout_sec=lb_spec.drain_timeout_s) if lb_spec.drain_timeout_s else None
+    draining = {"enabled": True, "drain_timeout_sec": lb_spec.drain_timeout_s} if lb_spec.drain_timeout_s else None
     gw = stack.add(
-        "azurerm", A, "gateway", name=resource_name(service, "gateway"), resource_group_name=site.resource_group,
-        location=site.location, tags=site.tags,
-        sku=stack.struct("azurerm", f"{A}Sku", name=tier, tier=tier), firewall_policy_id=waf,
-        autoscale_configuration=stack.struct("azurerm", f"{A}AutoscaleConfiguration", min_capacity=1),
-        gateway_ip_configuration=[stack.struct("azurerm", f"{A}GatewayIpConfiguration", name="gateway",
-                                               subnet_id=site.gateway_subnet)],
+        "azurerm_application_gateway", "gateway", name=resource_name(service, "gateway"),
+        resource_group_name=site.resource_group, location=site.location, tags=site.tags,
+        sku={"name": tier, "tier": tier}, firewall_policy_id=waf,
+        autoscale_configuration={"min_capacity": 1},
+        gateway_ip_configuration=[{"name": "gateway", "subnet_id": site.gateway_subnet}],
         frontend_ip_configuration=frontends,
-        frontend_port=[stack.struct("azurerm", f"{A}FrontendPort", name=f"port-{x.port}", port=x.port)
-                       for x in listeners],
-        backend_address_pool=[stack.struct("azurerm", f"{A}BackendAddressPool", name=POOL)],
-        backend_http_settings=[stack.struct(
-            "azurerm", f"{A}BackendHttpSettings", name=SETTINGS, port=service.port, protocol="Http",
-            cookie_based_affinity="Enabled" if lb_spec.stickiness else "Disabled", probe_name=PROBE,
+        frontend_port=[{"name": f"port-{x.port}", "port": x.port} for x in listeners],
+        backend_address_pool=[{"name": POOL}],
+        backend_http_settings=[{
+            "name": SETTINGS, "port": service.port, "protocol": "Http",
+            "cookie_based_affinity": "Enabled" if lb_spec.stickiness else "Disabled", "probe_name": PROBE,
             # how long the gateway waits for a replica: the connection is idle while the model computes
-            request_timeout=lb_spec.idle_timeout_s, connection_draining=draining)],
-        probe=[stack.struct(
-            "azurerm", f"{A}Probe", name=PROBE, protocol="Http", host="127.0.0.1", path=hc.path, port=hc.port,
-            interval=hc.interval_s, timeout=hc.timeout_s, unhealthy_threshold=hc.unhealthy_threshold,
-            match=stack.struct("azurerm", f"{A}ProbeMatch", status_code=hc.success_codes.split(",")))],
-        http_listener=[stack.struct(
-            "azurerm", f"{A}HttpListener", name=f"listener-{x.port}", frontend_ip_configuration_name=listen_on,
-            frontend_port_name=f"port-{x.port}", protocol=x.protocol.capitalize(),
-            ssl_certificate_name=CERT if x.protocol == "https" else None) for x in listeners],
-        redirect_configuration=[stack.struct(
-            "azurerm", f"{A}RedirectConfiguration", name=f"redirect-{x.port}", redirect_type="Permanent",
-            target_listener_name=f"listener-{x.redirect_to}", include_path=True, include_query_string=True)
+            "request_timeout": lb_spec.idle_timeout_s, "connection_draining": draining}],
+        probe=[{"name": PROBE, "protocol": "Http", "host": "127.0.0.1", "path": hc.path, "port": hc.port,
+                "interval": hc.interval_s, "timeout": hc.timeout_s, "unhealthy_threshold": hc.unhealthy_threshold,
+                "match": {"status_code": hc.success_codes.split(",")}}],
+        http_listener=[{
+            "name": f"listener-{x.port}", "frontend_ip_configuration_name": listen_on,
+            "frontend_port_name": f"port-{x.port}", "protocol": x.protocol.capitalize(),
+            "ssl_certificate_name": CERT if x.protocol == "https" else None} for x in listeners],
+        redirect_configuration=[{
+            "name": f"redirect-{x.port}", "redirect_type": "Permanent",
+            "target_listener_name": f"listener-{x.redirect_to}", "include_path": True, "include_query_string": True}
             for x in listeners if x.redirect_to is not None] or None,
         # Priority is required on v2 (1 highest .. 20000); ports in ascending order.
-        request_routing_rule=[stack.struct(
-            "azurerm", f"{A}RequestRoutingRule", name=f"rule-{x.port}", rule_type="Basic", priority=10 * (i + 1),
-            http_listener_name=f"listener-{x.port}",
-            redirect_configuration_name=f"redirect-{x.port}" if x.redirect_to is not None else None,
-            backend_address_pool_name=POOL if x.redirect_to is None else None,
-            backend_http_settings_name=SETTINGS if x.redirect_to is None else None)
+        request_routing_rule=[{
+            "name": f"rule-{x.port}", "rule_type": "Basic", "priority": 10 * (i + 1),
+            "http_listener_name": f"listener-{x.port}",
+            "redirect_configuration_name": f"redirect-{x.port}" if x.redirect_to is not None else None,
+            "backend_address_pool_name": POOL if x.redirect_to is None else None,
+            "backend_http_settings_name": SETTINGS if x.redirect_to is None else None}
             for i, x in enumerate(listeners)],
-        ssl_certificate=[stack.struct("azurerm", f"{A}SslCertificate", name=CERT,
-                                      key_vault_secret_id=target.get("certificate"))] if https else None,
+        ssl_certificate=[{"name": CERT, "key_vault_secret_id": target.get("certificate")}] if https else None,
         # Always set: older predefined policies (TLS 1.0/1.1) are retired, even on a gateway without https.
-        ssl_policy=stack.struct("azurerm", f"{A}SslPolicy", policy_type="Predefined", policy_name=TLS_POLICY),
-        identity=stack.struct("azurerm", f"{A}Identity", type="UserAssigned",
-                              identity_ids=[identity.id]) if identity else None,
+        ssl_policy={"policy_type": "Predefined", "policy_name": TLS_POLICY},
+        identity={"type": "UserAssigned", "identity_ids": [identity.id]} if identity else None,
         depends_on=[secured])
     host = ip.ip_address if lb_spec.public else GATEWAY_PRIVATE_IP
     # The gateway's instances (in its subnet) forward to the model port and probe the readiness port.
     ports = tuple(str(p) for p in sorted({service.port, hc.port}))
     rules = (Rule("gateway", ports, (NETWORK["gateway"],), "application gateway: forwarded requests and probes"),)
-    pool = {"application_gateway_backend_address_pool_ids": [f"{gw.id}/backendAddressPools/{POOL}"]}
+    pool = {"application_gateway_backend_address_pool_ids": [stack.fmt("{}/backendAddressPools/{}", gw.id, POOL)]}
     return Front(host=host, pool=pool, health_probe_id=None, metric_resource_id=gw.id, replica_rules=rules)
 
 
@@ -370,22 +359,20 @@ def _waf_policy(stack, service: ir.Service, target: ir.Target, site):
     mode = target.get("waf")
     if not mode:
         return None
-    W = "web_application_firewall_policy.WebApplicationFirewallPolicy"
     rule_set, version = WAF_RULE_SET
     return stack.add(
-        "azurerm", W, "waf_policy", name=resource_name(service, "waf"), resource_group_name=site.resource_group,
-        location=site.location, tags=site.tags,
-        policy_settings=stack.struct("azurerm", f"{W}PolicySettings", enabled=True, mode=str(mode).capitalize(),
-                                     request_body_check=True, max_request_body_size_in_kb=WAF_MAX_BODY_KB),
-        managed_rules=stack.struct("azurerm", f"{W}ManagedRules", managed_rule_set=[
-            stack.struct("azurerm", f"{W}ManagedRulesManagedRuleSet", type=rule_set, version=version)])).id
+        "azurerm_web_application_firewall_policy", "waf_policy", name=resource_name(service, "waf"),
+        resource_group_name=site.resource_group, location=site.location, tags=site.tags,
+        policy_settings={"enabled": True, "mode": str(mode).capitalize(), "request_body_check": True,
+                         "max_request_body_size_in_kb": WAF_MAX_BODY_KB},
+        managed_rules={"managed_rule_set": [{"type": rule_set, "version": version}]}).id
 
 
 def _gateway_security_group(stack, service: ir.Service, site):
     """The gateway subnet's NSG, in the order the docs give: listener ports from allowed_cidrs, the v2
     infrastructure ports from GatewayManager, AzureLoadBalancer, then deny everything else."""
     lb_spec = service.load_balancer
-    nsg = stack.add("azurerm", "network_security_group.NetworkSecurityGroup", "gateway_security_group",
+    nsg = stack.add("azurerm_network_security_group", "gateway_security_group",
                     name=resource_name(service, "gateway"), resource_group_name=site.resource_group,
                     location=site.location, tags=site.tags)
     rules = [Rule(f"listener-{x.port}-{family}", (str(x.port),), group, f"{x.protocol} listener {x.port} ({family})")
@@ -396,6 +383,5 @@ def _gateway_security_group(stack, service: ir.Service, site):
               Rule("azure-load-balancer", ("*",), ("AzureLoadBalancer",), "Azure load balancer (required)",
                    protocol="*")]
     created = security_rules(stack, nsg, "gateway_security_group", rules)
-    return stack.add("azurerm", "subnet_network_security_group_association.SubnetNetworkSecurityGroupAssociation",
-                     "gateway_security_group_association", subnet_id=site.gateway_subnet,
-                     network_security_group_id=nsg.id, depends_on=created)
+    return stack.add("azurerm_subnet_network_security_group_association", "gateway_security_group_association",
+                     subnet_id=site.gateway_subnet, network_security_group_id=nsg.id, depends_on=created)

@@ -1,18 +1,11 @@
-"""Azure Machine Learning backend: a workspace with its companions and a managed online endpoint serving the model."""
+"""Azure ML target: what a managed online endpoint can express (no CDK)."""
 
 from __future__ import annotations
 
-import json
-
 from compiler import ir
 from compiler.errors import Diagnostic
-from targets import azure_site
-from targets import azureml_endpoint as endpoint
-from targets.base import Limit, check_limits, check_scale_to_zero, error, resource_name, uncredentialed_uri, warning
-
-# required_providers: the bindings (cdktn-provider-azurerm 18.9.0, cdktn-provider-azapi 1.0.0) are generated from
-# hashicorp/azurerm 5.10.0 and Azure/azapi 2.13.0; arguments used here are read from those schemas.
-AZAPI_PROVIDER = ("Azure/azapi", ">= 2.13.0, < 3.0.0")
+from targets.azure import site as azure_site
+from targets.base import Limit, check_limits, check_scale_to_zero, error, uncredentialed_uri, warning
 
 _ML_DOCS = "https://learn.microsoft.com/en-us/azure/machine-learning"
 _LIMITS_DOC = f"{_ML_DOCS}/how-to-manage-quotas#azure-machine-learning-online-endpoints-and-batch-endpoints"
@@ -46,8 +39,6 @@ PROBE_MINIMUMS = (
 ENDPOINT_NAME = (3, 32)  # "Begin with a letter, be 3-32 characters, only letters and numbers" (single dashes accepted)
 MAX_INSTANCES = 50  # instances per deployment, raisable by a support request
 REQUEST_TIMEOUT_S = 180  # the maximum request timeout of a managed online endpoint
-SAS_EXPIRATION = "07.00:00:00"  # storage SAS policy: DD.HH:MM:SS
-SOFT_DELETE_DAYS = 7  # blob and container soft delete: 1-365 days
 
 SCALE_TO_ZERO = ("a managed online deployment runs at least one instance (its instance count and the autoscale "
                  "minimum are at least 1); Azure ML has no scale to zero for managed online endpoints")
@@ -190,67 +181,3 @@ def _check_front(service: ir.Service) -> list[Diagnostic]:
                            f"deployment, which removes instances on its own terms (see {_DEPLOYMENT_DOC})"))
     return out
 
-
-def emit(stack, service: ir.Service, target: ir.Target) -> None:
-    """Every resource of the Azure ML stack, in dependency order."""
-    group, location, tags = azure_site.start(stack, service, target)
-    stack.require("azapi", *AZAPI_PROVIDER)
-    stack.add("azapi", "provider.AzapiProvider", "azapi")
-    workspace = _workspace(stack, service, target, location, tags, group)
-    endpoint.emit(stack, service, target, workspace.id, group, location, tags)
-
-
-def global_name(service: ir.Service, target: ir.Target) -> str:
-    """Storage account and key vault names are unique across Azure: the service name without dashes (at most 16
-    characters) and 8 hex digits of a hash of subscription, resource group and service, fixed at plan time."""
-    group = target.get("resource_group") or resource_name(service, "rg")
-    parts = ", ".join(["data.azurerm_client_config.client.subscription_id", json.dumps(str(group)),
-                       json.dumps(service.name)])
-    return service.name.replace("-", "")[:16] + '${substr(sha1(join("/", [' + parts + '])), 0, 8)}'
-
-
-def _workspace(stack, service: ir.Service, target: ir.Target, location: str, tags, group):
-    """The workspace and what it needs: storage account, key vault, and application insights on a Log Analytics
-    workspace (workspace-based; classic Application Insights is retired)."""
-    client = stack.add("azurerm", "data_azurerm_client_config.DataAzurermClientConfig", "client")
-    common = {"location": location, "resource_group_name": group, "tags": tags}
-    logs = stack.add("azurerm", "log_analytics_workspace.LogAnalyticsWorkspace", "log_analytics",
-                     name=resource_name(service, "logs"), sku="PerGB2018", retention_in_days=30, **common)
-    insights = stack.add("azurerm", "application_insights.ApplicationInsights", "application_insights",
-                         name=resource_name(service, "insights"), application_type="web", workspace_id=logs.id,
-                         **common)
-    # Standard general-purpose v2 without hierarchical namespace: Azure ML does not take premium storage for the
-    # workspace's default datastore.
-    S = "storage_account.StorageAccount"
-    storage = stack.add(
-        "azurerm", S, "storage_account", name=stack.expr(global_name(service, target)), account_tier="Standard",
-        account_replication_type="LRS", min_tls_version="TLS1_2",
-        # No anonymous reads of any container. The workspace reaches its storage with the account key (identity-based
-        # access to a workspace's system datastores is a preview), so shared keys stay on; SAS tokens signed for
-        # longer than a week are logged (not blocked, which would break tokens the workspace issues).
-        allow_nested_items_to_be_public=False, shared_access_key_enabled=True,
-        sas_policy=stack.struct("azurerm", f"{S}SasPolicy", expiration_period=SAS_EXPIRATION,
-                                expiration_action="Log"),
-        # Deleted blobs and containers stay recoverable for a week (billed as stored data meanwhile).
-        blob_properties=stack.struct(
-            "azurerm", f"{S}BlobProperties",
-            delete_retention_policy=stack.struct("azurerm", f"{S}BlobPropertiesDeleteRetentionPolicy",
-                                                 days=SOFT_DELETE_DAYS),
-            container_delete_retention_policy=stack.struct(
-                "azurerm", f"{S}BlobPropertiesContainerDeleteRetentionPolicy", days=SOFT_DELETE_DAYS)),
-        **common)
-    # Access policies (not Azure RBAC): the workspace grants its own identity access when it is created, and
-    # azurerm leaves policies it is not given alone. Purge protection only when asked: it cannot be undone and keeps
-    # a destroyed vault's name taken for 90 days.
-    vault = stack.add("azurerm", "key_vault.KeyVault", "key_vault", name=stack.expr(global_name(service, target)),
-                      tenant_id=client.tenant_id, sku_name="standard", rbac_authorization_enabled=False,
-                      purge_protection_enabled=bool(target.get("purge_protection")), **common)
-    return stack.add(
-        "azurerm", "machine_learning_workspace.MachineLearningWorkspace", "workspace",
-        name=resource_name(service, "ws"), application_insights_id=insights.id, key_vault_id=vault.id,
-        storage_account_id=storage.id, container_registry_id=target.get("container_registry_id"),
-        identity=stack.struct("azurerm", "machine_learning_workspace.MachineLearningWorkspaceIdentity",
-                              type="SystemAssigned"),
-        # Not a high business impact workspace (Azure's default, stated): HBI only trims the diagnostics Microsoft
-        # collects and, being fixed at creation, is left to a workspace made for such data.
-        high_business_impact=False, **common)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from compiler import ir
 from targets.base import resource_name
 
-A = "monitor_autoscale_setting.MonitorAutoscaleSettingProfile"
-
 
 def iso_duration(seconds: int) -> str:
     """ISO 8601 duration as Azure writes them: 900 -> PT15M, 5400 -> PT1H30M, 90 -> PT1M30S."""
@@ -24,27 +22,24 @@ def emit(stack, service: ir.Service, *, group, location: str, tags, scaled_id, m
     at the target. `per` converts the spec's target to the metric's unit (x60 for per-minute counts);
     `per_instance` divides the metric by the instance count (Azure's divide_by_instance_count)."""
     auto = service.autoscale
-    dims = [stack.struct("azurerm", f"{A}RuleMetricTriggerDimensions", name=name, operator="Equals", values=values)
+    dims = [{"name": name, "operator": "Equals", "values": values}
             for name, values in (dimensions or {}).items()] or None
 
-    def rule(operator: str, direction: str, cooldown_s: int):
-        return stack.struct(
-            "azurerm", f"{A}Rule",
-            metric_trigger=stack.struct(
-                "azurerm", f"{A}RuleMetricTrigger", metric_name=metric, metric_namespace=namespace,
-                metric_resource_id=metric_resource_id, dimensions=dims,
-                divide_by_instance_count=True if per_instance else None, statistic="Average",
-                time_aggregation="Average", time_grain="PT1M", time_window="PT5M", operator=operator,
-                threshold=auto.target * per),
-            scale_action=stack.struct("azurerm", f"{A}RuleScaleAction", direction=direction, type="ChangeCount",
-                                      value=1, cooldown=iso_duration(cooldown_s)))
+    def rule(operator: str, direction: str, cooldown_s: int) -> dict:
+        return {
+            "metric_trigger": {
+                "metric_name": metric, "metric_namespace": namespace, "metric_resource_id": metric_resource_id,
+                "dimensions": dims, "divide_by_instance_count": True if per_instance else None,
+                "statistic": "Average", "time_aggregation": "Average", "time_grain": "PT1M", "time_window": "PT5M",
+                "operator": operator, "threshold": auto.target * per},
+            "scale_action": {"direction": direction, "type": "ChangeCount", "value": 1,
+                             "cooldown": iso_duration(cooldown_s)}}
 
-    stack.add("azurerm", "monitor_autoscale_setting.MonitorAutoscaleSetting", "autoscale",
+    stack.add("azurerm_monitor_autoscale_setting", "autoscale",
               name=resource_name(service, "autoscale"), resource_group_name=group, location=location,
               target_resource_id=scaled_id, tags=tags,
-              profile=[stack.struct(
-                  "azurerm", A, name="replicas",
-                  capacity=stack.struct("azurerm", f"{A}Capacity", minimum=service.min_replicas,
-                                        maximum=service.max_replicas, default=service.min_replicas),
-                  rule=[rule("GreaterThan", "Increase", auto.scale_out_delay_s),
-                        rule("LessThan", "Decrease", auto.scale_in_delay_s)])])
+              profile=[{"name": "replicas",
+                        "capacity": {"minimum": service.min_replicas, "maximum": service.max_replicas,
+                                     "default": service.min_replicas},
+                        "rule": [rule("GreaterThan", "Increase", auto.scale_out_delay_s),
+                                 rule("LessThan", "Decrease", auto.scale_in_delay_s)]}])

@@ -1,6 +1,6 @@
 """Checkov findings infc accepts on its examples, each with its reason: the one table behind the checkov
 baseline (docs/checkov-baseline.json) and the list in docs/security.md. Regenerate both with
-`python -m targets.findings`; tests/test_security.py fails when a finding is missing here or a row is stale."""
+`python -m tests.checkov_findings`; tests/test_security.py fails when a finding is missing here or a row is stale."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ import hashlib
 import json
 
 from compiler import ir
-from targets import azure_autoscale
-from targets.azure_autoscale import iso_duration
+from targets.azure import autoscale
+from targets.azure.autoscale import iso_duration
 
 # azurerm has no online endpoints: these are azapi resources against the Azure ML REST API. 2024-10-01 is a stable
 # version with every property used here (OnlineDeployment, ProbeSettings, EnvironmentVersion, InferenceContainer).
@@ -36,23 +36,21 @@ def emit(stack, service: ir.Service, target: ir.Target, workspace_id, group, loc
     environment_id = _environment(stack, service, str(target.get("image") or service.image), workspace_id, tags)
     endpoint_body = {"properties": {"authMode": "Key", "publicNetworkAccess": "Enabled"}}
     endpoint = stack.add(
-        "azapi", "resource.Resource", "online_endpoint", type=f"{WORKSPACES}/onlineEndpoints@{API}", name=service.name,
-        parent_id=workspace_id, location=location, tags=tags, body=endpoint_body,
-        identity=[stack.struct("azapi", "resource.ResourceIdentity", type="SystemAssigned")])
+        "azapi_resource", "online_endpoint", type=f"{WORKSPACES}/onlineEndpoints@{API}", name=service.name,
+        parent_id=workspace_id, location=location, tags=tags, body=endpoint_body, identity=[{"type": "SystemAssigned"}])
     instance_type = target.machine.instance_type
     deployment = stack.add(
-        "azapi", "resource.Resource", "deployment", type=f"{WORKSPACES}/onlineEndpoints/deployments@{API}",
+        "azapi_resource", "deployment", type=f"{WORKSPACES}/onlineEndpoints/deployments@{API}",
         name=DEPLOYMENT, parent_id=endpoint.id, location=location, tags=tags,
         body=deployment_body(service, instance_type, environment_id),
         # An existing deployment's instance type cannot be changed: a new one means a new deployment.
-        replace_triggers_refs=["properties.instanceType"])
-    if service.autoscale:
+        replace_triggers_refs=["properties.instanceType"],
         # The autoscale setting owns the instance count once it exists.
-        deployment.add_override("lifecycle.ignore_changes", ["body.sku.capacity"])
+        lifecycle={"ignore_changes": ["body.sku.capacity"]} if service.autoscale else None)
     # Traffic names the deployment, which needs the endpoint first: so it is set on the endpoint after the
     # deployment exists. An update of the endpoint itself sends a body without traffic, so that replaces this too.
     traffic = stack.add(
-        "azapi", "update_resource.UpdateResource", "traffic", type=f"{WORKSPACES}/onlineEndpoints@{API}",
+        "azapi_update_resource", "traffic", type=f"{WORKSPACES}/onlineEndpoints@{API}",
         resource_id=endpoint.id, body={"properties": {"traffic": {DEPLOYMENT: 100}}},
         response_export_values={"scoring_uri": "properties.scoringUri"},
         replace_triggers_external_values={"endpoint": endpoint_body, "tags": tags or {},
@@ -60,7 +58,7 @@ def emit(stack, service: ir.Service, target: ir.Target, workspace_id, group, loc
         depends_on=[deployment])
     if service.autoscale:
         _autoscale(stack, service, group, location, tags, endpoint, deployment)
-    stack.output("endpoint", traffic.output.lookup("scoring_uri"),
+    stack.output("endpoint", traffic.output["scoring_uri"],
                  "Scoring URI of the online endpoint (key auth: az ml online-endpoint get-credentials)")
 
 
@@ -83,13 +81,12 @@ def _environment(stack, service: ir.Service, image: str, workspace_id, tags):
     body = {"properties": properties}
     version = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
     container = stack.add(
-        "azapi", "resource.Resource", "environment", type=f"{WORKSPACES}/environments@{API}", name=service.name,
+        "azapi_resource", "environment", type=f"{WORKSPACES}/environments@{API}", name=service.name,
         parent_id=workspace_id,
         body={"properties": {"description": f"Serving container of {service.name}", **({"tags": tags} if tags else {})}})
     environment = stack.add(
-        "azapi", "resource.Resource", "environment_version", type=f"{WORKSPACES}/environments/versions@{API}",
-        name=version, parent_id=container.id, body=body)
-    environment.add_override("lifecycle.create_before_destroy", True)
+        "azapi_resource", "environment_version", type=f"{WORKSPACES}/environments/versions@{API}",
+        name=version, parent_id=container.id, body=body, lifecycle={"create_before_destroy": True})
     return environment.id
 
 
@@ -130,7 +127,7 @@ def probe(initial_delay_s: int, period_s: int, timeout_s: int, successes: int, f
 def _autoscale(stack, service: ir.Service, group, location: str, tags, endpoint, deployment) -> None:
     """Azure Monitor autoscale on the deployment, as the Azure ML docs do it."""
     name, namespace, on_endpoint, per = METRIC[service.autoscale.metric]
-    azure_autoscale.emit(stack, service, group=group, location=location, tags=tags, scaled_id=deployment.id,
+    autoscale.emit(stack, service, group=group, location=location, tags=tags, scaled_id=deployment.id,
                          metric=name, namespace=namespace, per=per,
                          metric_resource_id=endpoint.id if on_endpoint else deployment.id,
                          dimensions={"deployment": [DEPLOYMENT]} if on_endpoint else None, per_instance=on_endpoint)

@@ -1,4 +1,4 @@
-"""Kubernetes backend (any cluster): limits, capability gaps and tables; the objects are in kubernetes_workload."""
+"""Kubernetes target (any cluster): limits, capability gaps and the tables the workload uses (no CDK)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,6 @@ from decimal import Decimal
 from compiler import ir, values
 from compiler.errors import Diagnostic, format_path
 from targets.base import Limit, check_limits, check_scale_to_zero, error, uncredentialed_uri, warning
-
-# hashicorp/kubernetes: the bindings (cdktn-provider-kubernetes 17.1.0) are generated from provider 3.4.0; every
-# argument emitted here exists throughout 3.x (v3 upgrade guide: docs/guides/v3-upgrade-guide.md).
-PROVIDER = ("hashicorp/kubernetes", ">= 3.0.0, < 4.0.0")
 
 _PROBE_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#Probe"
 _HTTP_PROBE_DOC = ("https://kubernetes.io/docs/tasks/configure-pod-container/"
@@ -371,12 +367,3 @@ def _not_carried(service: ir.Service, name: str, node_disk: bool) -> list[Diagno
                                                            "cloud identity (EKS IRSA, GKE Workload Identity)")
     return out
 
-
-def emit(stack, service: ir.Service, target: ir.Target) -> None:
-    """The provider (kubeconfig from the environment) and the workload."""
-    from targets.kubernetes_workload import emit_workload
-
-    stack.require("kubernetes", *PROVIDER)
-    # No arguments: the provider reads KUBE_CONFIG_PATH / KUBE_CTX (it ignores KUBECONFIG) or in-cluster config.
-    stack.add("kubernetes", "provider.KubernetesProvider", "kubernetes")
-    emit_workload(stack, service, target.settings)

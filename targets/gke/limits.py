@@ -1,4 +1,4 @@
-"""GKE backend: limits and capability gaps of a regional cluster with one node pool running the kubernetes workload."""
+"""GKE target: limits and capability gaps of a regional cluster with one node pool running the kubernetes workload."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import re
 
 from compiler import catalog, ir
 from compiler.errors import Diagnostic
-from targets import gcp
 from targets.base import Limit, check_limits, error, warning
-from targets.kubernetes import check_workload
+from targets.gcp import limits as gcp_limits
+from targets.gcp.limits import SUCCESS_CODE, check_labels, gpu_kind
+from targets.kubernetes.limits import check_workload
 
 _GKE_DOC = "https://cloud.google.com/kubernetes-engine/docs/"
 _ALLOCATABLE_DOC = _GKE_DOC + "concepts/plan-node-sizes#node_allocatable_resources"
@@ -29,6 +30,7 @@ _MANIFEST_DOC = ("https://registry.terraform.io/providers/hashicorp/kubernetes/l
                  "#before-you-use-this-resource")
 _GPU_ZONES_DOC = "https://cloud.google.com/compute/docs/gpus/gpu-regions-zones"
 _DISK_DOC = _TF_CLUSTER_DOC + "#disk_size_gb"
+_AUTHORIZED_DOC = _GKE_DOC + "how-to/authorized-networks"
 
 # The node's boot disk: "The smallest allowed disk size is 10GB" (_DISK_DOC); a persistent disk takes at most
 # 64 TiB (https://cloud.google.com/compute/docs/disks#introduction).
@@ -39,7 +41,7 @@ LIMITS = (
 
 # With the Ingress, the load balancer's health check is inferred from the readiness probe (_INGRESS_HC_DOC): its
 # interval and timeout become checkIntervalSec and timeoutSec, whose ranges are Google Cloud's (targets.gcp).
-HEALTH_CHECK_LIMITS = tuple(x for x in gcp.LIMITS
+HEALTH_CHECK_LIMITS = tuple(x for x in gcp_limits.LIMITS
                             if x.path in ("probes.readiness.interval", "probes.readiness.timeout"))
 
 # What GKE fixes when it infers the health check from a readiness probe (container-native load balancing), and the
@@ -119,13 +121,11 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything GKE cannot express, as errors naming field and range. No CDK needed."""
     out = check_workload(service, "gke", workload_settings(service, target), ingress=False, node_disk=True)
     out += check_limits("gke", service, LIMITS)
-    out += gcp.check_labels("gke", service)  # the cluster's and nodes' Google Cloud labels
+    out += check_labels("gke", service)  # the cluster's and nodes' Google Cloud labels
     out += _check_machine(service, target)
     out += _check_ingress(service, target) if has_https(service) else []
     out += _check_service(service)
-    from targets import gke_cluster  # here: gke_cluster imports this module
-
-    out += gke_cluster.check(service, target)
+    out += _check_cluster(service, target)
     return out
 
 
@@ -140,7 +140,7 @@ def _check_machine(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
         out.append(error("gke", "hardware.count",
                          f"hardware.count is {service.accelerator_count}; a {machine.instance_type} node has "
                          f"{machine.accelerator_count}x {service.accelerator}"))
-    if gcp.gpu_kind(target) == "attached":
+    if gpu_kind(target) == "attached":
         out.append(warning("gke", "hardware.accelerator",
                            f"{machine.instance_type} takes {service.accelerator} as an attached GPU, which not every "
                            "zone offers: the node pool uses the regional cluster's default zones, and creating it "
@@ -182,7 +182,7 @@ def _check_ingress(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                          f"probes.readiness.port is {hc.port}; the GKE Ingress infers its health check from the "
                          f"readiness probe only on the serving port (model.port {service.port}), and checks GET / "
                          f"otherwise (see {_INGRESS_HC_DOC})"))
-    if hc.success_codes != gcp.SUCCESS_CODE:
+    if hc.success_codes != SUCCESS_CODE:
         out.append(error("gke", "probes.readiness.success_codes",
                          f"probes.readiness.success_codes is \"{hc.success_codes}\"; the GKE Ingress health check "
                          f"passes only on HTTP 200, which cannot be changed (see {_INGRESS_HC_DOC}); use \"200\""))
@@ -250,8 +250,16 @@ def _check_service(service: ir.Service) -> list[Diagnostic]:
     return []
 
 
-def emit(stack, service: ir.Service, target: ir.Target) -> None:
-    """Every resource of the GKE stack, in dependency order."""
-    from targets import gke_cluster
-
-    gke_cluster.emit(stack, service, target)
+def _check_cluster(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """The cluster settings of targets.gke that pydantic cannot judge alone. No CDK needed."""
+    out = []
+    v6 = [c for c in target.get("master_authorized_cidrs") or () if ipaddress.ip_network(c).version == 6]
+    if v6:
+        out.append(error("gke", "targets.gke.master_authorized_cidrs",
+                         f"targets.gke.master_authorized_cidrs has IPv6 ranges ({', '.join(v6)}); the cluster's "
+                         f"control plane endpoint is IPv4 only, so list IPv4 ranges (see {_AUTHORIZED_DOC})"))
+    if target.get("cloud_nat") is False and not target.get("private_nodes"):
+        out.append(warning("gke", "targets.gke.cloud_nat", "targets.gke.cloud_nat: false has no effect without "
+                                                           "targets.gke.private_nodes: true (nodes have external "
+                                                           "IPs and need no NAT)"))
+    return out

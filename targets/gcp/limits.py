@@ -1,4 +1,4 @@
-"""Google Cloud backend: a regional managed instance group of the model container behind an Application LB."""
+"""Google Cloud target: what a regional managed instance group behind an Application LB can express (no CDK)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ import re
 from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, resource_name, warning
-
-# Bindings (cdktn-provider-google 21.1.0) are generated from hashicorp/google 8.7.0; every argument emitted
-# here is checked against that schema, so the range starts there and spans its major version.
-PROVIDER = ("hashicorp/google", ">= 8.7.0, < 9.0.0")
+from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, warning
 
 _HC_DOC = "https://cloud.google.com/load-balancing/docs/health-check-concepts"
 _HC_API = "https://cloud.google.com/compute/docs/reference/rest/v1/healthChecks"
@@ -78,9 +74,6 @@ IMAGES = {
     ("cpu", "arm64"): "projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts-arm64",
 }
 
-# A3 Ultra (H200) boots only from Hyperdisk; every other family in the catalog supports pd-balanced
-# (https://cloud.google.com/compute/docs/accelerator-optimized-machines#supported-disk-types).
-DISK_TYPES = (("a3-ultragpu-", "hyperdisk-balanced"), ("a4-", "hyperdisk-balanced"), ("", "pd-balanced"))
 
 _LABEL_DOC = values.GCP_LABELS_DOC
 _GCS_NAMES_DOC = "https://cloud.google.com/storage/docs/buckets#naming"
@@ -181,43 +174,6 @@ def _check_listeners(service: ir.Service, target: ir.Target) -> list[Diagnostic]
     return out
 
 
-def emit(stack, service: ir.Service, target: ir.Target) -> None:
-    """Every resource of the Google Cloud stack, in dependency order."""
-    from targets import gcp_lb
-
-    stack.require("google", *PROVIDER)
-    labels = dict(service.labels)
-    provider = stack.add("google", "provider.GoogleProvider", "google", project=target.get("project"),
-                         region=target.get("region"))
-    if labels:
-        # Set as an override: jsii rewrites the keys of this top-level map ("cost-center" -> "cost_center").
-        provider.add_override("default_labels", labels)
-    network = gcp_lb.network(stack, target)
-    account = _service_account(stack, service)
-    template = _instance_template(stack, service, target, network, account)
-    health = gcp_lb.health_checks(stack, service, target)
-    nat = gcp_lb.nat(stack, service, target, network) \
-        if target.get("private_replicas") and target.get("cloud_nat") else None
-    group = _instance_group(stack, service, target, template, health, nat)
-    if service.autoscale:
-        _autoscaler(stack, service, target, group)
-    gcp_lb.firewall(stack, service, network)
-    gcp_lb.load_balancer(stack, service, target, network, group, health)
-
-
-def _service_account(stack, service: ir.Service):
-    """A service account without roles for the replicas; with a gs:// model URI it may read that bucket."""
-    account = stack.add("google", "service_account.ServiceAccount", "replica_account",
-                        account_id=f"infc-{service.name}",  # 6-30 characters for every 1-24 character name
-                        display_name=f"infc {service.name}: model replicas")
-    uri = service.model_uri or ""
-    if uri.startswith("gs://"):
-        bucket = uri.removeprefix("gs://").partition("/")[0]
-        stack.add("google", "storage_bucket_iam_member.StorageBucketIamMember", "model_read", bucket=bucket,
-                  role="roles/storage.objectViewer", member=f"serviceAccount:{account.email}")
-    return account
-
-
 def gpu_kind(target: ir.Target) -> str:
     """'attached' (N1 + guest_accelerator), 'bundled' (a2/a3/a4/g2/g4) or 'none'."""
     machine = target.machine
@@ -225,95 +181,3 @@ def gpu_kind(target: ir.Target) -> str:
         return "none"
     return "attached" if machine.instance_type.startswith("n1-") else "bundled"
 
-
-def secure_boot(service: ir.Service, target: ir.Target) -> bool:
-    """targets.gcp.secure_boot, else on for CPU replicas only: GPU images may load unsigned NVIDIA kernel modules,
-    which secure boot refuses (https://cloud.google.com/compute/shielded-vm/docs/shielded-vm#secure-boot)."""
-    chosen = target.get("secure_boot")
-    return (not service.accelerator_count) if chosen is None else bool(chosen)
-
-
-def _instance_template(stack, service: ir.Service, target: ir.Target, network, account):
-    T = "compute_region_instance_template.ComputeRegionInstanceTemplate"
-    machine, kind = target.machine, gpu_kind(target)
-    labels = dict(service.labels)
-    image = target.get("image") or IMAGES[("gpu" if service.accelerator_count else "cpu", service.arch)]
-    disk_type = next(disk for prefix, disk in DISK_TYPES if machine.instance_type.startswith(prefix))
-    if service.spot:
-        # Spot: preemptible, no automatic restart, terminate on host maintenance; DELETE lets the MIG recreate
-        # the VM elsewhere (https://cloud.google.com/compute/docs/instances/spot).
-        scheduling = stack.struct("google", f"{T}Scheduling", provisioning_model="SPOT", preemptible=True,
-                                  automatic_restart=False, on_host_maintenance="TERMINATE",
-                                  instance_termination_action="DELETE")
-    else:
-        # GPU VMs cannot live-migrate: they must terminate (and restart) on host maintenance (_GPU_DOC).
-        scheduling = stack.struct("google", f"{T}Scheduling", provisioning_model="STANDARD", automatic_restart=True,
-                                  on_host_maintenance="TERMINATE" if kind != "none" else "MIGRATE")
-    # Public IP unless private_replicas: then the subnet's Cloud NAT (gcp_lb.nat) carries outbound traffic.
-    access = None if target.get("private_replicas") else [stack.struct("google", f"{T}NetworkInterfaceAccessConfig")]
-    template = stack.add(
-        "google", T, "instance_template", name_prefix=f"{service.name}-", region=target.get("region"),
-        description=f"infc {service.name}: model replicas", machine_type=machine.instance_type,
-        labels=labels or None, tags=[service.name],
-        # Project-wide SSH keys would admit every key holder of the project; instance keys (gcloud compute ssh)
-        # and OS Login still work (https://cloud.google.com/compute/docs/connect/restrict-ssh-keys).
-        metadata={"startup-script": startup.startup_script(service), "block-project-ssh-keys": "TRUE"},
-        shielded_instance_config=stack.struct(
-            "google", f"{T}ShieldedInstanceConfig", enable_secure_boot=secure_boot(service, target),
-            enable_vtpm=True, enable_integrity_monitoring=True),
-        disk=[stack.struct("google", f"{T}Disk", boot=True, auto_delete=True, source_image=image,
-                           disk_size_gb=service.disk_gib, disk_type=disk_type, labels=labels or None)],
-        guest_accelerator=[stack.struct("google", f"{T}GuestAccelerator", type=machine.provider_accelerator,
-                                        count=machine.accelerator_count)] if kind == "attached" else None,
-        scheduling=scheduling,
-        network_interface=[stack.struct(
-            "google", f"{T}NetworkInterface", network=network.network, subnetwork=network.subnet,
-            # An ephemeral external IP for egress (image pulls, model downloads); ingress is the firewall's job.
-            access_config=access)],
-        service_account=stack.struct("google", f"{T}ServiceAccount", email=account.email, scopes=["cloud-platform"]))
-    # Templates are immutable: a changed one is created under a new name before the old one is deleted.
-    template.add_override("lifecycle.create_before_destroy", True)
-    return template
-
-
-def _instance_group(stack, service: ir.Service, target: ir.Target, template, health, nat):
-    M = "compute_region_instance_group_manager.ComputeRegionInstanceGroupManager"
-    gpus = gpu_kind(target) != "none"
-    return stack.add(
-        "google", M, "instance_group", name=resource_name(service, ""), base_instance_name=service.name,
-        region=target.get("region"), description=f"infc {service.name}: model replicas",
-        version=[stack.struct("google", f"{M}Version", name="primary", instance_template=template.self_link)],
-        named_port=[stack.struct("google", f"{M}NamedPort", name="http", port=service.port)],
-        # Fixed size without an autoscaler; with one, target_size must stay unset (provider docs).
-        target_size=None if service.autoscale else service.min_replicas,
-        auto_healing_policies=stack.struct("google", f"{M}AutoHealingPolicies", health_check=health.autoheal.id,
-                                           initial_delay_sec=service.initial_delay_s),
-        # GPUs are not in every zone: BALANCED creates VMs where capacity exists and needs proactive
-        # redistribution off (https://cloud.google.com/compute/docs/instance-groups/regional-mig-distribution-shape).
-        distribution_policy_target_shape="BALANCED" if gpus else "EVEN",
-        update_policy=stack.struct("google", f"{M}UpdatePolicy", type="PROACTIVE", minimal_action="REPLACE",
-                                   instance_redistribution_type="NONE" if gpus else "PROACTIVE"),
-        wait_for_instances=False,
-        depends_on=[nat] if nat else None)  # replicas pull the image on first boot, through the NAT
-
-
-def _autoscaler(stack, service: ir.Service, target: ir.Target, group) -> None:
-    A = "compute_region_autoscaler.ComputeRegionAutoscaler"
-    auto = service.autoscale
-    if auto.metric == "cpu_percent":
-        metric = {"cpu_utilization": stack.struct("google", f"{A}AutoscalingPolicyCpuUtilization",
-                                                  target=auto.target / 100)}
-    else:
-        # Holds the backend's RATE capacity at LB_UTILIZATION, i.e. auto.target requests/s per replica.
-        from targets.gcp_lb import LB_UTILIZATION
-
-        metric = {"load_balancing_utilization": stack.struct(
-            "google", f"{A}AutoscalingPolicyLoadBalancingUtilization", target=LB_UTILIZATION)}
-    stack.add("google", A, "autoscaler", name=resource_name(service, ""), region=target.get("region"),
-              target=group.id, autoscaling_policy=stack.struct(
-                  "google", f"{A}AutoscalingPolicy", min_replicas=service.min_replicas,
-                  max_replicas=service.max_replicas, mode="ON",
-                  # The initialization period: data from VMs younger than this is ignored when scaling out.
-                  cooldown_period=auto.scale_out_delay_s,
-                  # Scale-in decisions wait for load to stay low this long (default 600 s).
-                  stabilization_period=auto.scale_in_delay_s, **metric))

@@ -42,12 +42,11 @@ def network(stack, target: ir.Target) -> Network:
     """targets.gcp.network/subnet as given, else the project's default network and its subnet in the region."""
     net, subnet = target.get("network"), target.get("subnet")
     if not net:
-        net = stack.add("google", "data_google_compute_network.DataGoogleComputeNetwork", "network",
-                        name="default").self_link
+        net = stack.data("google_compute_network", "network", name="default").self_link
         if not subnet:
             # Auto-mode networks name their subnet in every region after the network.
-            subnet = stack.add("google", "data_google_compute_subnetwork.DataGoogleComputeSubnetwork", "subnet",
-                               name="default", region=target.get("region")).self_link
+            subnet = stack.data("google_compute_subnetwork", "subnet", name="default",
+                                region=target.get("region")).self_link
     return Network(net, subnet)
 
 
@@ -55,19 +54,17 @@ def nat(stack, service: ir.Service, target: ir.Target, net: Network):
     """Outbound access for replicas or nodes without external IPs: a Cloud Router and a Cloud NAT gateway with
     automatically allocated addresses for the subnet (all its ranges, so GKE Pod ranges too), or for every subnet of
     an auto-mode network given without a subnet (https://cloud.google.com/nat/docs/overview)."""
-    R = "compute_router_nat.ComputeRouterNat"
-    router = stack.add("google", "compute_router.ComputeRouter", "router", name=resource_name(service, "nat"),
+    router = stack.add("google_compute_router", "router", name=resource_name(service, "nat"),
                        region=target.get("region"), network=net.network,
                        description=f"infc {service.name}: outbound access through Cloud NAT")
-    subnets = [stack.struct("google", f"{R}Subnetwork", name=net.subnet,
-                            source_ip_ranges_to_nat=["ALL_IP_RANGES"])] if net.subnet else None
-    return stack.add("google", R, "nat", name=resource_name(service, "nat"), router=router.name,
+    subnets = [{"name": net.subnet, "source_ip_ranges_to_nat": ["ALL_IP_RANGES"]}] if net.subnet else None
+    return stack.add("google_compute_router_nat", "nat", name=resource_name(service, "nat"), router=router.name,
                      region=router.region, nat_ip_allocate_option="AUTO_ONLY",
                      source_subnetwork_ip_ranges_to_nat=("LIST_OF_SUBNETWORKS" if subnets
                                                          else "ALL_SUBNETWORKS_ALL_IP_RANGES"),
                      subnetwork=subnets,
                      # Errors only (dropped connections, e.g. exhausted ports): the one log worth its ingestion cost.
-                     log_config=stack.struct("google", f"{R}LogConfig", enable=True, filter="ERRORS_ONLY"))
+                     log_config={"enable": True, "filter": "ERRORS_ONLY"})
 
 
 def health_checks(stack, service: ir.Service, target: ir.Target) -> HealthChecks:
@@ -75,52 +72,46 @@ def health_checks(stack, service: ir.Service, target: ir.Target) -> HealthChecks
     busy (not ready) loses traffic but is not recreated."""
     hc = service.readiness
     public = service.load_balancer.public
-    kind, module = (("compute_health_check", "ComputeHealthCheck") if public
-                    else ("compute_region_health_check", "ComputeRegionHealthCheck"))
     ready = stack.add(
-        "google", f"{kind}.{module}", "readiness", name=resource_name(service, "ready"),
-        **({} if public else {"region": target.get("region")}),
+        "google_compute_health_check" if public else "google_compute_region_health_check", "readiness",
+        name=resource_name(service, "ready"), **({} if public else {"region": target.get("region")}),
         description=f"infc {service.name}: readiness, drives the load balancer",
         check_interval_sec=hc.interval_s, timeout_sec=hc.timeout_s, healthy_threshold=hc.healthy_threshold,
         unhealthy_threshold=hc.unhealthy_threshold,
-        http_health_check=stack.struct("google", f"{kind}.{module}HttpHealthCheck", port=hc.port,
-                                       port_specification="USE_FIXED_PORT", request_path=hc.path))
+        http_health_check={"port": hc.port, "port_specification": "USE_FIXED_PORT", "request_path": hc.path})
     live = service.liveness
     if not live:
         return HealthChecks(ready, ready)
-    H = "compute_health_check.ComputeHealthCheck"
     autoheal = stack.add(
-        "google", H, "liveness", name=resource_name(service, "live"),
+        "google_compute_health_check", "liveness", name=resource_name(service, "live"),
         description=f"infc {service.name}: liveness, drives auto-healing",
         check_interval_sec=live.interval_s, timeout_sec=live.timeout_s, unhealthy_threshold=live.failure_threshold,
         healthy_threshold=1,  # liveness has no success threshold: one passing check counts (as in Kubernetes)
-        http_health_check=stack.struct("google", f"{H}HttpHealthCheck", port=live.port,
-                                       port_specification="USE_FIXED_PORT", request_path=live.path))
+        http_health_check={"port": live.port, "port_specification": "USE_FIXED_PORT", "request_path": live.path})
     return HealthChecks(ready, autoheal)
 
 
 def firewall(stack, service: ir.Service, net: Network) -> None:
     """Replicas (network tag = service name) accept only health-check probes and the load balancer's proxies."""
-    F = "compute_firewall.ComputeFirewall"
     probes = sorted({service.readiness.port} | ({service.liveness.port} if service.liveness else set()))
-    stack.add("google", F, "allow_health_checks", name=resource_name(service, "health-checks"), network=net.network,
-              description=f"infc {service.name}: Google health-check probes to the probe ports",
+    stack.add("google_compute_firewall", "allow_health_checks", name=resource_name(service, "health-checks"),
+              network=net.network, description=f"infc {service.name}: Google health-check probes to the probe ports",
               direction="INGRESS", source_ranges=list(HEALTH_CHECK_RANGES), target_tags=[service.name],
-              allow=[stack.struct("google", f"{F}Allow", protocol="tcp", ports=[str(p) for p in probes])])
+              allow=[{"protocol": "tcp", "ports": [str(p) for p in probes]}])
     sources = list(HEALTH_CHECK_RANGES) if service.load_balancer.public else [PROXY_SUBNET_CIDR]
-    stack.add("google", F, "allow_load_balancer", name=resource_name(service, "load-balancer"), network=net.network,
-              description=f"infc {service.name}: load balancer proxies to the model port",
+    stack.add("google_compute_firewall", "allow_load_balancer", name=resource_name(service, "load-balancer"),
+              network=net.network, description=f"infc {service.name}: load balancer proxies to the model port",
               direction="INGRESS", source_ranges=sources, target_tags=[service.name],
-              allow=[stack.struct("google", f"{F}Allow", protocol="tcp", ports=[str(service.port)])])
+              allow=[{"protocol": "tcp", "ports": [str(service.port)]}])
 
 
-def _backend(stack, module: str, service: ir.Service, group):
+def _backend(service: ir.Service, group) -> dict:
     auto = service.autoscale
     if auto and auto.metric == "requests_per_replica":
         capacity = {"balancing_mode": "RATE", "max_rate_per_instance": auto.target / LB_UTILIZATION}
     else:
         capacity = {"balancing_mode": "UTILIZATION"}
-    return stack.struct("google", f"{module}Backend", group=group.instance_group, capacity_scaler=1, **capacity)
+    return {"group": group.instance_group, "capacity_scaler": 1, **capacity}
 
 
 def _backend_settings(service: ir.Service) -> dict:
@@ -140,39 +131,39 @@ def load_balancer(stack, service: ir.Service, target: ir.Target, net: Network, g
         _internal(stack, service, target, net, group, health)
 
 
+# An http listener that redirects: to https on 443, the one redirect a URL map can make (checked in targets.gcp).
+_REDIRECT = {"https_redirect": True, "redirect_response_code": "MOVED_PERMANENTLY_DEFAULT", "strip_query": False}
+
+
 def _external(stack, service: ir.Service, target: ir.Target, group, health: HealthChecks) -> None:
     """Global external Application Load Balancer (EXTERNAL_MANAGED)."""
-    B = "compute_backend_service.ComputeBackendService"
     policy = _client_allowlist(stack, service)
-    backend = stack.add("google", B, "backend_service", name=resource_name(service, ""),
+    backend = stack.add("google_compute_backend_service", "backend_service", name=resource_name(service, ""),
                         load_balancing_scheme="EXTERNAL_MANAGED", health_checks=[health.ready.id],
-                        backend=[_backend(stack, B, service, group)],
+                        backend=[_backend(service, group)],
                         security_policy=policy.id if policy else None, **_backend_settings(service))
-    url_map = stack.add("google", "compute_url_map.ComputeUrlMap", "url_map", name=resource_name(service, ""),
+    url_map = stack.add("google_compute_url_map", "url_map", name=resource_name(service, ""),
                         default_service=backend.id)
     redirect_map = None
     if any(x.redirect_to for x in service.load_balancer.listeners):
-        redirect_map = stack.add(
-            "google", "compute_url_map.ComputeUrlMap", "redirect_url_map", name=resource_name(service, "redirect"),
-            default_url_redirect=stack.struct("google", "compute_url_map.ComputeUrlMapDefaultUrlRedirect",
-                                              https_redirect=True, redirect_response_code="MOVED_PERMANENTLY_DEFAULT",
-                                              strip_query=False))
-    address = stack.add("google", "compute_global_address.ComputeGlobalAddress", "address",
-                        name=resource_name(service, ""), description=f"infc {service.name}: endpoint")
+        redirect_map = stack.add("google_compute_url_map", "redirect_url_map",
+                                 name=resource_name(service, "redirect"), default_url_redirect=_REDIRECT)
+    address = stack.add("google_compute_global_address", "address", name=resource_name(service, ""),
+                        description=f"infc {service.name}: endpoint")
     keepalive = service.load_balancer.idle_timeout_s
     for listener in service.load_balancer.listeners:
         name = resource_name(service, str(listener.port))
         maps = redirect_map if listener.redirect_to else url_map
         if listener.protocol == "https":
-            proxy = stack.add("google", "compute_target_https_proxy.ComputeTargetHttpsProxy", f"proxy_{listener.port}",
-                              name=name, url_map=maps.id, ssl_certificates=[target.get("certificate")],
+            proxy = stack.add("google_compute_target_https_proxy", f"proxy_{listener.port}", name=name,
+                              url_map=maps.id, ssl_certificates=[target.get("certificate")],
                               http_keep_alive_timeout_sec=keepalive)
         else:
-            proxy = stack.add("google", "compute_target_http_proxy.ComputeTargetHttpProxy", f"proxy_{listener.port}",
-                              name=name, url_map=maps.id, http_keep_alive_timeout_sec=keepalive)
-        stack.add("google", "compute_global_forwarding_rule.ComputeGlobalForwardingRule",
-                  f"forwarding_rule_{listener.port}", name=name, load_balancing_scheme="EXTERNAL_MANAGED",
-                  ip_protocol="TCP", ip_address=address.address, port_range=str(listener.port), target=proxy.id)
+            proxy = stack.add("google_compute_target_http_proxy", f"proxy_{listener.port}", name=name,
+                              url_map=maps.id, http_keep_alive_timeout_sec=keepalive)
+        stack.add("google_compute_global_forwarding_rule", f"forwarding_rule_{listener.port}", name=name,
+                  load_balancing_scheme="EXTERNAL_MANAGED", ip_protocol="TCP", ip_address=address.address,
+                  port_range=str(listener.port), target=proxy.id)
     output_endpoint(stack, service, address.address)
 
 
@@ -182,43 +173,38 @@ def _client_allowlist(stack, service: ir.Service):
     cidrs = service.load_balancer.allowed_cidrs
     if "0.0.0.0/0" in cidrs:
         return None
-    P = "compute_security_policy.ComputeSecurityPolicy"
 
-    def rule(priority: int, action: str, ranges: list[str], description: str):
-        return stack.struct("google", f"{P}Rule", priority=priority, action=action, description=description,
-                            match=stack.struct("google", f"{P}RuleMatch", versioned_expr="SRC_IPS_V1",
-                                               config=stack.struct("google", f"{P}RuleMatchConfig",
-                                                                   src_ip_ranges=ranges)))
+    def rule(priority: int, action: str, ranges: list[str], description: str) -> dict:
+        return {"priority": priority, "action": action, "description": description,
+                "match": {"versioned_expr": "SRC_IPS_V1", "config": {"src_ip_ranges": ranges}}}
 
     chunks = [list(cidrs[i:i + ARMOR_RANGES_PER_RULE]) for i in range(0, len(cidrs), ARMOR_RANGES_PER_RULE)]
     rules = [rule(1000 + i, "allow", chunk, "load_balancer.allowed_cidrs") for i, chunk in enumerate(chunks)]
     rules.append(rule(ARMOR_DEFAULT_PRIORITY, "deny(403)", ["*"], "everyone else"))
-    return stack.add("google", P, "client_allowlist", name=resource_name(service, "clients"), type="CLOUD_ARMOR",
-                     description=f"infc {service.name}: clients from load_balancer.allowed_cidrs only", rule=rules)
+    return stack.add("google_compute_security_policy", "client_allowlist", name=resource_name(service, "clients"),
+                     type="CLOUD_ARMOR", description=f"infc {service.name}: clients from load_balancer.allowed_cidrs "
+                                                     "only", rule=rules)
 
 
 def _internal(stack, service: ir.Service, target: ir.Target, net: Network, group, health: HealthChecks) -> None:
     """Regional internal Application Load Balancer (INTERNAL_MANAGED) with its proxy-only subnet."""
-    B = "compute_region_backend_service.ComputeRegionBackendService"
     region = target.get("region")
     proxy_subnet = stack.add(
-        "google", "compute_subnetwork.ComputeSubnetwork", "proxy_subnet", name=resource_name(service, "proxy-only"),
+        "google_compute_subnetwork", "proxy_subnet", name=resource_name(service, "proxy-only"),
         region=region, network=net.network, ip_cidr_range=PROXY_SUBNET_CIDR, purpose="REGIONAL_MANAGED_PROXY",
         role="ACTIVE", description=f"infc {service.name}: Envoy proxies of the internal load balancer")
-    backend = stack.add("google", B, "backend_service", name=resource_name(service, ""), region=region,
-                        load_balancing_scheme="INTERNAL_MANAGED", health_checks=[health.ready.id],
-                        backend=[_backend(stack, B, service, group)], **_backend_settings(service))
-    U = "compute_region_url_map.ComputeRegionUrlMap"
-    url_map = stack.add("google", U, "url_map", name=resource_name(service, ""), region=region,
+    backend = stack.add("google_compute_region_backend_service", "backend_service", name=resource_name(service, ""),
+                        region=region, load_balancing_scheme="INTERNAL_MANAGED", health_checks=[health.ready.id],
+                        backend=[_backend(service, group)], **_backend_settings(service))
+    url_map = stack.add("google_compute_region_url_map", "url_map", name=resource_name(service, ""), region=region,
                         default_service=backend.id)
     redirect_map = None
     if any(x.redirect_to for x in service.load_balancer.listeners):
-        redirect_map = stack.add(
-            "google", U, "redirect_url_map", name=resource_name(service, "redirect"), region=region,
-            default_url_redirect=stack.struct("google", f"{U}DefaultUrlRedirect", https_redirect=True,
-                                              redirect_response_code="MOVED_PERMANENTLY_DEFAULT", strip_query=False))
+        redirect_map = stack.add("google_compute_region_url_map", "redirect_url_map",
+                                 name=resource_name(service, "redirect"), region=region,
+                                 default_url_redirect=_REDIRECT)
     shared = len(service.load_balancer.listeners) > 1  # one IP for several forwarding rules (ports)
-    address = stack.add("google", "compute_address.ComputeAddress", "address", name=resource_name(service, ""),
+    address = stack.add("google_compute_address", "address", name=resource_name(service, ""),
                         region=region, address_type="INTERNAL", subnetwork=net.subnet,
                         purpose="SHARED_LOADBALANCER_VIP" if shared else "GCE_ENDPOINT",
                         description=f"infc {service.name}: endpoint")
@@ -227,14 +213,13 @@ def _internal(stack, service: ir.Service, target: ir.Target, net: Network, group
         name = resource_name(service, str(listener.port))
         maps = redirect_map if listener.redirect_to else url_map
         if listener.protocol == "https":
-            proxy = stack.add("google", "compute_region_target_https_proxy.ComputeRegionTargetHttpsProxy",
-                              f"proxy_{listener.port}", name=name, region=region, url_map=maps.id,
-                              ssl_certificates=[target.get("certificate")], http_keep_alive_timeout_sec=keepalive)
-        else:
-            proxy = stack.add("google", "compute_region_target_http_proxy.ComputeRegionTargetHttpProxy",
-                              f"proxy_{listener.port}", name=name, region=region, url_map=maps.id,
+            proxy = stack.add("google_compute_region_target_https_proxy", f"proxy_{listener.port}", name=name,
+                              region=region, url_map=maps.id, ssl_certificates=[target.get("certificate")],
                               http_keep_alive_timeout_sec=keepalive)
-        stack.add("google", "compute_forwarding_rule.ComputeForwardingRule", f"forwarding_rule_{listener.port}",
+        else:
+            proxy = stack.add("google_compute_region_target_http_proxy", f"proxy_{listener.port}", name=name,
+                              region=region, url_map=maps.id, http_keep_alive_timeout_sec=keepalive)
+        stack.add("google_compute_forwarding_rule", f"forwarding_rule_{listener.port}",
                   name=name, region=region, load_balancing_scheme="INTERNAL_MANAGED", ip_protocol="TCP",
                   network=net.network, subnetwork=net.subnet, ip_address=address.address,
                   port_range=str(listener.port), target=proxy.id,

@@ -6,22 +6,21 @@ from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets.base import label_errors, resource_name
 
-# The bindings (cdktn-provider-azurerm 18.9.0) are generated from hashicorp/azurerm 5.10.0.
+# Every azurerm argument infc emits is checked against hashicorp/azurerm 5.10.0 (compiler/provider_schemas/): the
+# range starts there and spans its major version.
 PROVIDER = ("hashicorp/azurerm", ">= 5.10.0, < 6.0.0")
 
 
 def start(stack, service: ir.Service, target: ir.Target) -> tuple[object, str, dict | None]:
     """The azurerm provider and the resource group: `target.resource_group`, else `<name>-rg` created here.
     Returns (resource group name, location, tags)."""
-    stack.require("azurerm", *PROVIDER)
     # `features {}` is required in the azurerm provider block, even empty.
-    stack.add("azurerm", "provider.AzurermProvider", "azurerm",
-              features=[stack.struct("azurerm", "provider.AzurermProviderFeatures")])
+    stack.provider("azurerm", *PROVIDER, features=[{}])
     location = str(target.get("location"))
     tags = dict(service.labels) or None
     group = target.get("resource_group")
     if not group:
-        group = stack.add("azurerm", "resource_group.ResourceGroup", "resource_group",
+        group = stack.add("azurerm_resource_group", "resource_group",
                           name=resource_name(service, "rg"), location=location, tags=tags).name
     return group, location, tags
 

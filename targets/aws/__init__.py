@@ -1,0 +1,6 @@
+"""AWS backend: EC2 autoscaling group of the model container behind an Application Load Balancer."""
+
+from targets.aws.limits import LIMITS, SCALE_TO_ZERO, check
+from targets.aws.resources import IMAGES, PROVIDER, TLS_POLICY, emit
+
+__all__ = ["IMAGES", "LIMITS", "PROVIDER", "SCALE_TO_ZERO", "TLS_POLICY", "check", "emit"]

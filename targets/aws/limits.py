@@ -1,0 +1,109 @@
+"""AWS target: what an EC2 autoscaling group behind an Application Load Balancer can express (no CDK)."""
+
+from __future__ import annotations
+
+import re
+
+from compiler import ir, values
+from compiler.errors import Diagnostic
+from targets import startup
+from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, warning
+
+_TG_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"
+_LB_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html"
+_TG_ATTR_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html"
+_TT_DOC = "https://docs.aws.amazon.com/autoscaling/ec2/userguide/target-tracking-scaling-policy-overview.html"
+_WAF_DOC = "https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-associating-aws-resource.html"
+_USER_DATA_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-add-user-data.html"
+# "User data is limited to 16 KB, in raw form, before it is base64-encoded" (_USER_DATA_DOC).
+USER_DATA_MAX = 16 * 1024
+_S3_NAMES_DOC = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"
+_IAM_VARIABLES_DOC = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html"
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Tags infc sets itself on the instances, their volumes and the autoscaling group.
+RESERVED_TAGS = ("Name",)
+
+LIMITS = (
+    Limit("probes.readiness.interval", lambda s: s.readiness.interval_s, 5, 300,
+          "an ALB target group health-check interval", _TG_DOC, "s"),
+    Limit("probes.readiness.timeout", lambda s: s.readiness.timeout_s, 2, 120,
+          "an ALB target group health-check timeout", _TG_DOC, "s"),
+    Limit("probes.readiness.healthy_threshold", lambda s: s.readiness.healthy_threshold, 2, 10,
+          "an ALB healthy threshold", _TG_DOC),
+    Limit("probes.readiness.unhealthy_threshold", lambda s: s.readiness.unhealthy_threshold, 2, 10,
+          "an ALB unhealthy threshold", _TG_DOC),
+    Limit("load_balancer.idle_timeout", lambda s: s.load_balancer.idle_timeout_s, 1, 4000,
+          "an ALB idle timeout", _LB_DOC, "s"),
+    Limit("load_balancer.drain_timeout", lambda s: s.load_balancer.drain_timeout_s, 0, 3600,
+          "a target group deregistration delay", _TG_ATTR_DOC, "s"),
+    # Target tracking scales in only after 15 one-minute datapoints below target: a shorter delay is
+    # honoured as a lower bound, a longer one cannot be expressed.
+    Limit("replicas.autoscale.scale_in_delay", lambda s: s.autoscale.scale_in_delay_s if s.autoscale else None,
+          0, 900, "the scale-in delay of an EC2 target-tracking policy", _TT_DOC, "s"),
+)
+
+# ALB health-check matchers accept HTTP codes 200-499 only (API_Matcher.html).
+_MATCHER_RANGE = (200, 499)
+
+SCALE_TO_ZERO = ("an autoscaling group at zero replicas has no target for the load balancer to count requests "
+                 "against, so target tracking never scales it out again")
+
+
+def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """Everything this target cannot express, as errors naming field and range. No CDK needed."""
+    out = check_limits("aws", service, LIMITS)
+    out += check_scale_to_zero("aws", service, SCALE_TO_ZERO)
+    for part in service.readiness.success_codes.replace("-", ",").split(","):
+        if not _MATCHER_RANGE[0] <= int(part) <= _MATCHER_RANGE[1]:
+            out.append(error("aws", "probes.readiness.success_codes",
+                             f"probes.readiness.success_codes has {part}; an ALB health check accepts codes "
+                             f"{_MATCHER_RANGE[0]}-{_MATCHER_RANGE[1]} (see {_TG_DOC})"))
+            break
+    out += _check_placement(target)
+    out += _check_model_uri(service)
+    out += label_errors("aws", values.aws_tag_problems(list(service.labels), RESERVED_TAGS))
+    out += startup.check_size("aws", service, "cloud-init user data", startup.cloud_init(service), USER_DATA_MAX,
+                              _USER_DATA_DOC)
+    if service.liveness:
+        out.append(warning("aws", "probes.liveness",
+                           "probes.liveness has no separate check on EC2: the autoscaling group replaces "
+                           "replicas that fail the readiness check (health_check_type ELB)"))
+    return out
+
+
+def _check_model_uri(service: ir.Service) -> list[Diagnostic]:
+    """An s3:// model.uri becomes the replicas' read grant (the instance profile): its bucket must be one bucket name
+    and its prefix literal, since '*' and '?' are IAM wildcards and ${...} a policy variable: s3://* would grant every
+    bucket (_S3_NAMES_DOC, _IAM_VARIABLES_DOC)."""
+    uri = service.model_uri or ""
+    if not uri.startswith("s3://"):
+        return []
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not _S3_BUCKET.fullmatch(bucket) or ".." in bucket:
+        return [error("aws", "model.uri", f"model.uri names the S3 bucket '{bucket}', which is not a bucket name "
+                                          f"(3-63 lowercase letters, digits, '.' and '-'; see {_S3_NAMES_DOC})")]
+    wild = next((c for c in "*?$" if c in prefix), None)
+    if wild:
+        return [error("aws", "model.uri", f"model.uri has '{wild}' in its key prefix; the replicas' read grant names "
+                                          f"the prefix in an IAM policy, where '*' and '?' are wildcards and ${{...}} "
+                                          f"a policy variable (see {_IAM_VARIABLES_DOC})")]
+    return []
+
+
+def _check_placement(target: ir.Target) -> list[Diagnostic]:
+    """Settings that only make sense together: replica subnets with the VPC and load balancer subnets they share;
+    a web ACL in the stack's region."""
+    out = []
+    missing = [key for key in ("vpc_id", "subnet_ids") if not target.get(key)]
+    if target.get("replica_subnet_ids") and missing:
+        out.append(error("aws", "targets.aws.replica_subnet_ids",
+                         f"targets.aws.replica_subnet_ids needs {' and '.join(missing)} as well: the security groups "
+                         "and target group must be in the replicas' VPC, and the load balancer needs its own subnets "
+                         "there (the default lookup would take the replicas' subnets, or the default VPC's)"))
+    acl = target.get("waf_acl_arn")
+    if acl and acl.split(":")[3] != target.get("region"):
+        out.append(error("aws", "targets.aws.waf_acl_arn",
+                         f"targets.aws.waf_acl_arn is a web ACL in {acl.split(':')[3]}; a load balancer in "
+                         f"{target.get('region')} can only use a regional web ACL of its own region (see {_WAF_DOC})"))
+    return out
+

@@ -1,0 +1,207 @@
+"""AWS target: the resources of the stack, an EC2 autoscaling group of the model container behind an ALB."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from compiler import ir
+from targets import startup
+from targets.base import output_endpoint, resource_name
+
+# The range the output is checked against: hashicorp/aws 5.100.0 (also validated with terraform in tests) and 6.x
+# (compiler/provider_schemas/).
+PROVIDER = ("hashicorp/aws", ">= 5.100.0, < 7.0.0")
+
+PROTOCOL = {"http": "HTTP", "https": "HTTPS"}
+METRIC = {"requests_per_replica": "ALBRequestCountPerTarget", "cpu_percent": "ASGAverageCPUUtilization"}
+# ALBRequestCountPerTarget counts per minute; the spec's requests_per_replica is per second.
+METRIC_SCALE = {"requests_per_replica": 60, "cpu_percent": 1}
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only: the ELB-recommended policy
+
+# Default machine images: owner and name pattern, newest first (AWS DLAMI release notes; Canonical's AMI names).
+IMAGES = {
+    ("gpu", "x86_64"): ("amazon", "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"),
+    ("gpu", "arm64"): ("amazon", "Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"),
+    ("cpu", "x86_64"): ("099720109477", "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"),
+    ("cpu", "arm64"): ("099720109477", "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-arm64-server-*"),
+}
+
+
+def emit(stack, service: ir.Service, target: ir.Target) -> None:
+    """Every resource of the AWS stack, in dependency order."""
+    labels = dict(service.labels)
+    stack.provider("aws", *PROVIDER, region=target.get("region"),
+                   default_tags=[{"tags": labels}] if labels else None)
+    vpc_id, subnets = _network(stack, target)
+    lb_sg, replica_sg = _security_groups(stack, service, vpc_id)
+    lb, group = _load_balancer(stack, service, target, vpc_id, subnets, lb_sg)
+    template = _launch_template(stack, service, target, replica_sg)
+    asg = _autoscaling_group(stack, service, template, group, target.get("replica_subnet_ids") or subnets)
+    if service.autoscale:
+        _scaling_policy(stack, service, asg, lb, group)
+    output_endpoint(stack, service, lb.dns_name)
+
+
+def _network(stack, target: ir.Target):
+    """The VPC and subnets: given ones, or the region's default VPC and its default subnets."""
+    vpc_id = target.get("vpc_id")
+    if not vpc_id:
+        vpc_id = stack.data("aws_vpc", "default_vpc", default=True).id
+    subnets = target.get("subnet_ids")
+    if not subnets:
+        found = stack.data("aws_subnets", "subnets", filter=[
+            {"name": "vpc-id", "values": [vpc_id]},
+        ] + ([] if target.get("vpc_id") else [{"name": "default-for-az", "values": ["true"]}]))
+        return vpc_id, found.ids
+    return vpc_id, list(subnets)
+
+
+def _security_groups(stack, service: ir.Service, vpc_id):
+    """Clients reach the LB on listener ports; only the LB reaches replicas, only on serving/probe ports."""
+    lb_sg = stack.add("aws_security_group", "lb_security_group",
+                      name=resource_name(service, "lb"), vpc_id=vpc_id,
+                      description=f"infc {service.name}: load balancer, listener ports from allowed_cidrs")
+    replica_sg = stack.add("aws_security_group", "replica_security_group",
+                           name=resource_name(service, "replicas"), vpc_id=vpc_id,
+                           description=f"infc {service.name}: model replicas, reachable from the load balancer only")
+    for listener in service.load_balancer.listeners:
+        for cidr in service.load_balancer.allowed_cidrs:
+            family = "cidr_ipv6" if ":" in cidr else "cidr_ipv4"
+            stack.add("aws_vpc_security_group_ingress_rule", f"lb_ingress_{listener.port}_{_slug(cidr)}",
+                      security_group_id=lb_sg.id, ip_protocol="tcp", from_port=listener.port, to_port=listener.port,
+                      **{family: cidr}, description=f"{listener.protocol} listener {listener.port} from {cidr}")
+    # The load balancer forwards to the model port and health-checks the readiness port; liveness has no EC2 check
+    # (check() warns), so its port stays closed.
+    for port in sorted({service.port, service.readiness.port}):
+        stack.add("aws_vpc_security_group_egress_rule", f"lb_egress_{port}",
+                  security_group_id=lb_sg.id, referenced_security_group_id=replica_sg.id,
+                  ip_protocol="tcp", from_port=port, to_port=port, description=f"to replicas on {port}")
+        stack.add("aws_vpc_security_group_ingress_rule", f"replica_ingress_{port}",
+                  security_group_id=replica_sg.id, referenced_security_group_id=lb_sg.id,
+                  ip_protocol="tcp", from_port=port, to_port=port, description=f"from the load balancer on {port}")
+    stack.add("aws_vpc_security_group_egress_rule", "replica_egress",
+              security_group_id=replica_sg.id, ip_protocol="-1", cidr_ipv4="0.0.0.0/0",
+              description="image pulls and model downloads")
+    return lb_sg, replica_sg
+
+
+def _slug(cidr: str) -> str:
+    return cidr.replace(".", "-").replace(":", "-").replace("/", "_")
+
+
+def _load_balancer(stack, service: ir.Service, target: ir.Target, vpc_id, subnets, lb_sg):
+    lb_spec, hc = service.load_balancer, service.readiness
+    # Options that need user input or money (targets.aws.*): each emits its arguments only when set.
+    logs, acl = target.get("access_logs_bucket"), target.get("waf_acl_arn")
+    lb = stack.add("aws_lb", "load_balancer", name=resource_name(service, ""),
+                   load_balancer_type="application", internal=not lb_spec.public,
+                   security_groups=[lb_sg.id], subnets=subnets, idle_timeout=lb_spec.idle_timeout_s,
+                   drop_invalid_header_fields=True,
+                   enable_deletion_protection=target.get("deletion_protection") or None,
+                   access_logs={"bucket": logs, "enabled": True, "prefix": service.name} if logs else None)
+    if acl:
+        stack.add("aws_wafv2_web_acl_association", "waf_association", resource_arn=lb.arn, web_acl_arn=acl)
+    group = stack.add(
+        "aws_lb_target_group", "target_group", name=resource_name(service, "tg"),
+        port=service.port, protocol="HTTP", target_type="instance", vpc_id=vpc_id,
+        deregistration_delay=str(lb_spec.drain_timeout_s),
+        health_check={"enabled": True, "protocol": "HTTP", "path": hc.path, "port": str(hc.port),
+                      "interval": hc.interval_s, "timeout": hc.timeout_s, "healthy_threshold": hc.healthy_threshold,
+                      "unhealthy_threshold": hc.unhealthy_threshold, "matcher": hc.success_codes},
+        stickiness={"type": "lb_cookie", "enabled": lb_spec.stickiness, "cookie_duration": 86400})
+    by_port = {x.port: x for x in lb_spec.listeners}
+    for listener in lb_spec.listeners:
+        if listener.redirect_to is None:
+            action = {"type": "forward", "target_group_arn": group.arn}
+        else:
+            to = by_port[listener.redirect_to]
+            action = {"type": "redirect", "redirect": {"port": str(to.port), "protocol": PROTOCOL[to.protocol],
+                                                       "status_code": "HTTP_301"}}
+        https = listener.protocol == "https"
+        stack.add("aws_lb_listener", f"listener_{listener.port}", load_balancer_arn=lb.arn,
+                  port=listener.port, protocol=PROTOCOL[listener.protocol], default_action=[action],
+                  certificate_arn=target.get("certificate") if https else None,
+                  ssl_policy=TLS_POLICY if https else None)
+    return lb, group
+
+
+def _launch_template(stack, service: ir.Service, target: ir.Target, replica_sg):
+    image = _image(stack, service, target)
+    profile = _instance_profile(stack, service)
+    tags = {**dict(service.labels), "Name": service.name}
+    # Replica subnets of their own route out through a NAT: no public IP. The security group then moves to the
+    # interface, as EC2 takes groups on the template or on its interfaces, not both (provider doc:
+    # vpc_security_group_ids "Conflicts with network_interfaces.security_groups").
+    private = bool(target.get("replica_subnet_ids"))
+    return stack.add(
+        "aws_launch_template", "launch_template", name=resource_name(service, ""),
+        image_id=image.id, instance_type=target.machine.instance_type,
+        user_data=base64.b64encode(startup.cloud_init(service).encode()).decode(),
+        vpc_security_group_ids=None if private else [replica_sg.id], update_default_version=True,
+        network_interfaces=[{"device_index": 0, "associate_public_ip_address": "false",
+                             "security_groups": [replica_sg.id], "delete_on_termination": "true"}] if private else None,
+        iam_instance_profile={"arn": profile.arn},
+        # IMDSv2 only; hop limit 2 so the container (bridge network: one hop more) reaches credentials.
+        metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 2},
+        block_device_mappings=[{"device_name": image.root_device_name, "ebs": {
+            "volume_size": service.disk_gib, "volume_type": "gp3", "encrypted": "true",
+            "delete_on_termination": "true"}}],
+        instance_market_options={"market_type": "spot"} if service.spot else None,
+        tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume")])
+
+
+def _image(stack, service: ir.Service, target: ir.Target):
+    """The AMI as a data source: the given id, or the newest default image (also gives the root device name)."""
+    given = target.get("image")
+    if given:
+        return stack.data("aws_ami", "image", most_recent=True, filter=[{"name": "image-id", "values": [given]}])
+    owner, pattern = IMAGES[("gpu" if service.accelerator_count else "cpu", service.arch)]
+    return stack.data("aws_ami", "image", most_recent=True, owners=[owner],
+                      filter=[{"name": "name", "values": [pattern]}, {"name": "state", "values": ["available"]}])
+
+
+def _instance_profile(stack, service: ir.Service):
+    """A role for the replicas; with an s3:// model URI it may read (only) that prefix."""
+    assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                       "Principal": {"Service": "ec2.amazonaws.com"}}]}
+    role = stack.add("aws_iam_role", "replica_role", name=resource_name(service, "replica"),
+                     assume_role_policy=json.dumps(assume, sort_keys=True),
+                     description=f"infc {service.name}: model replicas")
+    uri = service.model_uri or ""
+    if uri.startswith("s3://"):
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        partition = stack.data("aws_partition", "partition").partition
+        arn = stack.fmt("arn:{}:s3:::{}", partition, bucket)
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": stack.fmt("{}/{}*", arn, prefix)},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn,
+             "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
+        ]}
+        stack.add("aws_iam_role_policy", "model_read", name="model-read", role=role.id, policy=stack.json(policy))
+    return stack.add("aws_iam_instance_profile", "replica_profile",
+                     name=resource_name(service, "replica"), role=role.name)
+
+
+def _autoscaling_group(stack, service: ir.Service, template, group, subnets):
+    tags = {**dict(service.labels), "Name": service.name}
+    return stack.add(
+        "aws_autoscaling_group", "autoscaling_group", name=resource_name(service, ""),
+        min_size=service.min_replicas, max_size=service.max_replicas, vpc_zone_identifier=subnets,
+        target_group_arns=[group.arn], health_check_type="ELB", health_check_grace_period=service.initial_delay_s,
+        default_instance_warmup=service.autoscale.scale_out_delay_s if service.autoscale else None,
+        launch_template={"id": template.id, "version": "$Latest"},
+        instance_refresh={"strategy": "Rolling"},
+        tag=[{"key": key, "value": value, "propagate_at_launch": True} for key, value in sorted(tags.items())])
+
+
+def _scaling_policy(stack, service: ir.Service, asg, lb, group) -> None:
+    auto = service.autoscale
+    label = stack.fmt("{}/{}", lb.arn_suffix, group.arn_suffix) if auto.metric == "requests_per_replica" else None
+    stack.add("aws_autoscaling_policy", "scaling_policy",
+              name=resource_name(service, auto.metric.replace("_", "-")), autoscaling_group_name=asg.name,
+              policy_type="TargetTrackingScaling", estimated_instance_warmup=auto.scale_out_delay_s,
+              target_tracking_configuration={
+                  "target_value": auto.target * METRIC_SCALE[auto.metric],
+                  "predefined_metric_specification": {"predefined_metric_type": METRIC[auto.metric],
+                                                      "resource_label": label}})

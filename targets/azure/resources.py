@@ -1,0 +1,175 @@
+"""Azure target: the resources of the stack, a Linux VM scale set of the model container behind its front end."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+
+from compiler import ir
+from targets import startup
+from targets.azure import autoscale, gateway, site as azure_site
+from targets.azure.limits import IMAGES, grace_minutes, image_key
+from targets.base import output_endpoint, resource_name
+
+# The generated SSH key: arguments are checked against hashicorp/tls 4.4.1 (compiler/provider_schemas/).
+TLS_PROVIDER = ("hashicorp/tls", ">= 4.4.1, < 5.0.0")
+
+ADMIN = "azureuser"
+
+METRIC = {  # spec metric -> (Azure Monitor metric, namespace, per-second spec value -> metric value)
+    "cpu_percent": ("Percentage CPU", "microsoft.compute/virtualmachinescalesets", 1),
+    # "Requests per minute per Healthy Host": the spec's target is per second.
+    "requests_per_replica": ("AvgRequestCountPerHealthyHost", "microsoft.network/applicationgateways", 60),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    """Where the stack's resources go: resource group, location, tags and the subnets (ids) they attach to."""
+
+    resource_group: object
+    location: str
+    tags: dict | None
+    replicas_subnet: object
+    gateway_subnet: object | None  # created only when an Application Gateway is emitted
+    created_network: bool
+    ready: tuple = ()  # what must exist before replicas boot (their outbound route)
+
+
+def emit(stack, service: ir.Service, target: ir.Target) -> None:
+    """Every resource of the Azure stack, in dependency order."""
+    site = _site(stack, service, target)
+    front = gateway.emit(stack, service, target, site)
+    nic_nsg, secured = _replica_security_group(stack, service, site, front)
+    scale_set = _scale_set(stack, service, target, site, front, nic_nsg, secured)
+    if service.autoscale:
+        _autoscale(stack, service, site, scale_set, front)
+    output_endpoint(stack, service, front.host)
+
+
+def _site(stack, service: ir.Service, target: ir.Target) -> Site:
+    """Provider, resource group and network: the given ones, or new ones named after the service."""
+    group, location, tags = azure_site.start(stack, service, target)
+    needs_gateway = bool(gateway.layer7_reasons(service))
+    subnet_id = target.get("subnet_id")
+    if subnet_id:  # check() rejects subnet_id together with an Application Gateway
+        return Site(group, location, tags, subnet_id, None, False)
+    vnet = stack.add("azurerm_virtual_network", "network", name=resource_name(service, "vnet"),
+                     resource_group_name=group, location=location, address_space=[gateway.NETWORK["vnet"]], tags=tags)
+    # Replicas leave the network only through the NAT gateway below (no default outbound access).
+    replicas = stack.add("azurerm_subnet", "replicas_subnet", name="replicas", resource_group_name=group,
+                         virtual_network_name=vnet.name, address_prefixes=[gateway.NETWORK["replicas"]],
+                         default_outbound_access_enabled=False)
+    outbound = _nat(stack, service, group, location, tags, replicas)
+    gateway_subnet = None
+    if needs_gateway:  # an Application Gateway needs a subnet that holds only application gateways
+        gateway_subnet = stack.add("azurerm_subnet", "gateway_subnet", name="gateway",
+                                   resource_group_name=group, virtual_network_name=vnet.name,
+                                   address_prefixes=[gateway.NETWORK["gateway"]])
+    return Site(group, location, tags, replicas.id, gateway_subnet.id if gateway_subnet else None, True, (outbound,))
+
+
+def _nat(stack, service: ir.Service, group, location: str, tags, subnet):
+    """Outbound for image pulls and model downloads: a NAT gateway with its own static IP on the replicas subnet."""
+    ip = stack.add("azurerm_public_ip", "nat_ip", name=resource_name(service, "nat"),
+                   resource_group_name=group, location=location, allocation_method="Static", sku="Standard",
+                   tags=tags)
+    nat = stack.add("azurerm_nat_gateway", "nat_gateway", name=resource_name(service, "nat"),
+                    resource_group_name=group, location=location, sku_name="Standard", tags=tags)
+    stack.add("azurerm_nat_gateway_public_ip_association", "nat_ip_association", nat_gateway_id=nat.id,
+              public_ip_address_id=ip.id)
+    return stack.add("azurerm_subnet_nat_gateway_association", "nat_subnet_association", nat_gateway_id=nat.id,
+                     subnet_id=subnet.id)
+
+
+def _replica_security_group(stack, service: ir.Service, site: Site, front: gateway.Front):
+    """Inbound to replicas: what the front end forwards and probes, nothing else (a final deny-all).
+    Returns (NSG id for the replicas' NICs or None, what the scale set waits for)."""
+    nsg = stack.add("azurerm_network_security_group", "replica_security_group",
+                    name=resource_name(service, "replicas"), resource_group_name=site.resource_group,
+                    location=site.location, tags=site.tags)
+    rules = gateway.security_rules(stack, nsg, "replica_security_group", front.replica_rules)
+    if site.created_network:
+        return None, [stack.add(
+            "azurerm_subnet_network_security_group_association", "replica_security_group_association",
+            subnet_id=site.replicas_subnet, network_security_group_id=nsg.id, depends_on=rules)]
+    # A given subnet keeps its own NSG (associating ours would replace it): ours goes on the replicas' NICs.
+    return nsg.id, rules
+
+
+def _scale_set(stack, service: ir.Service, target: ir.Target, site: Site, front: gateway.Front, nic_nsg, secured):
+    key = target.get("ssh_public_key") or _generated_key(stack)
+    publisher, offer, sku, version = (str(target.get("image")).split(":") if target.get("image")
+                                      else IMAGES[image_key(service)])
+    ip_config = {"name": "primary", "primary": True, "subnet_id": site.replicas_subnet, **front.pool}
+    health = _health_extension(service, front)
+    return stack.add(
+        "azurerm_linux_virtual_machine_scale_set", "scale_set", name=service.name,
+        resource_group_name=site.resource_group, location=site.location, sku=target.machine.instance_type,
+        instances=service.min_replicas, admin_username=ADMIN, disable_password_authentication=True,
+        # Off unless asked: it needs the EncryptionAtHost feature registered on the subscription (spec docs).
+        encryption_at_host_enabled=bool(target.get("encryption_at_host")),
+        admin_ssh_key=[{"username": ADMIN, "public_key": key}],
+        source_image_reference={"publisher": publisher, "offer": offer, "sku": sku, "version": version},
+        os_disk={"caching": "ReadWrite", "storage_account_type": "Premium_LRS", "disk_size_gb": service.disk_gib},
+        network_interface=[{"name": "primary", "primary": True, "network_security_group_id": nic_nsg,
+                            "ip_configuration": [ip_config]}],
+        custom_data=base64.b64encode(startup.cloud_init(service).encode()).decode(),
+        priority="Spot" if service.spot else None,
+        eviction_policy="Delete" if service.spot else None,
+        max_bid_price=-1 if service.spot else None,  # -1: never evicted for price, only for capacity
+        # Only one health source may be enabled: the LB probe, or the application health extension.
+        health_probe_id=None if health else front.health_probe_id,
+        extension=[health] if health else None,
+        automatic_instance_repair={"enabled": True, "action": "Replace",
+                                   "grace_period": f"PT{grace_minutes(service.initial_delay_s)}M"},
+        # Rolling with surge: new replicas come up and turn healthy before old ones are deleted.
+        upgrade_mode="Rolling",
+        rolling_upgrade_policy={
+            "max_batch_instance_percent": 20, "max_unhealthy_instance_percent": 20,
+            "max_unhealthy_upgraded_instance_percent": 20, "pause_time_between_batches": "PT0S",
+            "maximum_surge_instances_enabled": True, "prioritize_unhealthy_instances_enabled": True},
+        overprovision=False,  # required by surge; GPUs are too scarce to start extra VMs anyway
+        single_placement_group=False,  # allows up to 1,000 instances
+        boot_diagnostics={},  # managed storage: cloud-init console
+        # LB rules before the scale set joins the pool (azurerm docs); outbound and NSG before replicas boot, or the
+        # image pull in cloud-init fails.
+        tags=site.tags, depends_on=[*front.depends_on, *site.ready, *secured],
+        # The autoscale setting owns the instance count once it exists.
+        lifecycle={"ignore_changes": ["instances"]} if service.autoscale else None)
+
+
+def _generated_key(stack):
+    """No ssh_public_key given: an Ed25519 key pair in Terraform state, the private half a sensitive output."""
+    stack.provider("tls", *TLS_PROVIDER)
+    pair = stack.add("tls_private_key", "ssh_key", algorithm="ED25519")
+    stack.output("ssh_private_key", pair.private_key_openssh,
+                 f"OpenSSH private key of the replicas' admin user '{ADMIN}' (terraform output -raw ssh_private_key)",
+                 sensitive=True)
+    return pair.public_key_openssh
+
+
+def _health_extension(service: ir.Service, front: gateway.Front) -> dict | None:
+    """The application health extension (binary states: 200 is healthy) when the scale set cannot use an LB probe:
+    behind an Application Gateway, or to watch probes.liveness instead of readiness."""
+    if service.liveness:
+        path, port, interval, probes = (service.liveness.path, service.liveness.port, service.liveness.interval_s,
+                                        service.liveness.failure_threshold)
+    elif front.health_probe_id is None:
+        hc = service.readiness
+        path, port, interval, probes = hc.path, hc.port, hc.interval_s, hc.unhealthy_threshold
+    else:
+        return None
+    settings = {"protocol": "http", "port": port, "requestPath": path, "intervalInSeconds": interval,
+                "numberOfProbes": probes}
+    return {"name": "health", "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
+            "type_handler_version": "1.0", "auto_upgrade_minor_version": True,
+            "settings": json.dumps(settings, sort_keys=True)}
+
+
+def _autoscale(stack, service: ir.Service, site: Site, scale_set, front: gateway.Front) -> None:
+    name, namespace, per = METRIC[service.autoscale.metric]
+    source = front.metric_resource_id if service.autoscale.metric == "requests_per_replica" else scale_set.id
+    autoscale.emit(stack, service, group=site.resource_group, location=site.location, tags=site.tags,
+                         scaled_id=scale_set.id, metric=name, namespace=namespace, metric_resource_id=source, per=per)

@@ -1,0 +1,129 @@
+"""Google Cloud target: the resources of the stack, a regional managed instance group of the model container."""
+
+from __future__ import annotations
+
+from compiler import ir
+from targets import startup
+from targets.base import resource_name
+from targets.gcp import lb
+from targets.gcp.limits import IMAGES, gpu_kind
+
+# Every argument emitted here is checked against hashicorp/google 8.7.0 (compiler/provider_schemas/), so the range
+# starts there and spans its major version.
+PROVIDER = ("hashicorp/google", ">= 8.7.0, < 9.0.0")
+
+# A3 Ultra (H200) boots only from Hyperdisk; every other family in the catalog supports pd-balanced
+# (https://cloud.google.com/compute/docs/accelerator-optimized-machines#supported-disk-types).
+DISK_TYPES = (("a3-ultragpu-", "hyperdisk-balanced"), ("a4-", "hyperdisk-balanced"), ("", "pd-balanced"))
+
+
+def emit(stack, service: ir.Service, target: ir.Target) -> None:
+    """Every resource of the Google Cloud stack, in dependency order."""
+    stack.provider("google", *PROVIDER, project=target.get("project"), region=target.get("region"),
+                   default_labels=dict(service.labels) or None)
+    network = lb.network(stack, target)
+    account = _service_account(stack, service)
+    template = _instance_template(stack, service, target, network, account)
+    health = lb.health_checks(stack, service, target)
+    nat = lb.nat(stack, service, target, network) \
+        if target.get("private_replicas") and target.get("cloud_nat") else None
+    group = _instance_group(stack, service, target, template, health, nat)
+    if service.autoscale:
+        _autoscaler(stack, service, target, group)
+    lb.firewall(stack, service, network)
+    lb.load_balancer(stack, service, target, network, group, health)
+
+
+def _service_account(stack, service: ir.Service):
+    """A service account without roles for the replicas; with a gs:// model URI it may read that bucket."""
+    account = stack.add("google_service_account", "replica_account",
+                        account_id=f"infc-{service.name}",  # 6-30 characters for every 1-24 character name
+                        display_name=f"infc {service.name}: model replicas")
+    uri = service.model_uri or ""
+    if uri.startswith("gs://"):
+        bucket = uri.removeprefix("gs://").partition("/")[0]
+        stack.add("google_storage_bucket_iam_member", "model_read", bucket=bucket,
+                  role="roles/storage.objectViewer", member=stack.fmt("serviceAccount:{}", account.email))
+    return account
+
+
+def secure_boot(service: ir.Service, target: ir.Target) -> bool:
+    """targets.gcp.secure_boot, else on for CPU replicas only: GPU images may load unsigned NVIDIA kernel modules,
+    which secure boot refuses (https://cloud.google.com/compute/shielded-vm/docs/shielded-vm#secure-boot)."""
+    chosen = target.get("secure_boot")
+    return (not service.accelerator_count) if chosen is None else bool(chosen)
+
+
+def _instance_template(stack, service: ir.Service, target: ir.Target, network, account):
+    machine, kind = target.machine, gpu_kind(target)
+    labels = dict(service.labels)
+    image = target.get("image") or IMAGES[("gpu" if service.accelerator_count else "cpu", service.arch)]
+    disk_type = next(disk for prefix, disk in DISK_TYPES if machine.instance_type.startswith(prefix))
+    if service.spot:
+        # Spot: preemptible, no automatic restart, terminate on host maintenance; DELETE lets the MIG recreate
+        # the VM elsewhere (https://cloud.google.com/compute/docs/instances/spot).
+        scheduling = {"provisioning_model": "SPOT", "preemptible": True, "automatic_restart": False,
+                      "on_host_maintenance": "TERMINATE", "instance_termination_action": "DELETE"}
+    else:
+        # GPU VMs cannot live-migrate: they must terminate (and restart) on host maintenance (_GPU_DOC).
+        scheduling = {"provisioning_model": "STANDARD", "automatic_restart": True,
+                      "on_host_maintenance": "TERMINATE" if kind != "none" else "MIGRATE"}
+    # Public IP unless private_replicas: then the subnet's Cloud NAT (lb.nat) carries outbound traffic.
+    access = None if target.get("private_replicas") else [{}]
+    return stack.add(
+        "google_compute_region_instance_template", "instance_template", name_prefix=f"{service.name}-",
+        region=target.get("region"), description=f"infc {service.name}: model replicas",
+        machine_type=machine.instance_type, labels=labels or None, tags=[service.name],
+        # Project-wide SSH keys would admit every key holder of the project; instance keys (gcloud compute ssh)
+        # and OS Login still work (https://cloud.google.com/compute/docs/connect/restrict-ssh-keys).
+        metadata={"startup-script": startup.startup_script(service), "block-project-ssh-keys": "TRUE"},
+        shielded_instance_config={"enable_secure_boot": secure_boot(service, target), "enable_vtpm": True,
+                                  "enable_integrity_monitoring": True},
+        disk=[{"boot": True, "auto_delete": True, "source_image": image, "disk_size_gb": service.disk_gib,
+               "disk_type": disk_type, "labels": labels or None}],
+        guest_accelerator=[{"type": machine.provider_accelerator, "count": machine.accelerator_count}]
+        if kind == "attached" else None,
+        scheduling=scheduling,
+        network_interface=[{
+            "network": network.network, "subnetwork": network.subnet,
+            # An ephemeral external IP for egress (image pulls, model downloads); ingress is the firewall's job.
+            "access_config": access}],
+        service_account={"email": account.email, "scopes": ["cloud-platform"]},
+        # Templates are immutable: a changed one is created under a new name before the old one is deleted.
+        lifecycle={"create_before_destroy": True})
+
+
+def _instance_group(stack, service: ir.Service, target: ir.Target, template, health, nat):
+    gpus = gpu_kind(target) != "none"
+    return stack.add(
+        "google_compute_region_instance_group_manager", "instance_group", name=resource_name(service, ""),
+        base_instance_name=service.name, region=target.get("region"),
+        description=f"infc {service.name}: model replicas",
+        version=[{"name": "primary", "instance_template": template.self_link}],
+        named_port=[{"name": "http", "port": service.port}],
+        # Fixed size without an autoscaler; with one, target_size must stay unset (provider docs).
+        target_size=None if service.autoscale else service.min_replicas,
+        auto_healing_policies={"health_check": health.autoheal.id, "initial_delay_sec": service.initial_delay_s},
+        # GPUs are not in every zone: BALANCED creates VMs where capacity exists and needs proactive
+        # redistribution off (https://cloud.google.com/compute/docs/instance-groups/regional-mig-distribution-shape).
+        distribution_policy_target_shape="BALANCED" if gpus else "EVEN",
+        update_policy={"type": "PROACTIVE", "minimal_action": "REPLACE",
+                       "instance_redistribution_type": "NONE" if gpus else "PROACTIVE"},
+        wait_for_instances=False,
+        depends_on=[nat] if nat else ())  # replicas pull the image on first boot, through the NAT
+
+
+def _autoscaler(stack, service: ir.Service, target: ir.Target, group) -> None:
+    auto = service.autoscale
+    if auto.metric == "cpu_percent":
+        metric = {"cpu_utilization": {"target": auto.target / 100}}
+    else:
+        # Holds the backend's RATE capacity at LB_UTILIZATION, i.e. auto.target requests/s per replica.
+        metric = {"load_balancing_utilization": {"target": lb.LB_UTILIZATION}}
+    stack.add("google_compute_region_autoscaler", "autoscaler", name=resource_name(service, ""),
+              region=target.get("region"), target=group.id, autoscaling_policy={
+                  "min_replicas": service.min_replicas, "max_replicas": service.max_replicas, "mode": "ON",
+                  # The initialization period: data from VMs younger than this is ignored when scaling out.
+                  "cooldown_period": auto.scale_out_delay_s,
+                  # Scale-in decisions wait for load to stay low this long (default 600 s).
+                  "stabilization_period": auto.scale_in_delay_s, **metric})

@@ -1,0 +1,130 @@
+"""compiler/cdk.py on CDK Terrain core: generic resources synthesize the JSON they are given, every string in it is
+literal unless a backend made it a reference or expression, and what the provider schemas refuse is an infc bug."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from compiler import cdk
+from compiler.cli import main
+from tests.conftest import EXAMPLES
+
+AWS = ("hashicorp/aws", ">= 5.100.0, < 7.0.0")
+
+
+def synth(tmp_path, build) -> dict:
+    cdk.synth([("s", build)], str(tmp_path))
+    return json.loads((tmp_path / "stacks" / "s" / "cdk.tf.json").read_text())
+
+
+def test_resources_data_sources_and_providers_are_written_as_given(tmp_path):
+    def build(stack):
+        stack.provider("aws", *AWS, region="eu-west-1", default_tags=[{"tags": {"cost-center": "A", "Team": "b"}}])
+        vpc = stack.data("aws_vpc", "default_vpc", default=True)
+        group = stack.add("aws_security_group", "sg", name="x", vpc_id=vpc.id, description=None)
+        stack.add("aws_vpc_security_group_egress_rule", "all", security_group_id=group.id, ip_protocol="-1",
+                  cidr_ipv4="0.0.0.0/0", depends_on=[group], lifecycle={"ignore_changes": ["tags"]})
+        stack.output("group_id", group.id, "the group ${literal}")
+
+    doc = synth(tmp_path, build)
+    # provider keys are not snake-cased (CDK Terrain does that to provider attributes it is handed as a plain map)
+    assert doc["provider"] == {"aws": [{"default_tags": [{"tags": {"cost-center": "A", "Team": "b"}}],
+                                        "region": "eu-west-1"}]}
+    assert doc["terraform"] == {"backend": {"local": {"path": "terraform.tfstate"}},
+                                "required_providers": {"aws": {"source": "hashicorp/aws",
+                                                               "version": ">= 5.100.0, < 7.0.0"}}}
+    assert doc["data"]["aws_vpc"]["default_vpc"]["default"] is True
+    sg = doc["resource"]["aws_security_group"]["sg"]
+    assert {k: v for k, v in sg.items() if k != "//"} == {"name": "x", "vpc_id": "${data.aws_vpc.default_vpc.id}"}
+    rule = doc["resource"]["aws_vpc_security_group_egress_rule"]["all"]
+    assert rule["depends_on"] == ["aws_security_group.sg"]
+    assert rule["lifecycle"] == {"ignore_changes": ["tags"]}
+    # an output description is a literal string in Terraform JSON (not a template), so it is not escaped
+    assert doc["output"]["group_id"] == {"description": "the group ${literal}", "value": "${aws_security_group.sg.id}"}
+
+
+def test_every_string_is_literal_overrides_and_meta_arguments_included(tmp_path):
+    """Issue 10: the gke precondition's error_message went through add_override unescaped."""
+    hostile = "x ${file(\"/etc/passwd\")} %{if true}y%{endif}"
+
+    def build(stack):
+        stack.provider("aws", *AWS, region=hostile)
+        role = stack.add("aws_iam_role", "role", name=hostile, assume_role_policy=stack.json({"a": hostile}),
+                         tags={hostile: hostile}, lifecycle={"precondition": [
+                             {"condition": stack.expr("length({}) > 0", hostile), "error_message": hostile}]})
+        role.add_override("lifecycle.postcondition", [{"condition": stack.expr("true"), "error_message": hostile}])
+        role.add_override("description", hostile)
+        stack.output("o", [hostile, stack.fmt("{}/{}", hostile, role.arn)], hostile)
+
+    doc = synth(tmp_path, build)
+    text = json.dumps({k: v for k, v in doc.items() if k != "output"} | {"output": doc["output"]["o"]["value"]})
+    assert "${file" not in text.replace("$${file", "") and "%{if" not in text.replace("%%{if", "")
+    role = doc["resource"]["aws_iam_role"]["role"]
+    escaped = hostile.replace("${", "$${").replace("%{", "%%{")
+    assert role["lifecycle"]["precondition"][0]["error_message"] == escaped
+    assert role["lifecycle"]["postcondition"][0]["error_message"] == escaped
+    assert role["description"] == role["name"] == escaped
+    assert role["tags"] == {escaped: escaped}
+    assert doc["output"]["o"]["value"] == [escaped, f"{escaped}/${{aws_iam_role.role.arn}}"]
+
+
+def test_depends_on_takes_handles_only(tmp_path):
+    def build(stack):
+        stack.provider("aws", *AWS)
+        stack.add("aws_iam_role", "role", name="r", assume_role_policy="{}", depends_on=["aws_vpc.x"])
+
+    with pytest.raises(TypeError, match="depends_on takes resource and data source handles"):
+        synth(tmp_path, build)
+
+
+def test_output_the_schemas_refuse_is_an_internal_error_naming_stack_resource_attribute_and_schema(
+        tmp_path, monkeypatch, capsys):
+    from targets import aws
+
+    emit = aws.emit
+
+    def broken(stack, service, target):
+        emit(stack, service, target)
+        stack.add("aws_lb_target_group", "extra", name="x", health_check={"intervall": 30})
+
+    monkeypatch.setattr(aws, "emit", broken)
+    llama = next(e for e in EXAMPLES if e.name == "llama-70b-a100.yaml")
+    assert main(["synth", str(llama), "--target", "aws", "--out", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert "internal error: SchemaViolation: stack llama70b-aws: aws_lb_target_group.extra.health_check" in err
+    assert "unknown attribute or block 'intervall'" in err and "hashicorp/aws 5.100.0" in err
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_a_reference_the_type_does_not_export_is_an_internal_error(tmp_path, monkeypatch, capsys):
+    from targets import aws
+
+    def broken(stack, service, target):
+        stack.provider("aws", *aws.PROVIDER)
+        lb = stack.add("aws_lb", "load_balancer", name="x")
+        stack.output("endpoint", lb.dns, "typo of dns_name")
+
+    monkeypatch.setattr(aws, "emit", broken)
+    llama = next(e for e in EXAMPLES if e.name == "llama-70b-a100.yaml")
+    assert main(["synth", str(llama), "--target", "aws", "--out", str(tmp_path / "out")]) == 3
+    assert ("SchemaViolation: stack llama70b-aws: aws_lb.load_balancer.dns: resource type aws_lb exports no such "
+            "attribute [hashicorp/aws 5.100.0, hashicorp/aws 6.69.1]") in capsys.readouterr().err
+
+
+def test_a_backend_block_is_written_literally(tmp_path):
+    """Terraform reads backend strings literally: a local backend path "st-${x}.tfstate" names that very file
+    (terraform 1.11.4), so escaping it as a template would change the path."""
+    cdk.use_wheel_node()
+    import cdktn
+
+    app = cdktn.App(outdir=str(tmp_path))
+    stack = cdktn.TerraformStack(app, "b")
+    cdk.backend(stack, "local", {"path": "st-${x}-%{y}.tfstate", "workspace_dir": None})
+    app.synth()
+    doc = json.loads((tmp_path / "stacks" / "b" / "cdk.tf.json").read_text())
+    assert doc["terraform"]["backend"] == {"local": {"path": "st-${x}-%{y}.tfstate"}}
+    lb = cdk.Block("resource", "aws_lb", "lb", {})
+    with pytest.raises(TypeError, match="literal values only"):
+        cdk.backend(stack, "s3", {"bucket": lb.arn})
