@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="infc",
         description="Compile provider-neutral inference-service specs into Terraform JSON (CDKTF layout).",
-        epilog="Exit codes: 0 ok, 1 differs from disk (--check), 2 invalid input. Docs: README.md.")
+        epilog="Exit codes: 0 ok, 1 differs from disk (--check), 2 invalid input. Docs: README.md and docs/.")
     top.add_argument("--version", action="version", version=f"infc {_version()}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -1,4 +1,4 @@
-"""The spec reference section of README.md, generated from the models so the docs cannot drift from the code."""
+"""The spec reference section of docs/spec.md, generated from the models so the docs cannot drift from the code."""
 
 from __future__ import annotations
 
@@ -109,5 +109,5 @@ def update(readme: str) -> str:
 if __name__ == "__main__":
     import pathlib
 
-    path = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+    path = pathlib.Path(__file__).resolve().parent.parent / "docs" / "spec.md"
     path.write_text(update(path.read_text(encoding="utf-8")), encoding="utf-8")

@@ -24,7 +24,7 @@ INT32_MAX = 2**31 - 1  # the integer type of count-like fields in the cloud APIs
 
 @dataclasses.dataclass(frozen=True)
 class Kind:
-    """How the README's spec reference names a type (`duration`, `image reference`)."""
+    """How the spec reference (docs/spec.md) names a type (`duration`, `image reference`)."""
 
     name: str
 

@@ -1,6 +1,9 @@
-"""README.md stays true: CI runs its two commands, and its spec reference matches the models."""
+"""README.md and docs/ stay true: CI runs the two README commands, the spec reference matches the models, links
+resolve."""
 
 from __future__ import annotations
+
+import re
 
 from compiler import reference
 from tests.conftest import ROOT
@@ -28,4 +31,11 @@ def test_ci_fails_rather_than_skips_without_its_tools():
 
 
 def test_spec_reference_is_generated_from_the_models():
-    assert reference.update(README) == README, "stale: run `python -m compiler.reference`"
+    spec = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    assert reference.BEGIN in spec and reference.update(spec) == spec, "stale: run `python -m compiler.reference`"
+
+
+def test_every_relative_link_in_the_docs_resolves():
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).exists(), f"{page.relative_to(ROOT)}: link to {target} goes nowhere"

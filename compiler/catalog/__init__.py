@@ -1,4 +1,4 @@
-"""The hardware catalog: thin functions over one CSV per cloud (columns documented in README.md)."""
+"""The hardware catalog: thin functions over one CSV per cloud (columns documented in docs/catalog.md)."""
 
 from __future__ import annotations
 

@@ -293,7 +293,7 @@ def _application_gateway(stack, service: ir.Service, target: ir.Target, site) ->
     listen_on = "public" if lb_spec.public else "private"
     identity = None
     if https:
-        # The gateway reads the certificate from Key Vault as this identity; the user grants it access (README).
+        # The gateway reads the certificate from Key Vault as this identity; the user grants it access (docs/targets/azure.md).
         identity = stack.add("azurerm_user_assigned_identity", "gateway_identity",
                              name=resource_name(service, "gateway"), resource_group_name=site.resource_group,
                              location=site.location, tags=site.tags)

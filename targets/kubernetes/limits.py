@@ -74,7 +74,7 @@ REQUEST_METRIC = "http_requests_per_second"
 NAME_LABEL = "app.kubernetes.io/name"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
-# Spec defaults (compiler/spec.py) of values Kubernetes does not carry: the default is documented in the README,
+# Spec defaults (compiler/spec.py) of values Kubernetes does not carry: the default is documented in docs/targets/kubernetes.md,
 # any other value gets a warning.
 SPEC_DEFAULTS = {"idle_timeout_s": 240, "disk_gib": 100, "success_codes": "200"}
 

@@ -8,18 +8,18 @@ import pytest
 
 from tests.targets.variants import CIDRS, VARIANTS, ports, seconds, strip
 
-# TLS policies the README documents: AWS ELBSecurityPolicy-TLS13-1-2-2021-06 (TLS 1.3 and 1.2; see
+# TLS policies docs/targets/*.md document: AWS ELBSecurityPolicy-TLS13-1-2-2021-06 (TLS 1.3 and 1.2; see
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html) and Azure
 # Application Gateway's predefined AppGwSslPolicy20220101S (TLS 1.2 minimum; see
 # https://learn.microsoft.com/en-us/azure/application-gateway/application-gateway-ssl-policy-overview).
 AWS_TLS = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 AZURE_TLS = {"policy_type": "Predefined", "policy_name": "AppGwSslPolicy20220101S"}
 # Google's health checkers (and the global external ALB's proxies) come from these ranges; an internal ALB's proxies
-# from its proxy-only subnet, which infc creates as 10.127.254.0/23 (README, gcp).
+# from its proxy-only subnet, which infc creates as 10.127.254.0/23 (docs/targets/gcp.md).
 # https://cloud.google.com/load-balancing/docs/firewall-rules
 GOOGLE_RANGES = ["35.191.0.0/16", "130.211.0.0/22"]
 PROXY_ONLY = ["10.127.254.0/23"]
-AZURE_GATEWAY_SUBNET = "10.0.16.0/24"  # README, azure: the gateway subnet of the network infc creates
+AZURE_GATEWAY_SUBNET = "10.0.16.0/24"  # docs/targets/azure.md: the gateway subnet of the network infc creates
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_aws_load_balancer_listeners_and_timeouts(resources, name):
     group = res["aws_lb_target_group"]["target_group"]
     assert (group["port"], group["protocol"]) == (spec(name)["model"]["port"], "HTTP")
     assert group["deregistration_delay"] == str(seconds(lb["drain_timeout"]))
-    # README: stickiness is a load balancer cookie of one day (the most AWS allows is 7 days, lb_target_group docs).
+    # docs/targets/aws.md: stickiness is a load balancer cookie of one day (the most AWS allows is 7 days, lb_target_group docs).
     assert group["stickiness"] == {"type": "lb_cookie", "enabled": lb.get("stickiness", False), "cookie_duration": 86400}
     by_port = {x["port"]: x for x in lb["listeners"]}
     emitted = {x["port"]: x for x in res["aws_lb_listener"].values()}
@@ -140,7 +140,7 @@ def test_azure_load_balancer_rules(resources):
     for rule in rules.values():
         assert (rule["protocol"], rule["backend_port"], rule["idle_timeout_in_minutes"]) == (
             "Tcp", spec("v-azlb")["model"]["port"], seconds(lb["idle_timeout"]) // 60)
-        assert rule["tcp_reset_enabled"] is True  # README: clients learn of an idle-timed-out connection
+        assert rule["tcp_reset_enabled"] is True  # docs/targets/azure.md: clients learn of an idle-timed-out connection
         assert rule["probe_id"] == "${azurerm_lb_probe.readiness_probe.id}"
 
 

@@ -108,7 +108,7 @@ def test_kubernetes_probes(resources, name):
         "http_get": http_get(ready["path"], ready["port"]), "period_seconds": ready["interval"],
         "timeout_seconds": ready["timeout"], "success_threshold": ready["healthy_threshold"],
         "failure_threshold": ready["unhealthy_threshold"], "initial_delay_seconds": 0}
-    # README: failureThreshold = ceil(initial_delay / interval) + 1, so (failures - 1) x period >= initial_delay.
+    # docs/targets/kubernetes.md: failureThreshold = ceil(initial_delay / interval) + 1, so (failures - 1) x period >= initial_delay.
     failures = math.ceil(seconds(ready["initial_delay"]) / ready["interval"]) + 1
     assert (failures - 1) * ready["interval"] >= seconds(ready["initial_delay"])
     assert container["startup_probe"] == {
@@ -122,7 +122,7 @@ def test_kubernetes_probes(resources, name):
 
 
 def test_kubernetes_liveness_derived_from_readiness(resources):
-    """README (liveness_from_readiness): the readiness path and port, every 30 s or the readiness interval if longer,
+    """docs/spec.md (liveness_from_readiness): the readiness path and port, every 30 s or the readiness interval if longer,
     the readiness timeout, 5 failures."""
     ready, live = probes("v-k8s-derived")
     assert live is None
