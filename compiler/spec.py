@@ -432,6 +432,19 @@ class AzureMLTarget(_Stateful):
         "stay recoverable for 90 days and nobody can purge them earlier. It cannot be turned off again, and its "
         "globally unique name stays taken meanwhile (re-applying the stack recovers it). Default false: a "
         "destroyed vault is purged, so the stack can be destroyed and re-created freely.")
+    scoring_route: HttpPath = Field(
+        default="/v1",
+        description="Path of the scoring route on model.port. The endpoint's scoring URI (the endpoint output) is "
+        "the endpoint's host followed by this path, and requests to it and to paths below it reach the container at "
+        "the same path. Default /v1: the OpenAI API prefix that vLLM, TGI and SGLang serve (/v1/chat/completions, "
+        "/v1/completions, /v1/models), so the output is the base URL OpenAI clients take; /score for Azure ML's own "
+        "inference server. Azure ML requires a letter, digit or '_' in it, so not '/'.")
+    purge_workspace_on_destroy: bool = Field(
+        default=True,
+        description="terraform destroy deletes the workspace for good (the azurerm provider's "
+        "purge_soft_deleted_workspace_on_destroy), so the stack can be applied again at once. false: a destroyed "
+        "workspace is soft-deleted, recoverable for 14 days, and its name stays taken meanwhile, so applying the "
+        "stack again fails until it is purged or recovered. Default true.")
 
 
 class GkeTarget(_TargetSettings, _Workload):
