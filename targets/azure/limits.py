@@ -37,6 +37,43 @@ LIMITS = (
           60, 604800, "an Azure autoscale cooldown", _AUTOSCALE_DOC, "s"),
 )
 
+# The application health extension (ApplicationHealthLinux, binary states) watches probes.liveness when given, else the
+# readiness probe behind an Application Gateway (a layer-4 load balancer's probe serves the scale set there instead).
+# Its settings schema takes intervalInSeconds 5-60 and numberOfProbes 1-24, in 1.0 (v1.0.7) as today (v2.0.29):
+# Azure/applicationhealth-extension-linux main/schema.go. Out of range, the extension (and the scale set) fails.
+# The readiness unhealthy_threshold behind a gateway is already held to the gateway's tighter 1-20 (gateway.py).
+_HEALTH_EXT_SCHEMA = "https://github.com/Azure/applicationhealth-extension-linux/blob/master/main/schema.go"
+
+
+def extension_probe(service: ir.Service) -> tuple[str, int, int, int] | None:
+    """(path, port, interval, number of probes) the application health extension checks, or None without one."""
+    if service.liveness:
+        live = service.liveness
+        return live.path, live.port, live.interval_s, live.failure_threshold
+    if gateway.layer7_reasons(service):
+        hc = service.readiness
+        return hc.path, hc.port, hc.interval_s, hc.unhealthy_threshold
+    return None
+
+
+def _watched(probe: str, attribute: str):
+    """The spec value the extension is set from: liveness when given, else readiness behind a gateway."""
+    def value(s: ir.Service):
+        if probe == "liveness":
+            return getattr(s.liveness, attribute) if s.liveness else None
+        return getattr(s.readiness, attribute) if not s.liveness and gateway.layer7_reasons(s) else None
+    return value
+
+
+HEALTH_EXTENSION_LIMITS = (
+    Limit("probes.liveness.interval", _watched("liveness", "interval_s"), 5, 60,
+          "the application health extension's probe interval (intervalInSeconds)", _HEALTH_EXT_SCHEMA, "s"),
+    Limit("probes.liveness.failure_threshold", _watched("liveness", "failure_threshold"), 1, 24,
+          "the application health extension's number of probes (numberOfProbes)", _HEALTH_EXT_SCHEMA),
+    Limit("probes.readiness.interval", _watched("readiness", "interval_s"), 5, 60,
+          "the application health extension's probe interval (intervalInSeconds)", _HEALTH_EXT_SCHEMA, "s"),
+)
+
 MAX_OS_DISK_GIB = 4095  # an OS disk holds at most 4,095 GiB (and at least the image's own size, checked by Azure)
 # Automatic instance repair grace period: 10-90 minutes. Above is an error; below is raised to 10 minutes with a
 # warning (a longer grace only delays repairs), as is a value that is not a whole number of minutes.
@@ -60,6 +97,7 @@ SCALE_TO_ZERO = ("Azure autoscale rules read metrics of running replicas (Percen
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything this target cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("azure", service, LIMITS)
+    out += check_limits("azure", service, HEALTH_EXTENSION_LIMITS)
     out += check_scale_to_zero("azure", service, SCALE_TO_ZERO)
     out += azure_site.check_tags("azure", service)
     out += startup.check_size("azure", service, "cloud-init custom data", startup.cloud_init(service),

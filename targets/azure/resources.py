@@ -9,7 +9,7 @@ import json
 from compiler import ir
 from targets import startup
 from targets.azure import autoscale, gateway, site as azure_site
-from targets.azure.limits import IMAGES, grace_minutes, image_key
+from targets.azure.limits import IMAGES, extension_probe, grace_minutes, image_key
 from targets.base import output_endpoint, resource_name
 
 # The generated SSH key: arguments are checked against hashicorp/tls 4.4.1 (compiler/provider_schemas/).
@@ -103,7 +103,7 @@ def _scale_set(stack, service: ir.Service, target: ir.Target, site: Site, front:
     publisher, offer, sku, version = (str(target.get("image")).split(":") if target.get("image")
                                       else IMAGES[image_key(service)])
     ip_config = {"name": "primary", "primary": True, "subnet_id": site.replicas_subnet, **front.pool}
-    health = _health_extension(service, front)
+    health = _health_extension(service)
     return stack.add(
         "azurerm_linux_virtual_machine_scale_set", "scale_set", name=service.name,
         resource_group_name=site.resource_group, location=site.location, sku=target.machine.instance_type,
@@ -150,17 +150,13 @@ def _generated_key(stack):
     return pair.public_key_openssh
 
 
-def _health_extension(service: ir.Service, front: gateway.Front) -> dict | None:
+def _health_extension(service: ir.Service) -> dict | None:
     """The application health extension (binary states: 200 is healthy) when the scale set cannot use an LB probe:
-    behind an Application Gateway, or to watch probes.liveness instead of readiness."""
-    if service.liveness:
-        path, port, interval, probes = (service.liveness.path, service.liveness.port, service.liveness.interval_s,
-                                        service.liveness.failure_threshold)
-    elif front.health_probe_id is None:
-        hc = service.readiness
-        path, port, interval, probes = hc.path, hc.port, hc.interval_s, hc.unhealthy_threshold
-    else:
+    behind an Application Gateway, or to watch probes.liveness instead of readiness (limits.extension_probe)."""
+    watched = extension_probe(service)
+    if watched is None:
         return None
+    path, port, interval, probes = watched
     settings = {"protocol": "http", "port": port, "requestPath": path, "intervalInSeconds": interval,
                 "numberOfProbes": probes}
     return {"name": "health", "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",

@@ -120,6 +120,9 @@ GW_IDLE = (f"azure: load_balancer.idle_timeout is {{}}s; the TCP idle timeout of
            f"must be a whole number of minutes from 4 to 30 (240-1800s) (see {gw._AGW_FAQ})")
 COOLDOWN = ("azure: replicas.autoscale.{} is {}s; an Azure autoscale cooldown must be 60-604800s "
             f"(see {azure_limits._AUTOSCALE_DOC})")
+EXT_INTERVAL = ("azure: probes.{}.interval is {}s; the application health extension's probe interval "
+                f"(intervalInSeconds) must be 5-60s (see {azure_limits._HEALTH_EXT_SCHEMA})")
+LIVE = {"liveness": {"path": "/live"}}
 LIMIT_CASES = [
     # (base, spec overrides, expected error or None)
     (L4, {"probes": readiness(interval=5, timeout=2)}, None),
@@ -170,12 +173,13 @@ LIMIT_CASES = [
      "azure: targets.azure.ssh_public_key is an ECDSA key; Azure VMs accept ssh-rsa (2048 bits or more) or "
      f"ssh-ed25519 keys (see {azure_limits._SSH_DOC})"),
     (L7, {"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "requests_per_replica", "target": 5}}}, None),
-    (L7, {"probes": readiness(interval=86400, timeout=86399, unhealthy_threshold=20)}, None),
+    # The gateway's own probe ranges; liveness keeps the application health extension off the readiness probe.
+    (L7, {"probes": {**readiness(interval=86400, timeout=86399, unhealthy_threshold=20), **LIVE}}, None),
     (L7, {"load_balancer": {"idle_timeout": "4m", "listeners": [{"port": 443, "protocol": "https"},
                                                                 {"port": 65200, "protocol": "https"}]}},
      f"azure: load_balancer.listeners[1].port is 65200; an Application Gateway v2 listener port must be 1-65199 "
      f"(see {gw._AGW_PORTS_DOC})"),
-    (L7, {"probes": readiness(interval=86401, timeout=5)},
+    (L7, {"probes": {**readiness(interval=86401, timeout=5), **LIVE}},
      f"azure: probes.readiness.interval is 86401s; an Application Gateway probe interval must be 1-86400s "
      f"(see {gw._AGW_TF})"),
     (L7, {"probes": readiness(unhealthy_threshold=21)},
@@ -206,12 +210,35 @@ LIMIT_CASES = [
      "from the readiness path through the application health extension, which counts only 200 as healthy "
      f"(see {gw._HEALTH_EXT_DOC}); use \"200\" or add probes.liveness on a path that returns 200"),
     (L7, {"probes": {**readiness(success_codes="200-299"), "liveness": {"path": "/live"}}}, None),
+    # The application health extension (intervalInSeconds 5-60, numberOfProbes 1-24: Azure/applicationhealth-
+    # extension-linux main/schema.go) watches readiness behind a gateway without liveness, else liveness.
+    (L7, {"probes": readiness(interval=60)}, None),
+    (L7, {"probes": readiness(interval=90)}, EXT_INTERVAL.format("readiness", 90)),
+    (L7, {"probes": readiness(interval=5, timeout=4)}, None),
+    (L7, {"probes": readiness(interval=4, timeout=3)}, EXT_INTERVAL.format("readiness", 4)),
+    (L4, {"probes": readiness(interval=90)}, None),  # the load balancer's probe, no extension
+    (L4, {"probes": {**readiness(interval=90), "liveness": {"path": "/live", "interval": 60, "failure_threshold": 24}}},
+     None),
+    (L4, {"probes": {"liveness": {"path": "/live", "interval": 61}}}, EXT_INTERVAL.format("liveness", 61)),
+    (L7, {"probes": {"liveness": {"path": "/live", "failure_threshold": 25}}},
+     "azure: probes.liveness.failure_threshold is 25; the application health extension's number of probes "
+     f"(numberOfProbes) must be 1-24 (see {azure_limits._HEALTH_EXT_SCHEMA})"),
 ]
 
 
 @pytest.mark.parametrize("base, overrides, expected", LIMIT_CASES)
 def test_limits(base, overrides, expected):
     assert checked(base, **overrides) == ([expected] if expected else [])
+
+
+def test_the_issues_health_extension_cases_are_errors_at_their_fields():
+    """Issue 13 item 4: a 90 s readiness interval behind a gateway, and a 120 s / 30-failure liveness, used to be
+    emitted as extension settings the scale set then fails on."""
+    assert checked(L7, probes=readiness(interval=90)) == [EXT_INTERVAL.format("readiness", 90)]
+    assert checked(L4, probes={"liveness": {"path": "/live", "interval": 120, "failure_threshold": 30}}) == [
+        EXT_INTERVAL.format("liveness", 120),
+        "azure: probes.liveness.failure_threshold is 30; the application health extension's number of probes "
+        f"(numberOfProbes) must be 1-24 (see {azure_limits._HEALTH_EXT_SCHEMA})"]
 
 
 def test_layer7_is_chosen_by_https_redirect_or_stickiness():
