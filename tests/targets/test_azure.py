@@ -231,6 +231,49 @@ def test_limits(base, overrides, expected):
     assert checked(base, **overrides) == ([expected] if expected else [])
 
 
+GRID = ("azure: hardware.accelerator is nvidia-a10, which Azure sells only as virtual GPUs (the NVadsA10 v5 family, "
+        "here Standard_NV36ads_A10_v5) that need NVIDIA's GRID driver (see "
+        "https://github.com/Azure/azhpc-extensions/blob/master/NvidiaGPU/Nvidia-GPU-Linux-Resources.json); infc's "
+        "default GPU image, Ubuntu-HPC 22.04, carries the data-center driver, which cannot use them: set "
+        "targets.azure.image to an image with the GRID driver, Docker and the NVIDIA container toolkit, or choose "
+        "another accelerator")
+
+
+def test_a10_needs_a_grid_image_of_the_users():
+    """Issue 13 item 5: NVadsA10 v5 sizes are vGPUs (Azure's GPU driver extension installs GRID on them), which the
+    HPC image's data-center driver cannot use; without targets.azure.image it is a refusal naming the family."""
+    assert checked(L4, hardware={"accelerator": "nvidia-a10"}) == [GRID]
+    assert checked(L4, hardware={"accelerator": "nvidia-a10"}, targets={"azure": {
+        "location": "eastus", "image": "acme:grid-ubuntu:2204:latest"}}) == []
+
+
+@pytest.mark.parametrize("accelerator, instance_type, image", [
+    ("nvidia-t4", None, ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")),
+    ("nvidia-a100-80gb", None, ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")),
+    ("nvidia-h100-nvl", None, ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")),
+    # V100 needs NVIDIA's proprietary kernel modules: Azure/azhpc-images publishes ubuntu-hpc:2204-v100 for it.
+    ("nvidia-v100-16gb", "Standard_NC6s_v3", ("microsoft-dsvm", "ubuntu-hpc", "2204-v100", "latest")),
+    ("nvidia-v100-32gb", "Standard_ND40rs_v2", ("microsoft-dsvm", "ubuntu-hpc", "2204-v100", "latest")),
+    ("none", None, ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2", "latest")),
+])
+def test_default_image_per_gpu_family(accelerator, instance_type, image):
+    hardware = {"accelerator": accelerator, **({"instance_types": {"azure": instance_type}} if instance_type else {})}
+    spec = Spec.model_validate(spec_dict(**{**L4, "hardware": hardware}))
+    service, _ = lower(spec, ["azure"])
+    assert azure.check(service, service.target("azure")) == [] or all(
+        d.severity == "warning" for d in azure.check(service, service.target("azure")))
+    assert azure_limits.IMAGES[azure_limits.image_key(service)] == image
+
+
+def test_v100_scale_set_boots_the_v100_image(tmp_path):
+    doc = spec_dict(**{**L4, "metadata": {"name": "v100"},
+                       "hardware": {"accelerator": "nvidia-v100-16gb", "instance_types": {"azure": "Standard_NC6s_v3"}}})
+    out = synth_documents(tmp_path, [doc], "azure")
+    scale_set = one(stack(out, "v100-azure"), "azurerm_linux_virtual_machine_scale_set")
+    assert scale_set["source_image_reference"] == {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc",
+                                                   "sku": "2204-v100", "version": "latest"}
+
+
 def test_the_issues_health_extension_cases_are_errors_at_their_fields():
     """Issue 13 item 4: a 90 s readiness interval behind a gateway, and a 120 s / 30-failure liveness, used to be
     emitted as extension settings the scale set then fails on."""
