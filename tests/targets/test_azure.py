@@ -22,6 +22,7 @@ from targets import azure
 from targets.azure import autoscale as azure_autoscale
 from targets.azure import gateway as gw
 from targets.azure import limits as azure_limits
+from targets.azure import resources as azure_resources
 from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
 
 def _errors(path: pathlib.Path) -> list[str]:
@@ -272,6 +273,35 @@ def test_v100_scale_set_boots_the_v100_image(tmp_path):
     scale_set = one(stack(out, "v100-azure"), "azurerm_linux_virtual_machine_scale_set")
     assert scale_set["source_image_reference"] == {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc",
                                                    "sku": "2204-v100", "version": "latest"}
+
+
+# replicas.min -> (max_unhealthy_instance_percent, max_unhealthy_upgraded_instance_percent); batches are 20 %.
+ROLLING = [(1, 100, 100), (2, 50, 100), (3, 34, 100), (4, 25, 100), (5, 20, 100), (9, 20, 100), (10, 20, 50),
+           (20, 20, 25), (25, 20, 20), (1000, 20, 20)]
+
+
+@pytest.mark.parametrize("instances, unhealthy, upgraded", ROLLING, ids=[f"{r[0]}" for r in ROLLING])
+def test_rolling_upgrade_admits_one_unhealthy_instance(instances, unhealthy, upgraded):
+    """Issue 13 item 8: with Azure's 20 %, one unhealthy instance of 1-4 (100, 50, 33.3, 25 %) aborted every
+    upgrade. Now one unhealthy instance of the set, and of a batch (20 %, at least one instance), stays within."""
+    spec = Spec.model_validate(spec_dict(**{**L4, "replicas": {"min": instances, "max": instances}}))
+    service, _ = lower(spec, ["azure"])
+    policy = azure_resources.rolling_thresholds(service)
+    assert policy == {"max_batch_instance_percent": 20, "max_unhealthy_instance_percent": unhealthy,
+                      "max_unhealthy_upgraded_instance_percent": upgraded}
+    batch = max(instances * 20 // 100, 1)
+    assert 100 / instances <= unhealthy and 100 / batch <= upgraded  # one unhealthy instance does not abort
+    assert 100 * 2 / instances > unhealthy or unhealthy == 20  # ... and two do, wherever Azure's 20 % does not rule
+    assert 5 <= unhealthy <= 100 and 0 <= upgraded <= 100  # RollingUpgradePolicy's ranges
+
+
+def test_rolling_upgrade_policy_in_the_stack(synthesized):
+    """chat-private runs replicas.min 1: both thresholds 100 %, the rest as before."""
+    policy = one(stack(synthesized, "chat-private-azure"), "azurerm_linux_virtual_machine_scale_set")[
+        "rolling_upgrade_policy"]
+    assert policy == {"max_batch_instance_percent": 20, "max_unhealthy_instance_percent": 100,
+                      "max_unhealthy_upgraded_instance_percent": 100, "pause_time_between_batches": "PT0S",
+                      "maximum_surge_instances_enabled": True, "prioritize_unhealthy_instances_enabled": True}
 
 
 def test_the_issues_health_extension_cases_are_errors_at_their_fields():
