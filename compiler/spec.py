@@ -330,6 +330,16 @@ class AzureTarget(_TargetSettings):
         f"ApplicationGatewayWebApplicationFirewallPolicies/{_SEGMENT}$",
         description="An existing Application Gateway WAF policy to attach instead of creating one (waf): the "
         "gateway becomes WAF_v2. Needs an Application Gateway. Default: none.")
+    key_vault_id: str | None = Field(
+        default=None,
+        pattern=f"^/subscriptions/{_SEGMENT}/resourceGroups/{_SEGMENT}/providers/Microsoft\\.KeyVault/vaults/"
+        r"[0-9A-Za-z-]{3,24}$",
+        description="Resource id of the Key Vault that holds targets.azure.certificate, in the subscription the "
+        "stack deploys to: infc then lets the gateway's identity read its secrets, with the Key Vault Secrets User "
+        "role on a vault that uses Azure RBAC or a Get-secrets access policy on one that uses access policies (read "
+        "from the vault at plan time), so one terraform apply serves https. Needs rights to assign roles (RBAC "
+        "vault) or to change access policies. Default: none; grant the gateway_identity_principal_id output access "
+        "yourself between two applies.")
 
 
 class GcpTarget(_TargetSettings):

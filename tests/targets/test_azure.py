@@ -69,6 +69,18 @@ VARIANTS = {
     },
 }
 
+# https with targets.azure.key_vault_id: the gateway's read access to its certificate is granted in the stack.
+KEY_VAULT_ID = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/certs/providers/"
+                "Microsoft.KeyVault/vaults/acme-kv")
+VARIANTS["kv-https"] = {
+    "apiVersion": "infc/v1", "kind": "InferenceService", "metadata": {"name": "kv-https"},
+    "model": {"name": "m", "image": "vllm/vllm-openai:v0.6.3"},
+    "hardware": {"accelerator": "nvidia-t4"},
+    "load_balancer": {"listeners": [{"port": 443, "protocol": "https"}], "idle_timeout": "4m"},
+    "targets": {"azure": {"location": "eastus", "certificate": "https://acme-kv.vault.azure.net/secrets/chat-tls",
+                          "key_vault_id": KEY_VAULT_ID}},
+}
+
 STACKS = sorted({f"{c.service.name}-azure" for e in EXAMPLES for c in compile_files([str(e)], ["azure"])[0]}
                 | {f"{name}-azure" for name in VARIANTS})
 
@@ -302,6 +314,48 @@ def test_rolling_upgrade_policy_in_the_stack(synthesized):
     assert policy == {"max_batch_instance_percent": 20, "max_unhealthy_instance_percent": 100,
                       "max_unhealthy_upgraded_instance_percent": 100, "pause_time_between_batches": "PT0S",
                       "maximum_surge_instances_enabled": True, "prioritize_unhealthy_instances_enabled": True}
+
+
+def test_key_vault_id_grants_the_gateway_its_certificate_in_one_apply(synthesized):
+    """Issue 13 item 9: the role assignment (RBAC vault) or the access policy (access-policy vault), one of them by the
+    vault's own rbac_authorization_enabled, before the gateway that reads the certificate."""
+    doc = stack(synthesized, "kv-https-azure")
+    vault = doc["data"]["azurerm_key_vault"]["certificate_vault"]
+    assert (vault["name"], vault["resource_group_name"]) == ("acme-kv", "certs")
+    (precondition,) = vault["lifecycle"]["precondition"]
+    assert precondition["condition"] == ('${lower(data.azurerm_client_config.client.subscription_id) == '
+                                         'lower("00000000-0000-0000-0000-000000000000")}')
+    rbac = "data.azurerm_key_vault.certificate_vault.rbac_authorization_enabled"
+    role = one(doc, "azurerm_role_assignment")
+    assert {k: role[k] for k in ("count", "scope", "role_definition_name", "principal_id", "principal_type")} == {
+        "count": f"${{{rbac} ? 1 : 0}}", "scope": "${data.azurerm_key_vault.certificate_vault.id}",
+        "role_definition_name": "Key Vault Secrets User",
+        "principal_id": "${azurerm_user_assigned_identity.gateway_identity.principal_id}",
+        "principal_type": "ServicePrincipal"}
+    policy = one(doc, "azurerm_key_vault_access_policy")
+    assert {k: policy[k] for k in ("count", "key_vault_id", "object_id", "tenant_id", "secret_permissions")} == {
+        "count": f"${{{rbac} ? 0 : 1}}", "key_vault_id": "${data.azurerm_key_vault.certificate_vault.id}",
+        "object_id": "${azurerm_user_assigned_identity.gateway_identity.principal_id}",
+        "tenant_id": "${azurerm_user_assigned_identity.gateway_identity.tenant_id}", "secret_permissions": ["Get"]}
+    assert one(doc, "azurerm_application_gateway")["depends_on"][-2:] == [
+        "azurerm_role_assignment.gateway_certificate_role", "azurerm_key_vault_access_policy.gateway_certificate_policy"]
+    # without key_vault_id nothing is granted: the two-apply path stays, and the output says how
+    llama = stack(synthesized, "llama70b-azure")
+    assert "azurerm_role_assignment" not in llama["resource"] and "data" not in llama
+    assert "terraform apply -target" in llama["output"]["gateway_identity_principal_id"]["description"]
+
+
+def test_key_vault_id_must_name_the_certificates_vault():
+    other = KEY_VAULT_ID.replace("acme-kv", "other-kv")
+    assert checked(L7, targets={"azure": {"location": "eastus", "certificate": "https://kv.vault.azure.net/secrets/tls",
+                                          "key_vault_id": other}}) == [
+        "azure: targets.azure.key_vault_id names the vault 'other-kv', but targets.azure.certificate is in "
+        "'kv.vault.azure.net': name the vault that holds the certificate "
+        "(see https://learn.microsoft.com/en-us/azure/application-gateway/key-vault-certs)"]
+    assert checked(L7, targets={"azure": {"location": "eastus", "certificate": "https://KV1.vault.azure.net/secrets/t",
+                                          "key_vault_id": KEY_VAULT_ID.replace("acme-kv", "kv1")}}) == []
+    assert "targets.azure.key_vault_id has no effect without an https listener" in " ".join(warnings(
+        L4, targets={"azure": {"location": "eastus", "key_vault_id": KEY_VAULT_ID}}))
 
 
 def test_the_issues_health_extension_cases_are_errors_at_their_fields():
