@@ -16,6 +16,7 @@ from compiler.spec import Spec
 from targets import gcp
 from targets.gcp import lb as gcp_lb
 from targets.gcp import limits as gcp_limits
+from targets.gcp import resources as gcp_resources
 from tests.conftest import examples_naming, spec_dict, synth_documents
 
 GCP = {"gcp": {"project": "acme-ml", "region": "us-central1"}}
@@ -186,7 +187,9 @@ def test_request_autoscaling_holds_the_spec_rate_per_replica(synthesized):
     assert backend["balancing_mode"] == "RATE"
     assert backend["max_rate_per_instance"] * policy["load_balancing_utilization"]["target"] == pytest.approx(4)
     assert (policy["min_replicas"], policy["max_replicas"]) == (1, 3)
-    assert (policy["cooldown_period"], policy["stabilization_period"]) == (900, 600)
+    # Issue 13 item 7: a VM initializes until its model has loaded (initial_delay 30m), longer than the 15m
+    # scale-out delay, which was the initialization period before, so still-loading VMs counted as serving.
+    assert (policy["cooldown_period"], policy["stabilization_period"]) == (1800, 600)
     assert "target_size" not in res["google_compute_region_instance_group_manager"]["instance_group"]
 
 
@@ -266,7 +269,8 @@ def test_cpu_autoscaling_stickiness_and_gs_model(synthesized):
     res = stack(synthesized, "t4-spot-gcp")["resource"]
     policy = res["google_compute_region_autoscaler"]["autoscaler"]["autoscaling_policy"]
     assert policy["cpu_utilization"] == {"target": 0.65}
-    assert (policy["cooldown_period"], policy["stabilization_period"]) == (180, 1200)
+    # initial_delay is the spec default, 10 minutes: longer than the 3m scale-out delay
+    assert (policy["cooldown_period"], policy["stabilization_period"]) == (600, 1200)
     backend = res["google_compute_backend_service"]["backend_service"]
     assert backend["backend"][0]["balancing_mode"] == "UTILIZATION"
     assert (backend["session_affinity"], backend["affinity_cookie_ttl_sec"]) == ("GENERATED_COOKIE", 86400)
@@ -435,3 +439,20 @@ def test_options_pass_checkov(options):
         if report["check_type"] == "terraform_json":
             assert report["summary"]["passed"] > 0
             assert [(c["check_id"], c["resource"], c["file_path"]) for c in report["results"]["failed_checks"]] == []
+
+
+@pytest.mark.parametrize("initial_delay, scale_out_delay, period", [
+    ("30m", "15m", 1800),  # llama70b: the load time, not the scale-out delay
+    (60, "5m", 300),  # a model that loads in a minute: the spec's scale-out delay still holds new VMs' data back
+    (0, 0, 0),
+])
+def test_initialization_period_covers_the_model_load(initial_delay, scale_out_delay, period):
+    """Issue 13 item 7: cooldown_period is the autoscaler's initialization period (google provider docs): data from a
+    VM younger than it is not used, so it must cover probes.readiness.initial_delay."""
+    spec = Spec.model_validate(spec_dict(
+        hardware={"accelerator": "none"}, targets={"gcp": {"project": "acme-ml", "region": "us-central1"}},
+        probes={"readiness": {"initial_delay": initial_delay}},
+        replicas={"min": 1, "max": 3, "autoscale": {"metric": "cpu_percent", "target": 60,
+                                                    "scale_out_delay": scale_out_delay}}))
+    service, _ = lower(spec, ["gcp"])
+    assert gcp_resources.initialization_period(service) == period

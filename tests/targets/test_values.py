@@ -112,7 +112,10 @@ def test_gcp_autoscaler(resources):
         policy = res["google_compute_region_autoscaler"]["autoscaler"]["autoscaling_policy"]
         assert (policy["min_replicas"], policy["max_replicas"]) == (spec(name)["replicas"]["min"],
                                                                     spec(name)["replicas"]["max"])
-        assert policy["cooldown_period"] == seconds(auto["scale_out_delay"])
+        # the initialization period covers the model's load time: max(initial_delay, scale_out_delay)
+        assert policy["cooldown_period"] == max(seconds(spec(name)["probes"]["readiness"]["initial_delay"]),
+                                                seconds(auto["scale_out_delay"]))
+        assert policy["cooldown_period"] == 900 > seconds(auto["scale_out_delay"])  # 15m vs 2m in variants.py
         assert policy["stabilization_period"] == seconds(auto["scale_in_delay"])
         assert "target_size" not in res["google_compute_region_instance_group_manager"]["instance_group"]
         backend = next(iter(res.get("google_compute_backend_service", res.get("google_compute_region_backend_service"))
