@@ -418,6 +418,11 @@ class KubernetesTarget(_TargetSettings, _Workload):
     ingress_class: Line | None = Field(
         default=None, description="IngressClass of the Ingress emitted for https listeners. Default: the "
         "cluster's default class.")
+    ip_family: Literal["IPv4", "IPv6"] = Field(
+        default="IPv4", description="IP family of the http listeners' LoadBalancer Service (single-stack): the "
+        "cluster must serve it (IPv4, or IPv6 on an IPv6 or dual-stack cluster). Only the load_balancer."
+        "allowed_cidrs of this family become its source ranges; the others are left out with a warning, because "
+        "one firewall rule cannot mix families (GKE). Default: IPv4.")
 
 
 class AzureMLTarget(_Stateful):
