@@ -365,6 +365,17 @@ class GcpTarget(_TargetSettings):
         "replicas' subnet outbound access (image pulls, model downloads). Cloud NAT is billed per gateway hour and "
         "per GB processed. Default false: each replica has an ephemeral external IP for outbound traffic, and the "
         "firewall admits inbound traffic only from Google's health checkers and the load balancer.")
+    proxy_subnet: Identifier | None = Field(
+        default=None,
+        description="Name of the network's existing proxy-only subnet (purpose REGIONAL_MANAGED_PROXY) in the "
+        "region, for an internal load balancer (public: false): a network has one active proxy-only subnet per "
+        "region, shared by all its internal load balancers there, so a second internal service names the one the "
+        "first created (its proxy_subnet_name output). infc reads its range for the firewall and creates none. "
+        "Default: infc creates one with proxy_subnet_cidr.")
+    proxy_subnet_cidr: Cidr | None = Field(
+        default=None,
+        description="IPv4 range of the proxy-only subnet infc creates for an internal load balancer (public: "
+        "false): /26 or larger (/23 recommended), unused in the network. Default: 10.127.254.0/23.")
     cloud_nat: bool = Field(
         default=True,
         description="With private_replicas: create the Cloud Router and Cloud NAT. Set false when the network "

@@ -30,8 +30,9 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     group = _instance_group(stack, service, target, template, health, nat)
     if service.autoscale:
         _autoscaler(stack, service, target, group)
-    lb.firewall(stack, service, network)
-    lb.load_balancer(stack, service, target, network, group, health)
+    proxies = lb.proxy_subnet(stack, service, target, network)
+    lb.firewall(stack, service, network, proxies)
+    lb.load_balancer(stack, service, target, network, group, health, proxies)
 
 
 def _service_account(stack, service: ir.Service):

@@ -38,11 +38,21 @@ EXTRA = spec_dict(
 )
 EXTRA["targets"] = {"gcp": {**GCP["gcp"], "network": "prod-vpc", "subnet": "prod-us"}}
 
+# Issue 13 item 10: two more internal services in one network and region; the first creates the proxy-only subnet
+# with its own range, the second names it.
+INTERNAL_LB = {"public": False, "listeners": [{"port": 80, "protocol": "http"}]}
+OWN_RANGE = spec_dict(metadata={"name": "first"}, load_balancer=INTERNAL_LB)
+OWN_RANGE["targets"] = {"gcp": {**GCP["gcp"], "network": "prod-vpc", "proxy_subnet_cidr": "10.200.0.0/24"}}
+SHARED = spec_dict(metadata={"name": "second"}, load_balancer=INTERNAL_LB)
+SHARED["targets"] = {"gcp": {**GCP["gcp"], "network": "projects/acme-ml/global/networks/prod-vpc",
+                             "proxy_subnet": "first-proxy-only"}}
+
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory) -> pathlib.Path:
-    """Every example naming gcp plus EXTRA, in one synth through the real CLI."""
-    return synth_documents(tmp_path_factory.mktemp("synth-gcp"), [EXTRA], "gcp", files=examples_naming("gcp"))
+    """Every example naming gcp plus EXTRA, OWN_RANGE and SHARED, in one synth through the real CLI."""
+    return synth_documents(tmp_path_factory.mktemp("synth-gcp"), [EXTRA, OWN_RANGE, SHARED], "gcp",
+                           files=examples_naming("gcp"))
 
 
 def stack(synthesized: pathlib.Path, name: str) -> dict:
@@ -456,3 +466,59 @@ def test_initialization_period_covers_the_model_load(initial_delay, scale_out_de
                                                     "scale_out_delay": scale_out_delay}}))
     service, _ = lower(spec, ["gcp"])
     assert gcp_resources.initialization_period(service) == period
+
+
+def test_proxy_only_subnet_takes_its_range_from_the_spec(synthesized):
+    """Issue 13 item 10: proxy_subnet_cidr is the range of the subnet infc creates, which the firewall admits and the
+    proxy_subnet_name output names for the next internal service."""
+    doc = stack(synthesized, "first-gcp")
+    res, cidr = doc["resource"], OWN_RANGE["targets"]["gcp"]["proxy_subnet_cidr"]
+    subnet = res["google_compute_subnetwork"]["proxy_subnet"]
+    assert (subnet["name"], subnet["network"], subnet["purpose"], subnet["role"], subnet["ip_cidr_range"]) == (
+        "first-proxy-only", "prod-vpc", "REGIONAL_MANAGED_PROXY", "ACTIVE", cidr)
+    assert res["google_compute_firewall"]["allow_load_balancer"]["source_ranges"] == [cidr]
+    assert doc["output"]["proxy_subnet_name"]["value"] == "${google_compute_subnetwork.proxy_subnet.name}"
+
+
+def test_a_second_internal_service_reads_the_networks_proxy_only_subnet(synthesized):
+    """Issue 13 item 10: a network has one active proxy-only subnet per region (Google's proxy-only subnets page), so
+    the second service reads the first one's (by name), admits its range and creates none; a postcondition refuses a
+    subnet of another network (names are unique per project and region, not per network)."""
+    doc = stack(synthesized, "second-gcp")
+    res = doc["resource"]
+    assert "google_compute_subnetwork" not in res and "proxy_subnet_name" not in doc["output"]
+    data = doc["data"]["google_compute_subnetwork"]["proxy_subnet"]
+    assert (data["name"], data["region"]) == ("first-proxy-only", "us-central1")
+    (check,) = data["lifecycle"]["postcondition"]
+    assert check["condition"] == '${endswith(self.network, "/networks/prod-vpc")}'
+    assert res["google_compute_firewall"]["allow_load_balancer"]["source_ranges"] == [
+        "${data.google_compute_subnetwork.proxy_subnet.ip_cidr_range}"]
+    assert "depends_on" not in res["google_compute_forwarding_rule"]["forwarding_rule_80"]
+
+
+PROXY_ONLY = gcp_limits._PROXY_ONLY_DOC
+PROXY_SUBNET_CASES = [
+    # (load balancer, targets.gcp settings, severity, expected)
+    (INTERNAL_LB, {"proxy_subnet_cidr": "10.200.0.0/26"}, "error", []),
+    (INTERNAL_LB, {"proxy_subnet_cidr": "10.200.0.0/27"}, "error", [
+        "gcp: targets.gcp.proxy_subnet_cidr is 10.200.0.0/27; a proxy-only subnet is an IPv4 range of at least 64 "
+        f"addresses (/26 or larger; /23 recommended) (see {PROXY_ONLY})"]),
+    (INTERNAL_LB, {"proxy_subnet_cidr": "fd00::/64"}, "error", [
+        "gcp: targets.gcp.proxy_subnet_cidr is fd00::/64; a proxy-only subnet is an IPv4 range of at least 64 "
+        f"addresses (/26 or larger; /23 recommended) (see {PROXY_ONLY})"]),
+    (INTERNAL_LB, {"proxy_subnet_cidr": "10.200.0.0/23", "proxy_subnet": "shared"}, "error", [
+        "gcp: targets.gcp.proxy_subnet_cidr is the range of a new proxy-only subnet, but targets.gcp.proxy_subnet "
+        "names an existing one ('shared'); a network has one active per region, so give one of the two "
+        f"(see {PROXY_ONLY})"]),
+    ({}, {"proxy_subnet": "shared", "proxy_subnet_cidr": "10.200.0.0/23"}, "warning", [
+        "gcp: targets.gcp.proxy_subnet has no effect with load_balancer.public: true (only an internal load balancer "
+        "has a proxy-only subnet)",
+        "gcp: targets.gcp.proxy_subnet_cidr has no effect with load_balancer.public: true (only an internal load "
+        "balancer has a proxy-only subnet)"]),
+]
+
+
+@pytest.mark.parametrize("lb, settings, severity, expected", PROXY_SUBNET_CASES)
+def test_proxy_subnet_settings_are_checked(lb, settings, severity, expected):
+    targets = {"gcp": {**GCP["gcp"], **settings}}
+    assert diagnostics(severity, load_balancer=lb, targets=targets) == expected
