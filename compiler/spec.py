@@ -330,6 +330,16 @@ class AzureTarget(_TargetSettings):
         f"ApplicationGatewayWebApplicationFirewallPolicies/{_SEGMENT}$",
         description="An existing Application Gateway WAF policy to attach instead of creating one (waf): the "
         "gateway becomes WAF_v2. Needs an Application Gateway. Default: none.")
+    key_vault_id: str | None = Field(
+        default=None,
+        pattern=f"^/subscriptions/{_SEGMENT}/resourceGroups/{_SEGMENT}/providers/Microsoft\\.KeyVault/vaults/"
+        r"[0-9A-Za-z-]{3,24}$",
+        description="Resource id of the Key Vault that holds targets.azure.certificate, in the subscription the "
+        "stack deploys to: infc then lets the gateway's identity read its secrets, with the Key Vault Secrets User "
+        "role on a vault that uses Azure RBAC or a Get-secrets access policy on one that uses access policies (read "
+        "from the vault at plan time), so one terraform apply serves https. Needs rights to assign roles (RBAC "
+        "vault) or to change access policies. Default: none; grant the gateway_identity_principal_id output access "
+        "yourself between two applies.")
 
 
 class GcpTarget(_TargetSettings):
@@ -355,6 +365,17 @@ class GcpTarget(_TargetSettings):
         "replicas' subnet outbound access (image pulls, model downloads). Cloud NAT is billed per gateway hour and "
         "per GB processed. Default false: each replica has an ephemeral external IP for outbound traffic, and the "
         "firewall admits inbound traffic only from Google's health checkers and the load balancer.")
+    proxy_subnet: Identifier | None = Field(
+        default=None,
+        description="Name of the network's existing proxy-only subnet (purpose REGIONAL_MANAGED_PROXY) in the "
+        "region, for an internal load balancer (public: false): a network has one active proxy-only subnet per "
+        "region, shared by all its internal load balancers there, so a second internal service names the one the "
+        "first created (its proxy_subnet_name output). infc reads its range for the firewall and creates none. "
+        "Default: infc creates one with proxy_subnet_cidr.")
+    proxy_subnet_cidr: Cidr | None = Field(
+        default=None,
+        description="IPv4 range of the proxy-only subnet infc creates for an internal load balancer (public: "
+        "false): /26 or larger (/23 recommended), unused in the network. Default: 10.127.254.0/23.")
     cloud_nat: bool = Field(
         default=True,
         description="With private_replicas: create the Cloud Router and Cloud NAT. Set false when the network "
@@ -408,6 +429,11 @@ class KubernetesTarget(_TargetSettings, _Workload):
     ingress_class: Line | None = Field(
         default=None, description="IngressClass of the Ingress emitted for https listeners. Default: the "
         "cluster's default class.")
+    ip_family: Literal["IPv4", "IPv6"] = Field(
+        default="IPv4", description="IP family of the http listeners' LoadBalancer Service (single-stack): the "
+        "cluster must serve it (IPv4, or IPv6 on an IPv6 or dual-stack cluster). Only the load_balancer."
+        "allowed_cidrs of this family become its source ranges; the others are left out with a warning, because "
+        "one firewall rule cannot mix families (GKE). Default: IPv4.")
 
 
 class AzureMLTarget(_Stateful):
@@ -432,6 +458,19 @@ class AzureMLTarget(_Stateful):
         "stay recoverable for 90 days and nobody can purge them earlier. It cannot be turned off again, and its "
         "globally unique name stays taken meanwhile (re-applying the stack recovers it). Default false: a "
         "destroyed vault is purged, so the stack can be destroyed and re-created freely.")
+    scoring_route: HttpPath = Field(
+        default="/v1",
+        description="Path of the scoring route on model.port. The endpoint's scoring URI (the endpoint output) is "
+        "the endpoint's host followed by this path, and requests to it and to paths below it reach the container at "
+        "the same path. Default /v1: the OpenAI API prefix that vLLM, TGI and SGLang serve (/v1/chat/completions, "
+        "/v1/completions, /v1/models), so the output is the base URL OpenAI clients take; /score for Azure ML's own "
+        "inference server. Azure ML requires a letter, digit or '_' in it, so not '/'.")
+    purge_workspace_on_destroy: bool = Field(
+        default=True,
+        description="terraform destroy deletes the workspace for good (the azurerm provider's "
+        "purge_soft_deleted_workspace_on_destroy), so the stack can be applied again at once. false: a destroyed "
+        "workspace is soft-deleted, recoverable for 14 days, and its name stays taken meanwhile, so applying the "
+        "stack again fails until it is purged or recovered. Default true.")
 
 
 class GkeTarget(_TargetSettings, _Workload):

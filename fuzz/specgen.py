@@ -248,7 +248,9 @@ def specs(draw, targets: tuple[str, ...] | None = None) -> dict:
     serving_port = model.get("port", 8000)
     probes: dict = {}
     ready: dict = {}
-    interval = draw(st.integers(5, 300))  # aws 5-300, gcp 1-300, azure LB >= 5
+    # azure's application health extension (liveness, or readiness behind a gateway) probes every 5-60 s
+    extension = 60 if "azure" in targets else 300
+    interval = draw(st.integers(5, extension))  # aws 5-300, gcp 1-300, azure LB >= 5
     timeout = draw(st.integers(2, min(120, interval - 1)))  # aws 2-120, < interval
     if draw(st.booleans()) or timeout >= 15:
         ready["interval"], ready["timeout"] = draw(duration(interval, interval)), draw(duration(timeout, timeout))
@@ -267,7 +269,7 @@ def specs(draw, targets: tuple[str, ...] | None = None) -> dict:
     if ready:
         probes["readiness"] = ready
     if draw(st.booleans()):
-        live_interval = draw(st.integers(2, 300))  # gcp 1-300
+        live_interval = draw(st.integers(5 if "azure" in targets else 2, extension))  # gcp 1-300
         live = {"interval": live_interval, "timeout": draw(st.integers(1, live_interval - 1))}
         if draw(st.booleans()):
             live["path"] = draw(HTTP_PATH)

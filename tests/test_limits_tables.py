@@ -31,6 +31,7 @@ AZ_AUTOSCALE = "https://learn.microsoft.com/en-us/azure/azure-monitor/autoscale/
 AZ_VMSS = "https://learn.microsoft.com/en-us/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-placement-groups"
 AZ_LB_PROBE = "https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/resources/lb_probe"
 AZ_AGW = "https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/resources/application_gateway"
+AZ_HEALTH_EXT = "https://github.com/Azure/applicationhealth-extension-linux/blob/master/main/schema.go"
 GCP_HC = "https://cloud.google.com/load-balancing/docs/health-check-concepts"
 GCP_MIG = "https://registry.terraform.io/providers/hashicorp/google/8.7.0/docs/resources/compute_region_instance_group_manager"
 GCP_DRAIN = "https://cloud.google.com/load-balancing/docs/enabling-connection-draining"
@@ -58,6 +59,11 @@ DOCUMENTED = {
     ("azure", "probes.readiness.timeout", "https"): (1, 86400, AZ_AGW),
     ("azure", "probes.readiness.unhealthy_threshold", "https"): (1, 20, AZ_AGW),
     ("azure", "load_balancer.drain_timeout", "https"): (0, 3600, AZ_AGW),  # drain_timeout_sec 1-3600, 0 = off
+    # The application health extension's settings schema (intervalInSeconds, numberOfProbes), watching liveness, or
+    # readiness behind a gateway when there is no liveness probe.
+    ("azure", "probes.liveness.interval", "http"): (5, 60, AZ_HEALTH_EXT),
+    ("azure", "probes.liveness.failure_threshold", "http"): (1, 24, AZ_HEALTH_EXT),
+    ("azure", "probes.readiness.interval", "https-readiness"): (5, 60, AZ_HEALTH_EXT),
     ("gcp", "probes.readiness.interval", "http"): (1, 300, GCP_HC),  # checkIntervalSec
     ("gcp", "probes.readiness.timeout", "http"): (1, 300, GCP_HC),  # timeoutSec
     ("gcp", "probes.readiness.healthy_threshold", "http"): (1, 10, GCP_HC),
@@ -134,11 +140,14 @@ BASE = {
 }
 HTTPS = {"listeners": [{"port": 443, "protocol": "https"}]}
 GCP = {"project": "acme-ml", "region": "us-central1"}
-# Specs in which rows apply, per target: each valid as it stands. "http" is the plain one.
+# Specs in which rows apply, per target: each valid as it stands. "http" is the plain one. An entry is the target
+# settings, or (settings, load_balancer) or (settings, load_balancer, probes to drop).
 CONTEXTS = {
     "aws": {"http": {"aws": {"region": "us-east-1"}}},
     "azure": {"http": {"azure": {"location": "eastus"}},
-              "https": ({"azure": {"location": "eastus", "certificate": "https://kv.vault.azure.net/secrets/c"}}, HTTPS)},
+              "https": ({"azure": {"location": "eastus", "certificate": "https://kv.vault.azure.net/secrets/c"}}, HTTPS),
+              "https-readiness": ({"azure": {"location": "eastus", "certificate": "https://kv.vault.azure.net/secrets/c"}},
+                                  HTTPS, ("liveness",))},
     "gcp": {"http": {"gcp": GCP}, "internal": ({"gcp": GCP}, {"public": False})},
     "kubernetes": {"http": {"kubernetes": {}}},
     "gke": {"http": {"gke": GCP}, "https": ({"gke": {**GCP, "certificate": "chat-tls"}}, HTTPS)},
@@ -148,8 +157,11 @@ CONTEXTS = {
 
 def context(target: str, name: str) -> dict:
     found = CONTEXTS[target][name]
-    settings, lb = found if isinstance(found, tuple) else (found, {})
-    return {**copy.deepcopy(BASE), "load_balancer": lb, "targets": settings}
+    settings, lb, dropped = (found + ((),))[:3] if isinstance(found, tuple) else (found, {}, ())
+    doc = {**copy.deepcopy(BASE), "load_balancer": lb, "targets": settings}
+    for probe in dropped:
+        del doc["probes"][probe]
+    return doc
 
 
 def with_value(doc: dict, path: str, value) -> dict:

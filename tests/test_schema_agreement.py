@@ -85,6 +85,7 @@ BASE = {
 
 # Fields where the schema states only the shape (see the module docstring): infc accepting implies the schema does.
 SUPERSET = {("load_balancer", "allowed_cidrs"), ("targets", "gke", "master_authorized_cidrs"),
+            ("targets", "gcp", "proxy_subnet_cidr"),
             ("probes", "readiness", "success_codes")}
 
 STRINGS = ["", "x", "-x", "--privileged", "a\n", "a\r\n", "\n", "a\u2028b", "a\x85b", "a\tb", "a\x00b", " a", "a ",

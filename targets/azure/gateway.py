@@ -6,6 +6,7 @@ import dataclasses
 
 from compiler import ir
 from compiler.errors import Diagnostic
+from targets.azure import key_vault
 from targets.base import Limit, check_limits, error, resource_name, warning
 
 _LB_PROBE_DOC = "https://learn.microsoft.com/en-us/azure/load-balancer/load-balancer-custom-probe-overview"
@@ -75,6 +76,7 @@ def layer7_reasons(service: ir.Service) -> list[str]:
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     reasons = layer7_reasons(service)
     out = _check_waf(target, reasons)
+    out += key_vault.check(service, target, any(x.protocol == "https" for x in service.load_balancer.listeners))
     return out + (_check_gateway(service, target, reasons) if reasons else _check_load_balancer(service))
 
 
@@ -291,16 +293,21 @@ def _application_gateway(stack, service: ir.Service, target: ir.Target, site) ->
         frontends.append({"name": "private", "subnet_id": site.gateway_subnet,
                           "private_ip_address": GATEWAY_PRIVATE_IP, "private_ip_address_allocation": "Static"})
     listen_on = "public" if lb_spec.public else "private"
-    identity = None
+    identity, readable = None, []
     if https:
-        # The gateway reads the certificate from Key Vault as this identity; the user grants it access (docs/targets/azure.md).
+        # The gateway reads the certificate from Key Vault as this identity: granted here with targets.azure.
+        # key_vault_id (key_vault.py), else by the user between two applies (docs/targets/azure.md).
         identity = stack.add("azurerm_user_assigned_identity", "gateway_identity",
                              name=resource_name(service, "gateway"), resource_group_name=site.resource_group,
                              location=site.location, tags=site.tags)
+        readable = key_vault.grant(stack, target, identity)
         stack.output("gateway_identity_principal_id", identity.principal_id,
-                     "Grant this principal 'Get' on secrets (access policy) or 'Key Vault Secrets User' on the vault "
-                     "of targets.azure.certificate, after: terraform apply "
-                     "-target=azurerm_user_assigned_identity.gateway_identity")
+                     "The gateway's identity, which reads targets.azure.certificate: granted by infc with "
+                     "targets.azure.key_vault_id; without it, grant this principal 'Get' on secrets (access policy) "
+                     "or 'Key Vault Secrets User' on the vault, after: terraform apply "
+                     "-target=azurerm_user_assigned_identity.gateway_identity" if not target.get("key_vault_id") else
+                     "The gateway's identity, which reads targets.azure.certificate (granted on "
+                     "targets.azure.key_vault_id)")
     # Azure refuses an NSG on a gateway subnet that blocks the infrastructure ports: rules, association, then gateway.
     secured = _gateway_security_group(stack, service, site)
     waf = _waf_policy(stack, service, target, site)
@@ -343,7 +350,7 @@ def _application_gateway(stack, service: ir.Service, target: ir.Target, site) ->
         # Always set: older predefined policies (TLS 1.0/1.1) are retired, even on a gateway without https.
         ssl_policy={"policy_type": "Predefined", "policy_name": TLS_POLICY},
         identity={"type": "UserAssigned", "identity_ids": [identity.id]} if identity else None,
-        depends_on=[secured])
+        depends_on=[secured, *readable])
     host = ip.ip_address if lb_spec.public else GATEWAY_PRIVATE_IP
     # The gateway's instances (in its subnet) forward to the model port and probe the readiness port.
     ports = tuple(str(p) for p in sorted({service.port, hc.port}))

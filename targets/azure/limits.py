@@ -37,17 +37,57 @@ LIMITS = (
           60, 604800, "an Azure autoscale cooldown", _AUTOSCALE_DOC, "s"),
 )
 
+# The application health extension (ApplicationHealthLinux, binary states) watches probes.liveness when given, else the
+# readiness probe behind an Application Gateway (a layer-4 load balancer's probe serves the scale set there instead).
+# Its settings schema takes intervalInSeconds 5-60 and numberOfProbes 1-24, in 1.0 (v1.0.7) as today (v2.0.29):
+# Azure/applicationhealth-extension-linux main/schema.go. Out of range, the extension (and the scale set) fails.
+# The readiness unhealthy_threshold behind a gateway is already held to the gateway's tighter 1-20 (gateway.py).
+_HEALTH_EXT_SCHEMA = "https://github.com/Azure/applicationhealth-extension-linux/blob/master/main/schema.go"
+
+
+def extension_probe(service: ir.Service) -> tuple[str, int, int, int] | None:
+    """(path, port, interval, number of probes) the application health extension checks, or None without one."""
+    if service.liveness:
+        live = service.liveness
+        return live.path, live.port, live.interval_s, live.failure_threshold
+    if gateway.layer7_reasons(service):
+        hc = service.readiness
+        return hc.path, hc.port, hc.interval_s, hc.unhealthy_threshold
+    return None
+
+
+def _watched(probe: str, attribute: str):
+    """The spec value the extension is set from: liveness when given, else readiness behind a gateway."""
+    def value(s: ir.Service):
+        if probe == "liveness":
+            return getattr(s.liveness, attribute) if s.liveness else None
+        return getattr(s.readiness, attribute) if not s.liveness and gateway.layer7_reasons(s) else None
+    return value
+
+
+HEALTH_EXTENSION_LIMITS = (
+    Limit("probes.liveness.interval", _watched("liveness", "interval_s"), 5, 60,
+          "the application health extension's probe interval (intervalInSeconds)", _HEALTH_EXT_SCHEMA, "s"),
+    Limit("probes.liveness.failure_threshold", _watched("liveness", "failure_threshold"), 1, 24,
+          "the application health extension's number of probes (numberOfProbes)", _HEALTH_EXT_SCHEMA),
+    Limit("probes.readiness.interval", _watched("readiness", "interval_s"), 5, 60,
+          "the application health extension's probe interval (intervalInSeconds)", _HEALTH_EXT_SCHEMA, "s"),
+)
+
 MAX_OS_DISK_GIB = 4095  # an OS disk holds at most 4,095 GiB (and at least the image's own size, checked by Azure)
 # Automatic instance repair grace period: 10-90 minutes. Above is an error; below is raised to 10 minutes with a
 # warning (a longer grace only delays repairs), as is a value that is not a whole number of minutes.
 GRACE_MINUTES = (10, 90)
 
-# Default images, (accelerator?, arch) -> publisher:offer:sku:version. GPU: Microsoft's Ubuntu 22.04 HPC image
-# (Azure/azhpc-images): NVIDIA driver, NCCL with the NDv4 topology, InfiniBand, Moby and the NVIDIA container
-# toolkit, Gen2 (NC/ND A100 and H100 sizes are Gen2-only); a first-party image with no purchase plan, so no `plan`
-# block or terms acceptance. CPU: Canonical's Ubuntu 22.04 LTS (cloud-init installs Docker).
+# Default images, (GPU family or cpu, arch) -> publisher:offer:sku:version. GPU: Microsoft's Ubuntu 22.04 HPC image
+# (Azure/azhpc-images README): NVIDIA data-center driver, NCCL with the NDv4 topology, InfiniBand, Moby and the NVIDIA
+# container toolkit, Gen2 (NC/ND A100 and H100 sizes are Gen2-only); a first-party image with no purchase plan, so no
+# `plan` block or terms acceptance. Its driver uses NVIDIA's open kernel modules, which do not drive Volta: V100 sizes
+# get the image's V100 variant with the proprietary modules (components/install_nvidiagpudriver.sh: "V100 requires
+# proprietary kernel modules"). CPU: Canonical's Ubuntu 22.04 LTS (cloud-init installs Docker).
 IMAGES = {
     ("gpu", "x86_64"): ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest"),
+    ("gpu-v100", "x86_64"): ("microsoft-dsvm", "ubuntu-hpc", "2204-v100", "latest"),
     ("cpu", "x86_64"): ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2", "latest"),
     ("cpu", "arm64"): ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-arm64", "latest"),
 }
@@ -60,6 +100,7 @@ SCALE_TO_ZERO = ("Azure autoscale rules read metrics of running replicas (Percen
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything this target cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("azure", service, LIMITS)
+    out += check_limits("azure", service, HEALTH_EXTENSION_LIMITS)
     out += check_scale_to_zero("azure", service, SCALE_TO_ZERO)
     out += azure_site.check_tags("azure", service)
     out += startup.check_size("azure", service, "cloud-init custom data", startup.cloud_init(service),
@@ -80,7 +121,15 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
         out.append(error("azure", "targets.azure.ssh_public_key",
                          "targets.azure.ssh_public_key is an ECDSA key; Azure VMs accept ssh-rsa (2048 bits or more) "
                          f"or ssh-ed25519 keys (see {_SSH_DOC})"))
-    if not target.get("image") and image_key(service) not in IMAGES:
+    if not target.get("image") and image_key(service)[0] == "gpu-grid":
+        out.append(error("azure", "hardware.accelerator",
+                         f"hardware.accelerator is {service.accelerator}, which Azure sells only as virtual GPUs "
+                         f"(the NVadsA10 v5 family, here {target.machine.instance_type}) that need NVIDIA's GRID "
+                         f"driver (see {_GRID_DOC}); infc's default GPU image, Ubuntu-HPC 22.04, carries the "
+                         "data-center driver, "
+                         "which cannot use them: set targets.azure.image to an image with the GRID driver, Docker and "
+                         "the NVIDIA container toolkit, or choose another accelerator"))
+    elif not target.get("image") and image_key(service) not in IMAGES:
         out.append(error("azure", "targets.azure.image",
                          f"azure has no default image for {service.arch} replicas with "
                          f"{service.accelerator}: set targets.azure.image (publisher:offer:sku:version)"))
@@ -110,7 +159,20 @@ def grace_minutes(seconds: int) -> int:
     return max(GRACE_MINUTES[0], math.ceil(seconds / 60))
 
 
+# Accelerators Azure sells only as virtual GPUs, which need NVIDIA's GRID (vGPU guest) driver rather than the
+# data-center driver of the HPC image: every A10 size (NVadsA10 v5, and NCads A10 v4). Azure's NVIDIA GPU driver
+# extension installs GRID by default on "NVadsA10_v5 Series" (_GRID_DOC, DefaultSelectionsPerVMFamily), and AKS routes
+# these sizes to GRID drivers too. No first-party image carries GRID with Docker and the NVIDIA container toolkit, so
+# infc has no default image for them: targets.azure.image must name one.
+GRID_ACCELERATORS = ("nvidia-a10",)
+_GRID_DOC = "https://github.com/Azure/azhpc-extensions/blob/master/NvidiaGPU/Nvidia-GPU-Linux-Resources.json"
+
+
 def image_key(service: ir.Service) -> tuple[str, str]:
-    """The key of the default image in IMAGES: (gpu or cpu, arch)."""
-    return ("gpu" if service.accelerator_count else "cpu", service.arch)
+    """The key of the default image in IMAGES: (cpu, gpu, gpu-v100 or gpu-grid, arch)."""
+    if not service.accelerator_count:
+        return ("cpu", service.arch)
+    if service.accelerator in GRID_ACCELERATORS:
+        return ("gpu-grid", service.arch)
+    return ("gpu-v100" if service.accelerator.startswith("nvidia-v100") else "gpu", service.arch)
 

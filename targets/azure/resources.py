@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import math
 
 from compiler import ir
 from targets import startup
 from targets.azure import autoscale, gateway, site as azure_site
-from targets.azure.limits import IMAGES, grace_minutes, image_key
+from targets.azure.limits import IMAGES, extension_probe, grace_minutes, image_key
 from targets.base import output_endpoint, resource_name
 
 # The generated SSH key: arguments are checked against hashicorp/tls 4.4.1 (compiler/provider_schemas/).
@@ -103,7 +104,7 @@ def _scale_set(stack, service: ir.Service, target: ir.Target, site: Site, front:
     publisher, offer, sku, version = (str(target.get("image")).split(":") if target.get("image")
                                       else IMAGES[image_key(service)])
     ip_config = {"name": "primary", "primary": True, "subnet_id": site.replicas_subnet, **front.pool}
-    health = _health_extension(service, front)
+    health = _health_extension(service)
     return stack.add(
         "azurerm_linux_virtual_machine_scale_set", "scale_set", name=service.name,
         resource_group_name=site.resource_group, location=site.location, sku=target.machine.instance_type,
@@ -126,10 +127,9 @@ def _scale_set(stack, service: ir.Service, target: ir.Target, site: Site, front:
                                    "grace_period": f"PT{grace_minutes(service.initial_delay_s)}M"},
         # Rolling with surge: new replicas come up and turn healthy before old ones are deleted.
         upgrade_mode="Rolling",
-        rolling_upgrade_policy={
-            "max_batch_instance_percent": 20, "max_unhealthy_instance_percent": 20,
-            "max_unhealthy_upgraded_instance_percent": 20, "pause_time_between_batches": "PT0S",
-            "maximum_surge_instances_enabled": True, "prioritize_unhealthy_instances_enabled": True},
+        rolling_upgrade_policy={**rolling_thresholds(service), "pause_time_between_batches": "PT0S",
+                                "maximum_surge_instances_enabled": True,
+                                "prioritize_unhealthy_instances_enabled": True},
         overprovision=False,  # required by surge; GPUs are too scarce to start extra VMs anyway
         single_placement_group=False,  # allows up to 1,000 instances
         boot_diagnostics={},  # managed storage: cloud-init console
@@ -138,6 +138,28 @@ def _scale_set(stack, service: ir.Service, target: ir.Target, site: Site, front:
         tags=site.tags, depends_on=[*front.depends_on, *site.ready, *secured],
         # The autoscale setting owns the instance count once it exists.
         lifecycle={"ignore_changes": ["instances"]} if service.autoscale else None)
+
+
+# Rolling upgrades in batches of BATCH_PERCENT of the instances. A rolling upgrade aborts when, before a batch, more
+# than max_unhealthy_instance_percent of all instances are unhealthy (being upgraded counts), or, after a batch, more
+# than max_unhealthy_upgraded_instance_percent of the upgraded ones are (RollingUpgradePolicy: 5-100, 5-100 and 0-100,
+# Azure/azapi's embedded compute 2024-07-01 types; azurerm 5.x sends them as given). Azure's 20 % aborts any change of
+# a set of 1-4 with one unhealthy instance: 1 of N is 100, 50, 33.3 and 25 %. So both thresholds admit one unhealthy
+# instance of the smallest set (replicas.min; more instances only lower the share) and of the smallest batch:
+#   N (replicas.min)       1    2    3    4    5    9    10   20   25+
+#   unhealthy of N  %      100  50   34   25   20   20   20   20   20    max(20, ceil(100 / N))
+#   batch B = floor(N/5)   1    1    1    1    1    1    2    4    5+    at least 1 instance
+#   unhealthy of B  %      100  100  100  100  100  100  50   25   20    max(20, ceil(100 / B))
+BATCH_PERCENT = 20
+
+
+def rolling_thresholds(service: ir.Service) -> dict[str, int]:
+    """The rolling upgrade's batch size and abort thresholds for replicas.min instances (table above)."""
+    instances = max(service.min_replicas, 1)
+    batch = max(instances * BATCH_PERCENT // 100, 1)
+    return {"max_batch_instance_percent": BATCH_PERCENT,
+            "max_unhealthy_instance_percent": max(BATCH_PERCENT, math.ceil(100 / instances)),
+            "max_unhealthy_upgraded_instance_percent": max(BATCH_PERCENT, math.ceil(100 / batch))}
 
 
 def _generated_key(stack):
@@ -150,17 +172,13 @@ def _generated_key(stack):
     return pair.public_key_openssh
 
 
-def _health_extension(service: ir.Service, front: gateway.Front) -> dict | None:
+def _health_extension(service: ir.Service) -> dict | None:
     """The application health extension (binary states: 200 is healthy) when the scale set cannot use an LB probe:
-    behind an Application Gateway, or to watch probes.liveness instead of readiness."""
-    if service.liveness:
-        path, port, interval, probes = (service.liveness.path, service.liveness.port, service.liveness.interval_s,
-                                        service.liveness.failure_threshold)
-    elif front.health_probe_id is None:
-        hc = service.readiness
-        path, port, interval, probes = hc.path, hc.port, hc.interval_s, hc.unhealthy_threshold
-    else:
+    behind an Application Gateway, or to watch probes.liveness instead of readiness (limits.extension_probe)."""
+    watched = extension_probe(service)
+    if watched is None:
         return None
+    path, port, interval, probes = watched
     settings = {"protocol": "http", "port": port, "requestPath": path, "intervalInSeconds": interval,
                 "numberOfProbes": probes}
     return {"name": "health", "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",

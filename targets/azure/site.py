@@ -11,11 +11,12 @@ from targets.base import label_errors, resource_name
 PROVIDER = ("hashicorp/azurerm", ">= 5.10.0, < 6.0.0")
 
 
-def start(stack, service: ir.Service, target: ir.Target) -> tuple[object, str, dict | None]:
-    """The azurerm provider and the resource group: `target.resource_group`, else `<name>-rg` created here.
-    Returns (resource group name, location, tags)."""
+def start(stack, service: ir.Service, target: ir.Target, features: dict | None = None
+          ) -> tuple[object, str, dict | None]:
+    """The azurerm provider with `features` (the provider's features block) and the resource group:
+    `target.resource_group`, else `<name>-rg` created here. Returns (resource group name, location, tags)."""
     # `features {}` is required in the azurerm provider block, even empty.
-    stack.provider("azurerm", *PROVIDER, features=[{}])
+    stack.provider("azurerm", *PROVIDER, features=[features or {}])
     location = str(target.get("location"))
     tags = dict(service.labels) or None
     group = target.get("resource_group")

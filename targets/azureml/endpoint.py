@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 from compiler import ir
 from targets.azure import autoscale
 from targets.azure.autoscale import iso_duration
+from targets.azureml.limits import REQUEST_TIMEOUT_S
 
 # azurerm has no online endpoints: these are azapi resources against the Azure ML REST API. 2024-10-01 is a stable
 # version with every property used here (OnlineDeployment, ProbeSettings, EnvironmentVersion, InferenceContainer).
@@ -16,10 +18,16 @@ API = "2024-10-01"
 WORKSPACES = "Microsoft.MachineLearningServices/workspaces"
 
 DEPLOYMENT = "main"  # the endpoint's one deployment; names are 3-32 letters, digits and single dashes
-# The environment's scoring route: the endpoint's scoring URI ends in this path and requests to it reach the
-# container's model port. A route path needs a letter, digit or '_', so it cannot be "/"; /score is Azure ML's own.
-SCORING_PATH = "/score"
-REQUEST_TIMEOUT_S = 180  # the endpoint's maximum scoring timeout (request_timeout_ms <= 180000); the default is 5 s
+# How long Terraform waits for the deployment. azapi waits for the deployment's PUT to finish, 30 minutes by default
+# for create and update (Azure/azapi internal/services/azapi_resource.go: plan.Timeouts.Create(ctx, 30*time.Minute)),
+# and Azure ML finishes it only once the instances pass their readiness probe: the VMs are provisioned and pull the
+# image, then wait initial_delay, then pass healthy_threshold probes an interval apart. PROVISION_S is azapi's own
+# default: the budget any deployment gets for provisioning and the image pull before infc adds the model's load time.
+PROVISION_S = 1800
+# An update replaces instances in rounds: Azure ML reserves 20% extra instances for upgrades (a deployment of N
+# instances needs quota for ceil(1.2 N), see how-to-manage-quotas#azure-machine-learning-online-endpoints-and-batch-
+# endpoints), so ceil(1.2 N) - N new instances come up at a time, in ceil(N / that) rounds (at most 5).
+UPGRADE_RESERVE = 1.2
 
 NAMESPACE = "microsoft.machinelearningservices/workspaces/onlineendpoints"
 # spec metric -> (Azure Monitor metric, namespace, on the endpoint?, per-second spec value -> metric value).
@@ -33,7 +41,7 @@ METRIC = {
 
 
 def emit(stack, service: ir.Service, target: ir.Target, workspace_id, group, location: str, tags) -> None:
-    environment_id = _environment(stack, service, str(target.get("image") or service.image), workspace_id, tags)
+    environment_id = _environment(stack, service, target, workspace_id, tags)
     endpoint_body = {"properties": {"authMode": "Key", "publicNetworkAccess": "Enabled"}}
     endpoint = stack.add(
         "azapi_resource", "online_endpoint", type=f"{WORKSPACES}/onlineEndpoints@{API}", name=service.name,
@@ -46,7 +54,8 @@ def emit(stack, service: ir.Service, target: ir.Target, workspace_id, group, loc
         # An existing deployment's instance type cannot be changed: a new one means a new deployment.
         replace_triggers_refs=["properties.instanceType"],
         # The autoscale setting owns the instance count once it exists.
-        lifecycle={"ignore_changes": ["body.sku.capacity"]} if service.autoscale else None)
+        lifecycle={"ignore_changes": ["body.sku.capacity"]} if service.autoscale else None,
+        timeouts=timeouts(service))
     # Traffic names the deployment, which needs the endpoint first: so it is set on the endpoint after the
     # deployment exists. An update of the endpoint itself sends a body without traffic, so that replaces this too.
     traffic = stack.add(
@@ -55,25 +64,27 @@ def emit(stack, service: ir.Service, target: ir.Target, workspace_id, group, loc
         response_export_values={"scoring_uri": "properties.scoringUri"},
         replace_triggers_external_values={"endpoint": endpoint_body, "tags": tags or {},
                                           "instance_type": instance_type},
-        depends_on=[deployment])
+        # Replaced together with the deployment (a new instance type); an endpoint update is a long-running operation
+        # too, and a timeout only bounds a wait, so it gets the deployment's budget rather than azapi's 30 minutes.
+        timeouts=timeouts(service), depends_on=[deployment])
     if service.autoscale:
         _autoscale(stack, service, group, location, tags, endpoint, deployment)
     stack.output("endpoint", traffic.output["scoring_uri"],
                  "Scoring URI of the online endpoint (key auth: az ml online-endpoint get-credentials)")
 
 
-def _environment(stack, service: ir.Service, image: str, workspace_id, tags):
+def _environment(stack, service: ir.Service, target: ir.Target, workspace_id, tags):
     """The model image with its routes, as an environment version. Versions are immutable, so the version name is a
     hash of its body: a new image or route makes a new version, created before the old one is deleted."""
     ready = service.readiness
     live = (service.liveness.path, service.liveness.port) if service.liveness else (ready.path, ready.port)
     properties = {
-        "image": image,
+        "image": str(target.get("image") or service.image),
         "osType": "Linux",
         "inferenceConfig": {
             "livenessRoute": {"path": live[0], "port": live[1]},
             "readinessRoute": {"path": ready.path, "port": ready.port},
-            "scoringRoute": {"path": SCORING_PATH, "port": service.port},
+            "scoringRoute": {"path": str(target.get("scoring_route")), "port": service.port},
         },
     }
     if tags:
@@ -111,12 +122,39 @@ def deployment_body(service: ir.Service, instance_type: str, environment_id) -> 
             "environmentVariables": env,
             "readinessProbe": readiness,
             "livenessProbe": liveness,
-            "requestSettings": {"requestTimeout": iso_duration(REQUEST_TIMEOUT_S)},
+            "requestSettings": {"requestTimeout": iso_duration(request_timeout_s(service))},
             # Managed deployments take only the Default scale type; autoscale is an Azure Monitor setting.
             "scaleSettings": {"scaleType": "Default"},
         },
         "sku": {"name": "Default", "capacity": service.min_replicas},
     }
+
+
+def request_timeout_s(service: ir.Service) -> int:
+    """The endpoint's scoring timeout: load_balancer.idle_timeout up to REQUEST_TIMEOUT_S, beyond which limits.py
+    warns that longer requests are cut off (a request is idle on the connection while the model computes)."""
+    return min(service.load_balancer.idle_timeout_s, REQUEST_TIMEOUT_S)
+
+
+def ready_s(service: ir.Service) -> int:
+    """Time for new instances to pass their readiness probe: provisioning and the image pull, initial_delay, then
+    healthy_threshold probes an interval apart."""
+    hc = service.readiness
+    return PROVISION_S + service.initial_delay_s + hc.healthy_threshold * hc.interval_s
+
+
+def upgrade_rounds(instances: int) -> int:
+    """Rounds in which an update replaces `instances`: ceil(1.2 N) - N at a time (1 -> 1, 4 -> 4, 5 -> 5, 6 -> 3)."""
+    surge = math.ceil(round(UPGRADE_RESERVE * instances, 6)) - instances
+    return math.ceil(instances / surge)
+
+
+def timeouts(service: ir.Service) -> dict[str, str]:
+    """azapi timeouts (Go durations, whole minutes rounded up): a create starts replicas.min instances at once; an
+    update replaces up to replicas.max instances (what autoscale may have reached) in upgrade_rounds()."""
+    create = ready_s(service)
+    update = create * upgrade_rounds(service.max_replicas)
+    return {"create": f"{math.ceil(create / 60)}m", "update": f"{math.ceil(update / 60)}m"}
 
 
 def probe(initial_delay_s: int, period_s: int, timeout_s: int, successes: int, failures: int) -> dict:

@@ -38,7 +38,9 @@ PROBE_MINIMUMS = (
 
 ENDPOINT_NAME = (3, 32)  # "Begin with a letter, be 3-32 characters, only letters and numbers" (single dashes accepted)
 MAX_INSTANCES = 50  # instances per deployment, raisable by a support request
-REQUEST_TIMEOUT_S = 180  # the maximum request timeout of a managed online endpoint
+# The endpoint's maximum scoring timeout (request_timeout_ms <= 180000, _REQUEST_DOC; Azure's default is 5 s):
+# load_balancer.idle_timeout up to it is carried as the request timeout, a longer one is cut to it with a warning.
+REQUEST_TIMEOUT_S = 180
 
 SCALE_TO_ZERO = ("a managed online deployment runs at least one instance (its instance count and the autoscale "
                  "minimum are at least 1); Azure ML has no scale to zero for managed online endpoints")
@@ -66,7 +68,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += _check_name(service)
     out += _check_hardware(service, target)
     out += _check_model(service, target)
-    out += _check_probes(service)
+    out += _check_probes(service, target)
     out += _check_front(service)
     if service.max_replicas > MAX_INSTANCES:
         out.append(warning("azureml", "replicas.max",
@@ -122,7 +124,7 @@ def _check_model(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     return out
 
 
-def _check_probes(service: ir.Service) -> list[Diagnostic]:
+def _check_probes(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out = []
     for path, value, name in PROBE_MINIMUMS:
         seconds = value(service)
@@ -131,8 +133,10 @@ def _check_probes(service: ir.Service) -> list[Diagnostic]:
                                               f"must be at least 1s (see {_PROBE_DOC})"))
     probes = [("probes.readiness.path", service.readiness.path)]
     probes += [("probes.liveness.path", service.liveness.path)] if service.liveness else []
+    probes += [("targets.azureml.scoring_route", str(target.get("scoring_route")))]
     for path, value in probes:
         if not any(c.isalnum() or c == "_" for c in value):
+            # azapi checks this pattern of Route.path at plan time (its embedded type of the 2024-10-01 API).
             out.append(error("azureml", path, f"{path} is '{value}'; an Azure ML inference route's path must contain "
                                               f"a letter, digit or '_' (pattern [a-zA-Z0-9_], see {_ROUTE_REST})"))
     if service.readiness.success_codes != "200":
@@ -170,11 +174,17 @@ def _check_front(service: ir.Service) -> list[Diagnostic]:
                                f"load_balancer.listeners[{i}] ({x.protocol} {x.port}) is served as HTTPS on 443: a "
                                "managed online endpoint has one front end, its HTTPS scoring URI with Microsoft's "
                                "certificate"))
+    if lb.idle_timeout_s < 1:
+        out.append(error("azureml", "load_balancer.idle_timeout",
+                         f"load_balancer.idle_timeout is {lb.idle_timeout_s}s; it is the managed online endpoint's "
+                         "request timeout (request_settings.request_timeout_ms), which must be at least 1s (see "
+                         f"{_REQUEST_DOC})"))
     if lb.idle_timeout_s > REQUEST_TIMEOUT_S:
         out.append(warning("azureml", "load_balancer.idle_timeout",
-                           f"load_balancer.idle_timeout ({lb.idle_timeout_s}s) has no managed online endpoint "
-                           "setting; the endpoint bounds each request's total time instead, set to the "
-                           f"{REQUEST_TIMEOUT_S}s maximum, so longer requests are cut off (see {_LIMITS_DOC})"))
+                           f"load_balancer.idle_timeout ({lb.idle_timeout_s}s) is carried as the managed online "
+                           "endpoint's request timeout, which bounds each request's total time and is at most "
+                           f"{REQUEST_TIMEOUT_S}s: it is set to {REQUEST_TIMEOUT_S}s, so longer requests are cut off "
+                           f"(see {_REQUEST_DOC})"))
     if lb.drain_timeout_s:
         out.append(warning("azureml", "load_balancer.drain_timeout",
                            f"load_balancer.drain_timeout ({lb.drain_timeout_s}s) has no setting on a managed online "

@@ -16,7 +16,12 @@ SOFT_DELETE_DAYS = 7  # blob and container soft delete: 1-365 days
 
 def emit(stack, service: ir.Service, target: ir.Target) -> None:
     """Every resource of the Azure ML stack, in dependency order."""
-    group, location, tags = azure_site.start(stack, service, target)
+    # A deleted workspace is soft-deleted for 14 days with its name taken, and azurerm purges it on destroy only
+    # when asked (purge_soft_deleted_workspace_on_destroy defaults to false: hashicorp/terraform-provider-azurerm
+    # internal/features/defaults.go): purged by default, so destroy-then-apply works.
+    purge = bool(target.get("purge_workspace_on_destroy"))
+    group, location, tags = azure_site.start(stack, service, target, features={
+        "machine_learning": [{"purge_soft_deleted_workspace_on_destroy": purge}]})
     stack.provider("azapi", *AZAPI_PROVIDER)
     workspace = _workspace(stack, service, target, location, tags, group)
     endpoint.emit(stack, service, target, workspace.id, group, location, tags)

@@ -12,8 +12,11 @@ from targets.base import output_endpoint, resource_name
 HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
 
 # An internal ALB's Envoy proxies reach the backends from a REGIONAL_MANAGED_PROXY subnet of the network
-# (/23 recommended, https://cloud.google.com/load-balancing/docs/proxy-only-subnets). Outside 10.128.0.0/9, which
-# auto-mode networks (the default network) reserve for their own per-region subnets.
+# (/23 recommended, at least /26; https://cloud.google.com/load-balancing/docs/proxy-only-subnets). A network has one
+# ACTIVE such subnet per region, shared by every regional Envoy-based load balancer there: the first internal
+# service creates it (targets.gcp.proxy_subnet_cidr, default below), the next ones name it (targets.gcp.proxy_subnet).
+# The default lies outside 10.128.0.0/9, which auto-mode networks (the default network) reserve for their own
+# per-region subnets.
 PROXY_SUBNET_CIDR = "10.127.254.0/23"
 
 # Backend capacity the autoscaler holds for requests_per_replica: max_rate_per_instance = target / LB_UTILIZATION,
@@ -30,6 +33,12 @@ ARMOR_DEFAULT_PRIORITY = 2147483647  # the policy's default rule, evaluated last
 class Network:
     network: object  # name or self link
     subnet: object | None  # None: the network is auto mode and picks the region's subnet
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxySubnet:
+    range: object  # the CIDR the proxies connect from: the firewall admits it
+    created: object | None  # the subnet this stack creates (forwarding rules wait for it), None when it reads one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,14 +100,45 @@ def health_checks(stack, service: ir.Service, target: ir.Target) -> HealthChecks
     return HealthChecks(ready, autoheal)
 
 
-def firewall(stack, service: ir.Service, net: Network) -> None:
+def proxy_subnet(stack, service: ir.Service, target: ir.Target, net: Network) -> ProxySubnet | None:
+    """The internal load balancer's proxy-only subnet: the existing one named by targets.gcp.proxy_subnet (read for
+    its range; a postcondition checks that it is in the stack's network), else a new one with proxy_subnet_cidr.
+    None for an external load balancer, whose proxies are Google's front ends."""
+    if service.load_balancer.public:
+        return None
+    region, existing = target.get("region"), target.get("proxy_subnet")
+    if existing:
+        # Subnet names are unique per project and region, not per network: the one named may be in another VPC.
+        # Its network reads as a self link (.../global/networks/NAME); targets.gcp.network is a name or a link, and
+        # network() reads "default" when none is given.
+        network_name = str(target.get("network") or "default").rsplit("/", 1)[-1]
+        same = stack.expr("endswith(self.network, {})", f"/networks/{network_name}")
+        subnet = stack.data(
+            "google_compute_subnetwork", "proxy_subnet", name=existing, region=region,
+            lifecycle={"postcondition": [{
+                "condition": same,
+                "error_message": f"targets.gcp.proxy_subnet '{existing}' is not a subnet of this stack's network: "
+                                 "name the network's proxy-only subnet in the region."}]})
+        return ProxySubnet(subnet.ip_cidr_range, None)
+    cidr = str(target.get("proxy_subnet_cidr") or PROXY_SUBNET_CIDR)
+    subnet = stack.add(
+        "google_compute_subnetwork", "proxy_subnet", name=resource_name(service, "proxy-only"),
+        region=region, network=net.network, ip_cidr_range=cidr, purpose="REGIONAL_MANAGED_PROXY", role="ACTIVE",
+        description=f"infc {service.name}: Envoy proxies of the internal load balancer")
+    stack.output("proxy_subnet_name", subnet.name,
+                 "Proxy-only subnet of the network in the region: other internal services there name it in "
+                 "targets.gcp.proxy_subnet")
+    return ProxySubnet(cidr, subnet)
+
+
+def firewall(stack, service: ir.Service, net: Network, proxies: ProxySubnet | None) -> None:
     """Replicas (network tag = service name) accept only health-check probes and the load balancer's proxies."""
     probes = sorted({service.readiness.port} | ({service.liveness.port} if service.liveness else set()))
     stack.add("google_compute_firewall", "allow_health_checks", name=resource_name(service, "health-checks"),
               network=net.network, description=f"infc {service.name}: Google health-check probes to the probe ports",
               direction="INGRESS", source_ranges=list(HEALTH_CHECK_RANGES), target_tags=[service.name],
               allow=[{"protocol": "tcp", "ports": [str(p) for p in probes]}])
-    sources = list(HEALTH_CHECK_RANGES) if service.load_balancer.public else [PROXY_SUBNET_CIDR]
+    sources = list(HEALTH_CHECK_RANGES) if proxies is None else [proxies.range]
     stack.add("google_compute_firewall", "allow_load_balancer", name=resource_name(service, "load-balancer"),
               network=net.network, description=f"infc {service.name}: load balancer proxies to the model port",
               direction="INGRESS", source_ranges=sources, target_tags=[service.name],
@@ -124,11 +164,12 @@ def _backend_settings(service: ir.Service) -> dict:
         affinity_cookie_ttl_sec=COOKIE_TTL_S if lb.stickiness else None)
 
 
-def load_balancer(stack, service: ir.Service, target: ir.Target, net: Network, group, health: HealthChecks) -> None:
-    if service.load_balancer.public:
+def load_balancer(stack, service: ir.Service, target: ir.Target, net: Network, group, health: HealthChecks,
+                  proxies: ProxySubnet | None) -> None:
+    if proxies is None:
         _external(stack, service, target, group, health)
     else:
-        _internal(stack, service, target, net, group, health)
+        _internal(stack, service, target, net, group, health, proxies)
 
 
 # An http listener that redirects: to https on 443, the one redirect a URL map can make (checked in targets.gcp).
@@ -186,13 +227,10 @@ def _client_allowlist(stack, service: ir.Service):
                                                      "only", rule=rules)
 
 
-def _internal(stack, service: ir.Service, target: ir.Target, net: Network, group, health: HealthChecks) -> None:
-    """Regional internal Application Load Balancer (INTERNAL_MANAGED) with its proxy-only subnet."""
+def _internal(stack, service: ir.Service, target: ir.Target, net: Network, group, health: HealthChecks,
+              proxies: ProxySubnet) -> None:
+    """Regional internal Application Load Balancer (INTERNAL_MANAGED) behind the network's proxy-only subnet."""
     region = target.get("region")
-    proxy_subnet = stack.add(
-        "google_compute_subnetwork", "proxy_subnet", name=resource_name(service, "proxy-only"),
-        region=region, network=net.network, ip_cidr_range=PROXY_SUBNET_CIDR, purpose="REGIONAL_MANAGED_PROXY",
-        role="ACTIVE", description=f"infc {service.name}: Envoy proxies of the internal load balancer")
     backend = stack.add("google_compute_region_backend_service", "backend_service", name=resource_name(service, ""),
                         region=region, load_balancing_scheme="INTERNAL_MANAGED", health_checks=[health.ready.id],
                         backend=[_backend(service, group)], **_backend_settings(service))
@@ -224,5 +262,5 @@ def _internal(stack, service: ir.Service, target: ir.Target, net: Network, group
                   network=net.network, subnetwork=net.subnet, ip_address=address.address,
                   port_range=str(listener.port), target=proxy.id,
                   # The proxy-only subnet must exist before an INTERNAL_MANAGED forwarding rule is created.
-                  depends_on=[proxy_subnet])
+                  depends_on=[proxies.created] if proxies.created else ())
     output_endpoint(stack, service, address.address)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from compiler import ir, values
@@ -16,6 +17,8 @@ _MIG_DOC = _TF_DOC + "compute_region_instance_group_manager#initial_delay_sec"
 _DRAIN_DOC = "https://cloud.google.com/load-balancing/docs/enabling-connection-draining"
 _PROXY_DOC = _TF_DOC + "compute_target_http_proxy#http_keep_alive_timeout_sec"
 _REGION_PROXY_DOC = _TF_DOC + "compute_region_target_http_proxy#http_keep_alive_timeout_sec"
+_PROXY_ONLY_DOC = "https://cloud.google.com/load-balancing/docs/proxy-only-subnets"
+PROXY_SUBNET_MAX_PREFIX = 26  # "at least 64 IP addresses" (_PROXY_ONLY_DOC)
 _GPU_DOC = "https://cloud.google.com/compute/docs/gpus"
 _ARMOR_DOC = "https://cloud.google.com/armor/docs/security-policy-overview"
 _AUTOSCALER_DOC = "https://cloud.google.com/compute/docs/autoscaler"
@@ -97,11 +100,32 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += _check_probes(service)
     out += _check_machine(service, target)
     out += _check_listeners(service, target)
+    out += _check_proxy_subnet(service, target)
     if target.get("cloud_nat") is False and not target.get("private_replicas"):
         out.append(warning("gcp", "targets.gcp.cloud_nat", "targets.gcp.cloud_nat: false has no effect without "
                                                            "targets.gcp.private_replicas: true (replicas have "
                                                            "external IPs and need no NAT)"))
     return out
+
+
+def _check_proxy_subnet(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """proxy_subnet (an existing subnet) or proxy_subnet_cidr (a new one), for an internal load balancer only."""
+    name, cidr = target.get("proxy_subnet"), target.get("proxy_subnet_cidr")
+    if service.load_balancer.public:
+        return [warning("gcp", f"targets.gcp.{key}", f"targets.gcp.{key} has no effect with load_balancer.public: "
+                                                     "true (only an internal load balancer has a proxy-only subnet)")
+                for key in ("proxy_subnet", "proxy_subnet_cidr") if target.get(key)]
+    if name and cidr:
+        return [error("gcp", "targets.gcp.proxy_subnet_cidr",
+                      f"targets.gcp.proxy_subnet_cidr is the range of a new proxy-only subnet, but "
+                      f"targets.gcp.proxy_subnet names an existing one ('{name}'); a network has one active per "
+                      f"region, so give one of the two (see {_PROXY_ONLY_DOC})")]
+    net = ipaddress.ip_network(str(cidr)) if cidr else None
+    if net and (net.version != 4 or net.prefixlen > PROXY_SUBNET_MAX_PREFIX):
+        return [error("gcp", "targets.gcp.proxy_subnet_cidr",
+                      f"targets.gcp.proxy_subnet_cidr is {cidr}; a proxy-only subnet is an IPv4 range of at least "
+                      f"64 addresses (/{PROXY_SUBNET_MAX_PREFIX} or larger; /23 recommended) (see {_PROXY_ONLY_DOC})")]
+    return []
 
 
 def check_labels(target: str, service: ir.Service) -> list[Diagnostic]:

@@ -30,8 +30,9 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     group = _instance_group(stack, service, target, template, health, nat)
     if service.autoscale:
         _autoscaler(stack, service, target, group)
-    lb.firewall(stack, service, network)
-    lb.load_balancer(stack, service, target, network, group, health)
+    proxies = lb.proxy_subnet(stack, service, target, network)
+    lb.firewall(stack, service, network, proxies)
+    lb.load_balancer(stack, service, target, network, group, health, proxies)
 
 
 def _service_account(stack, service: ir.Service):
@@ -113,6 +114,15 @@ def _instance_group(stack, service: ir.Service, target: ir.Target, template, hea
         depends_on=[nat] if nat else ())  # replicas pull the image on first boot, through the NAT
 
 
+def initialization_period(service: ir.Service) -> int:
+    """The autoscaler's cooldown_period: "the number of seconds that the autoscaler should wait before it starts
+    collecting information from a new instance ... when the instance is initializing" (google provider docs,
+    compute_region_autoscaler). A replica is initializing until its model has loaded, probes.readiness.initial_delay,
+    so it is at least that; a longer replicas.autoscale.scale_out_delay, the spec's wait after a scale-out, lengthens
+    it (the autoscaler has no other scale-out delay)."""
+    return max(service.initial_delay_s, service.autoscale.scale_out_delay_s)
+
+
 def _autoscaler(stack, service: ir.Service, target: ir.Target, group) -> None:
     auto = service.autoscale
     if auto.metric == "cpu_percent":
@@ -123,7 +133,6 @@ def _autoscaler(stack, service: ir.Service, target: ir.Target, group) -> None:
     stack.add("google_compute_region_autoscaler", "autoscaler", name=resource_name(service, ""),
               region=target.get("region"), target=group.id, autoscaling_policy={
                   "min_replicas": service.min_replicas, "max_replicas": service.max_replicas, "mode": "ON",
-                  # The initialization period: data from VMs younger than this is ignored when scaling out.
-                  "cooldown_period": auto.scale_out_delay_s,
+                  "cooldown_period": initialization_period(service),
                   # Scale-in decisions wait for load to stay low this long (default 600 s).
                   "stabilization_period": auto.scale_in_delay_s, **metric})

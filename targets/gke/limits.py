@@ -12,7 +12,7 @@ from compiler.errors import Diagnostic
 from targets.base import Limit, check_limits, error, warning
 from targets.gcp import limits as gcp_limits
 from targets.gcp.limits import SUCCESS_CODE, check_labels, gpu_kind
-from targets.kubernetes.limits import check_workload
+from targets.kubernetes.limits import check_workload, source_family_problems
 
 _GKE_DOC = "https://cloud.google.com/kubernetes-engine/docs/"
 _ALLOCATABLE_DOC = _GKE_DOC + "concepts/plan-node-sizes#node_allocatable_resources"
@@ -109,8 +109,9 @@ def workload_settings(service: ir.Service, target: ir.Target) -> dict[str, objec
         if service.accelerator_count and machine and machine.provider_accelerator else None
     workload = {key: target.get(key) for key in ("cpu_limit", "liveness_from_readiness", "run_as_user", "writable_dirs")
                 if target.get(key) is not None}
+    # The cluster is IPv4 only (stack_type unset: IPV4), and so is its Service: its source ranges are the IPv4 ones.
     return {**workload, "namespace": target.get("namespace", service.name), "host": target.get("host"),
-            "node_selector": selector}
+            "node_selector": selector, "ip_family": "IPv4"}
 
 
 def has_https(service: ir.Service) -> bool:
@@ -237,17 +238,9 @@ def _check_certificate(target: ir.Target) -> list[Diagnostic]:
 
 
 def _check_service(service: ir.Service) -> list[Diagnostic]:
-    """http listeners are a LoadBalancer Service; the cluster is IPv4 only."""
-    lb = service.load_balancer
-    if not any(x.protocol == "http" for x in lb.serving):
-        return []
-    v6 = [c for c in lb.allowed_cidrs if ipaddress.ip_network(c, strict=False).version == 6]
-    if v6:
-        return [warning("gke", "load_balancer.allowed_cidrs",
-                        f"load_balancer.allowed_cidrs has IPv6 ranges ({', '.join(v6)}), but the cluster and its "
-                        "Service load balancer are IPv4 only: clients reach it over IPv4 from the IPv4 ranges alone "
-                        f"(see {_STACK_DOC})")]
-    return []
+    """http listeners are a LoadBalancer Service of the IPv4-only cluster: it carries the IPv4 ranges only."""
+    return source_family_problems(service, "gke", "IPv4", "the cluster and its Service load balancer are IPv4 only",
+                                  _STACK_DOC)
 
 
 def _check_cluster(service: ir.Service, target: ir.Target) -> list[Diagnostic]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -20,6 +21,7 @@ _INGRESS_DOC = "https://kubernetes.io/docs/concepts/services-networking/ingress/
 _ADAPTER_DOC = "https://github.com/kubernetes-sigs/prometheus-adapter/blob/master/docs/config-walkthrough.md"
 _GFD_DOC = "https://github.com/NVIDIA/k8s-device-plugin/blob/main/docs/gfd_labels.md"
 _QOS_DOC = "https://kubernetes.io/docs/concepts/workloads/pods/pod-qos/"
+_DUAL_STACK_DOC = "https://kubernetes.io/docs/concepts/services-networking/dual-stack/#services"
 
 LIMITS = (
     # HPAScalingRules.stabilizationWindowSeconds: "must be greater than or equal to zero and less than or equal
@@ -97,6 +99,9 @@ SCALE_TO_ZERO = ("an HPA's minReplicas 0 needs the alpha feature gate HPAScaleTo
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything the kubernetes target cannot express, as errors naming field and range. No CDK needed."""
     out = check_workload(service, "kubernetes", target.settings)
+    family = target.get("ip_family")
+    out += source_family_problems(service, "kubernetes", family, f"the Service is single-stack {family} "
+                                  f"(targets.kubernetes.ip_family)", _DUAL_STACK_DOC)
     if service.spot:
         out.append(warning("kubernetes", "hardware.spot",
                            "hardware.spot has no portable Kubernetes form: the cluster's node pools decide capacity, "
@@ -308,6 +313,54 @@ def _autoscale(service: ir.Service, name: str) -> list[Diagnostic]:
                     "replicas.autoscale.metric requests_per_replica scales on the per-pod custom metric "
                     f"'{REQUEST_METRIC}' (requests per second): the cluster needs a metrics adapter that serves it, "
                     f"e.g. prometheus-adapter with a rule for http_requests_total (see {_ADAPTER_DOC})")]
+
+
+def cidr_family(cidr: str) -> str:
+    """"IPv4" or "IPv6": the IP family of a CIDR from load_balancer.allowed_cidrs (Kubernetes' ipFamilies names)."""
+    return f"IPv{ipaddress.ip_network(cidr, strict=False).version}"
+
+
+# Every address, per family: an allowed_cidrs with none of the Service's family but the other family's
+# every-address range (the spec's default 0.0.0.0/0) admits everyone, which the Service says in its own family.
+EVERY_ADDRESS = {"IPv4": "0.0.0.0/0", "IPv6": "::/0"}
+
+
+def source_ranges(service: ir.Service, family: str) -> list[str]:
+    """The Service's loadBalancerSourceRanges: the allowed_cidrs of its IP family, or that family's every-address
+    range when allowed_cidrs has none of it but the other family's every-address range.
+
+    A LoadBalancer Service has the families it asks for (infc: one, SingleStack; see _DUAL_STACK_DOC), and GKE's
+    legacy L4 controller writes every source range into one VPC firewall rule, which cannot mix IPv4 and IPv6
+    (kubernetes/kops#12170 splits its own GCE rules for that reason; only ingress-gce's backend-service-based L4
+    controller filters by family, kubernetes/ingress-gce#1903): a mixed list is refused by the firewall API and the
+    Service waits for an address until Terraform's create timeout. Ranges of the other family could not reach a
+    single-stack Service anyway."""
+    cidrs = service.load_balancer.allowed_cidrs
+    own = [c for c in cidrs if cidr_family(c) == family]
+    if not own and any(ipaddress.ip_network(c, strict=False).prefixlen == 0 for c in cidrs):
+        return [EVERY_ADDRESS[family]]
+    return own
+
+
+def source_family_problems(service: ir.Service, name: str, family: str, why: str, doc: str) -> list[Diagnostic]:
+    """allowed_cidrs of the other family than the http listeners' Service: left out with a warning; with nothing
+    of the Service's family left, an error (a Service without source ranges admits every address). `why` says why
+    the Service is `family` only."""
+    lb = service.load_balancer
+    if not any(x.protocol == "http" for x in lb.serving):
+        return []
+    other = [c for c in lb.allowed_cidrs if cidr_family(c) != family]
+    if not source_ranges(service, family):
+        return [error(name, "load_balancer.allowed_cidrs",
+                      f"load_balancer.allowed_cidrs has only {cidr_family(other[0])} ranges ({', '.join(other)}), "
+                      f"but {why}: no client could reach it; list {family} ranges (see {doc})")]
+    if other and len(other) < len(lb.allowed_cidrs):  # all other: everyone, said in the Service's family
+        return [warning(name, "load_balancer.allowed_cidrs",
+                        f"load_balancer.allowed_cidrs has {cidr_family(other[0])} ranges ({', '.join(other)}), but "
+                        f"{why}: they are left out of the Service's source ranges (one firewall rule cannot mix "
+                        f"IPv4 and IPv6), and clients reach it over {family} from the {family} ranges alone "
+                        f"(see {doc})")]
+    return []
 
 
 def _listeners(service: ir.Service, name: str, settings: Mapping[str, object], ingress: bool) -> list[Diagnostic]:

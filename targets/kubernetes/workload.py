@@ -25,6 +25,7 @@ from targets.kubernetes.limits import (
     memory_quantity,
     pull_policy,
     requests,
+    source_ranges,
     startup_failure_threshold,
     volume_name,
 )
@@ -89,12 +90,13 @@ def emit_workload(stack, service: ir.Service, settings: Mapping[str, object], *,
     """Every Kubernetes object of `service`, in dependency order, with the provider already in `stack`.
 
     settings: namespace, namespace_exists, certificate (TLS secret), node_selector, ingress_class, host, cpu_limit,
-    liveness_from_readiness, run_as_user, writable_dirs (targets.kubernetes; absent keys take its defaults).
+    liveness_from_readiness, run_as_user, writable_dirs (targets.kubernetes; absent keys take its defaults), and
+    ip_family ("IPv4" or "IPv6"), the http Service's single family, whose source ranges it keeps.
     ingress=False leaves https to the caller (e.g. a GKE Ingress with a pre-shared certificate);
     service_annotations are added to the Service's (e.g. a BackendConfig reference)."""
     namespace = _namespace(stack, service, settings)
     deployment = _deployment(stack, service, settings, namespace)
-    svc = _service(stack, service, namespace, service_annotations or {})
+    svc = _service(stack, service, settings, namespace, service_annotations or {})
     if ingress and any(x.protocol == "https" for x in service.load_balancer.listeners):
         _ingress(stack, service, settings, namespace)
     if service.autoscale:
@@ -227,17 +229,20 @@ def _gpu_affinity(service: ir.Service, settings: Mapping[str, object]) -> dict |
     return {"node_affinity": {"required_during_scheduling_ignored_during_execution": {"node_selector_term": [term]}}}
 
 
-def _service(stack, service: ir.Service, namespace, extra: Mapping[str, str]):
-    """LoadBalancer on the http listeners (https is the Ingress's); ClusterIP behind the Ingress if none is http."""
+def _service(stack, service: ir.Service, settings: Mapping[str, object], namespace, extra: Mapping[str, str]):
+    """LoadBalancer on the http listeners (https is the Ingress's); ClusterIP behind the Ingress if none is http.
+    The Service is single-stack in settings["ip_family"] and carries the source ranges of that family."""
     lb = service.load_balancer
     http = [x for x in lb.serving if x.protocol == "http"]
     if http:
+        family = str(settings.get("ip_family") or "IPv4")
         ports = [{"name": f"http-{x.port}", "port": x.port, "target_port": str(service.port), "protocol": "TCP"}
                  for x in http]
         annotations = {**(INTERNAL_LB if not lb.public else PUBLIC_LB), **extra}
         spec = {
             "type": "LoadBalancer", "selector": {NAME_LABEL: service.name}, "port": ports,
-            "load_balancer_source_ranges": list(lb.allowed_cidrs),
+            "ip_families": [family], "ip_family_policy": "SingleStack",
+            "load_balancer_source_ranges": source_ranges(service, family),
             # ClientIP affinity needs the client's address at the node: Local keeps it (no SNAT hop).
             "session_affinity": "ClientIP" if lb.stickiness else None,
             "external_traffic_policy": "Local" if lb.stickiness else None}

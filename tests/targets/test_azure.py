@@ -22,6 +22,7 @@ from targets import azure
 from targets.azure import autoscale as azure_autoscale
 from targets.azure import gateway as gw
 from targets.azure import limits as azure_limits
+from targets.azure import resources as azure_resources
 from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
 
 def _errors(path: pathlib.Path) -> list[str]:
@@ -66,6 +67,18 @@ VARIANTS = {
                               "subnet_id": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/net/"
                                            "providers/Microsoft.Network/virtualNetworks/vnet/subnets/apps"}},
     },
+}
+
+# https with targets.azure.key_vault_id: the gateway's read access to its certificate is granted in the stack.
+KEY_VAULT_ID = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/certs/providers/"
+                "Microsoft.KeyVault/vaults/acme-kv")
+VARIANTS["kv-https"] = {
+    "apiVersion": "infc/v1", "kind": "InferenceService", "metadata": {"name": "kv-https"},
+    "model": {"name": "m", "image": "vllm/vllm-openai:v0.6.3"},
+    "hardware": {"accelerator": "nvidia-t4"},
+    "load_balancer": {"listeners": [{"port": 443, "protocol": "https"}], "idle_timeout": "4m"},
+    "targets": {"azure": {"location": "eastus", "certificate": "https://acme-kv.vault.azure.net/secrets/chat-tls",
+                          "key_vault_id": KEY_VAULT_ID}},
 }
 
 STACKS = sorted({f"{c.service.name}-azure" for e in EXAMPLES for c in compile_files([str(e)], ["azure"])[0]}
@@ -120,6 +133,9 @@ GW_IDLE = (f"azure: load_balancer.idle_timeout is {{}}s; the TCP idle timeout of
            f"must be a whole number of minutes from 4 to 30 (240-1800s) (see {gw._AGW_FAQ})")
 COOLDOWN = ("azure: replicas.autoscale.{} is {}s; an Azure autoscale cooldown must be 60-604800s "
             f"(see {azure_limits._AUTOSCALE_DOC})")
+EXT_INTERVAL = ("azure: probes.{}.interval is {}s; the application health extension's probe interval "
+                f"(intervalInSeconds) must be 5-60s (see {azure_limits._HEALTH_EXT_SCHEMA})")
+LIVE = {"liveness": {"path": "/live"}}
 LIMIT_CASES = [
     # (base, spec overrides, expected error or None)
     (L4, {"probes": readiness(interval=5, timeout=2)}, None),
@@ -170,12 +186,13 @@ LIMIT_CASES = [
      "azure: targets.azure.ssh_public_key is an ECDSA key; Azure VMs accept ssh-rsa (2048 bits or more) or "
      f"ssh-ed25519 keys (see {azure_limits._SSH_DOC})"),
     (L7, {"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "requests_per_replica", "target": 5}}}, None),
-    (L7, {"probes": readiness(interval=86400, timeout=86399, unhealthy_threshold=20)}, None),
+    # The gateway's own probe ranges; liveness keeps the application health extension off the readiness probe.
+    (L7, {"probes": {**readiness(interval=86400, timeout=86399, unhealthy_threshold=20), **LIVE}}, None),
     (L7, {"load_balancer": {"idle_timeout": "4m", "listeners": [{"port": 443, "protocol": "https"},
                                                                 {"port": 65200, "protocol": "https"}]}},
      f"azure: load_balancer.listeners[1].port is 65200; an Application Gateway v2 listener port must be 1-65199 "
      f"(see {gw._AGW_PORTS_DOC})"),
-    (L7, {"probes": readiness(interval=86401, timeout=5)},
+    (L7, {"probes": {**readiness(interval=86401, timeout=5), **LIVE}},
      f"azure: probes.readiness.interval is 86401s; an Application Gateway probe interval must be 1-86400s "
      f"(see {gw._AGW_TF})"),
     (L7, {"probes": readiness(unhealthy_threshold=21)},
@@ -206,12 +223,149 @@ LIMIT_CASES = [
      "from the readiness path through the application health extension, which counts only 200 as healthy "
      f"(see {gw._HEALTH_EXT_DOC}); use \"200\" or add probes.liveness on a path that returns 200"),
     (L7, {"probes": {**readiness(success_codes="200-299"), "liveness": {"path": "/live"}}}, None),
+    # The application health extension (intervalInSeconds 5-60, numberOfProbes 1-24: Azure/applicationhealth-
+    # extension-linux main/schema.go) watches readiness behind a gateway without liveness, else liveness.
+    (L7, {"probes": readiness(interval=60)}, None),
+    (L7, {"probes": readiness(interval=90)}, EXT_INTERVAL.format("readiness", 90)),
+    (L7, {"probes": readiness(interval=5, timeout=4)}, None),
+    (L7, {"probes": readiness(interval=4, timeout=3)}, EXT_INTERVAL.format("readiness", 4)),
+    (L4, {"probes": readiness(interval=90)}, None),  # the load balancer's probe, no extension
+    (L4, {"probes": {**readiness(interval=90), "liveness": {"path": "/live", "interval": 60, "failure_threshold": 24}}},
+     None),
+    (L4, {"probes": {"liveness": {"path": "/live", "interval": 61}}}, EXT_INTERVAL.format("liveness", 61)),
+    (L7, {"probes": {"liveness": {"path": "/live", "failure_threshold": 25}}},
+     "azure: probes.liveness.failure_threshold is 25; the application health extension's number of probes "
+     f"(numberOfProbes) must be 1-24 (see {azure_limits._HEALTH_EXT_SCHEMA})"),
 ]
 
 
 @pytest.mark.parametrize("base, overrides, expected", LIMIT_CASES)
 def test_limits(base, overrides, expected):
     assert checked(base, **overrides) == ([expected] if expected else [])
+
+
+GRID = ("azure: hardware.accelerator is nvidia-a10, which Azure sells only as virtual GPUs (the NVadsA10 v5 family, "
+        "here Standard_NV36ads_A10_v5) that need NVIDIA's GRID driver (see "
+        "https://github.com/Azure/azhpc-extensions/blob/master/NvidiaGPU/Nvidia-GPU-Linux-Resources.json); infc's "
+        "default GPU image, Ubuntu-HPC 22.04, carries the data-center driver, which cannot use them: set "
+        "targets.azure.image to an image with the GRID driver, Docker and the NVIDIA container toolkit, or choose "
+        "another accelerator")
+
+
+def test_a10_needs_a_grid_image_of_the_users():
+    """Issue 13 item 5: NVadsA10 v5 sizes are vGPUs (Azure's GPU driver extension installs GRID on them), which the
+    HPC image's data-center driver cannot use; without targets.azure.image it is a refusal naming the family."""
+    assert checked(L4, hardware={"accelerator": "nvidia-a10"}) == [GRID]
+    assert checked(L4, hardware={"accelerator": "nvidia-a10"}, targets={"azure": {
+        "location": "eastus", "image": "acme:grid-ubuntu:2204:latest"}}) == []
+
+
+@pytest.mark.parametrize("accelerator, instance_type, image", [
+    ("nvidia-t4", None, ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")),
+    ("nvidia-a100-80gb", None, ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")),
+    ("nvidia-h100-nvl", None, ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")),
+    # V100 needs NVIDIA's proprietary kernel modules: Azure/azhpc-images publishes ubuntu-hpc:2204-v100 for it.
+    ("nvidia-v100-16gb", "Standard_NC6s_v3", ("microsoft-dsvm", "ubuntu-hpc", "2204-v100", "latest")),
+    ("nvidia-v100-32gb", "Standard_ND40rs_v2", ("microsoft-dsvm", "ubuntu-hpc", "2204-v100", "latest")),
+    ("none", None, ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2", "latest")),
+])
+def test_default_image_per_gpu_family(accelerator, instance_type, image):
+    hardware = {"accelerator": accelerator, **({"instance_types": {"azure": instance_type}} if instance_type else {})}
+    spec = Spec.model_validate(spec_dict(**{**L4, "hardware": hardware}))
+    service, _ = lower(spec, ["azure"])
+    assert azure.check(service, service.target("azure")) == [] or all(
+        d.severity == "warning" for d in azure.check(service, service.target("azure")))
+    assert azure_limits.IMAGES[azure_limits.image_key(service)] == image
+
+
+def test_v100_scale_set_boots_the_v100_image(tmp_path):
+    doc = spec_dict(**{**L4, "metadata": {"name": "v100"},
+                       "hardware": {"accelerator": "nvidia-v100-16gb", "instance_types": {"azure": "Standard_NC6s_v3"}}})
+    out = synth_documents(tmp_path, [doc], "azure")
+    scale_set = one(stack(out, "v100-azure"), "azurerm_linux_virtual_machine_scale_set")
+    assert scale_set["source_image_reference"] == {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc",
+                                                   "sku": "2204-v100", "version": "latest"}
+
+
+# replicas.min -> (max_unhealthy_instance_percent, max_unhealthy_upgraded_instance_percent); batches are 20 %.
+ROLLING = [(1, 100, 100), (2, 50, 100), (3, 34, 100), (4, 25, 100), (5, 20, 100), (9, 20, 100), (10, 20, 50),
+           (20, 20, 25), (25, 20, 20), (1000, 20, 20)]
+
+
+@pytest.mark.parametrize("instances, unhealthy, upgraded", ROLLING, ids=[f"{r[0]}" for r in ROLLING])
+def test_rolling_upgrade_admits_one_unhealthy_instance(instances, unhealthy, upgraded):
+    """Issue 13 item 8: with Azure's 20 %, one unhealthy instance of 1-4 (100, 50, 33.3, 25 %) aborted every
+    upgrade. Now one unhealthy instance of the set, and of a batch (20 %, at least one instance), stays within."""
+    spec = Spec.model_validate(spec_dict(**{**L4, "replicas": {"min": instances, "max": instances}}))
+    service, _ = lower(spec, ["azure"])
+    policy = azure_resources.rolling_thresholds(service)
+    assert policy == {"max_batch_instance_percent": 20, "max_unhealthy_instance_percent": unhealthy,
+                      "max_unhealthy_upgraded_instance_percent": upgraded}
+    batch = max(instances * 20 // 100, 1)
+    assert 100 / instances <= unhealthy and 100 / batch <= upgraded  # one unhealthy instance does not abort
+    assert 100 * 2 / instances > unhealthy or unhealthy == 20  # ... and two do, wherever Azure's 20 % does not rule
+    assert 5 <= unhealthy <= 100 and 0 <= upgraded <= 100  # RollingUpgradePolicy's ranges
+
+
+def test_rolling_upgrade_policy_in_the_stack(synthesized):
+    """chat-private runs replicas.min 1: both thresholds 100 %, the rest as before."""
+    policy = one(stack(synthesized, "chat-private-azure"), "azurerm_linux_virtual_machine_scale_set")[
+        "rolling_upgrade_policy"]
+    assert policy == {"max_batch_instance_percent": 20, "max_unhealthy_instance_percent": 100,
+                      "max_unhealthy_upgraded_instance_percent": 100, "pause_time_between_batches": "PT0S",
+                      "maximum_surge_instances_enabled": True, "prioritize_unhealthy_instances_enabled": True}
+
+
+def test_key_vault_id_grants_the_gateway_its_certificate_in_one_apply(synthesized):
+    """Issue 13 item 9: the role assignment (RBAC vault) or the access policy (access-policy vault), one of them by the
+    vault's own rbac_authorization_enabled, before the gateway that reads the certificate."""
+    doc = stack(synthesized, "kv-https-azure")
+    vault = doc["data"]["azurerm_key_vault"]["certificate_vault"]
+    assert (vault["name"], vault["resource_group_name"]) == ("acme-kv", "certs")
+    (precondition,) = vault["lifecycle"]["precondition"]
+    assert precondition["condition"] == ('${lower(data.azurerm_client_config.client.subscription_id) == '
+                                         'lower("00000000-0000-0000-0000-000000000000")}')
+    rbac = "data.azurerm_key_vault.certificate_vault.rbac_authorization_enabled"
+    role = one(doc, "azurerm_role_assignment")
+    assert {k: role[k] for k in ("count", "scope", "role_definition_name", "principal_id", "principal_type")} == {
+        "count": f"${{{rbac} ? 1 : 0}}", "scope": "${data.azurerm_key_vault.certificate_vault.id}",
+        "role_definition_name": "Key Vault Secrets User",
+        "principal_id": "${azurerm_user_assigned_identity.gateway_identity.principal_id}",
+        "principal_type": "ServicePrincipal"}
+    policy = one(doc, "azurerm_key_vault_access_policy")
+    assert {k: policy[k] for k in ("count", "key_vault_id", "object_id", "tenant_id", "secret_permissions")} == {
+        "count": f"${{{rbac} ? 0 : 1}}", "key_vault_id": "${data.azurerm_key_vault.certificate_vault.id}",
+        "object_id": "${azurerm_user_assigned_identity.gateway_identity.principal_id}",
+        "tenant_id": "${azurerm_user_assigned_identity.gateway_identity.tenant_id}", "secret_permissions": ["Get"]}
+    assert one(doc, "azurerm_application_gateway")["depends_on"][-2:] == [
+        "azurerm_role_assignment.gateway_certificate_role", "azurerm_key_vault_access_policy.gateway_certificate_policy"]
+    # without key_vault_id nothing is granted: the two-apply path stays, and the output says how
+    llama = stack(synthesized, "llama70b-azure")
+    assert "azurerm_role_assignment" not in llama["resource"] and "data" not in llama
+    assert "terraform apply -target" in llama["output"]["gateway_identity_principal_id"]["description"]
+
+
+def test_key_vault_id_must_name_the_certificates_vault():
+    other = KEY_VAULT_ID.replace("acme-kv", "other-kv")
+    assert checked(L7, targets={"azure": {"location": "eastus", "certificate": "https://kv.vault.azure.net/secrets/tls",
+                                          "key_vault_id": other}}) == [
+        "azure: targets.azure.key_vault_id names the vault 'other-kv', but targets.azure.certificate is in "
+        "'kv.vault.azure.net': name the vault that holds the certificate "
+        "(see https://learn.microsoft.com/en-us/azure/application-gateway/key-vault-certs)"]
+    assert checked(L7, targets={"azure": {"location": "eastus", "certificate": "https://KV1.vault.azure.net/secrets/t",
+                                          "key_vault_id": KEY_VAULT_ID.replace("acme-kv", "kv1")}}) == []
+    assert "targets.azure.key_vault_id has no effect without an https listener" in " ".join(warnings(
+        L4, targets={"azure": {"location": "eastus", "key_vault_id": KEY_VAULT_ID}}))
+
+
+def test_the_issues_health_extension_cases_are_errors_at_their_fields():
+    """Issue 13 item 4: a 90 s readiness interval behind a gateway, and a 120 s / 30-failure liveness, used to be
+    emitted as extension settings the scale set then fails on."""
+    assert checked(L7, probes=readiness(interval=90)) == [EXT_INTERVAL.format("readiness", 90)]
+    assert checked(L4, probes={"liveness": {"path": "/live", "interval": 120, "failure_threshold": 30}}) == [
+        EXT_INTERVAL.format("liveness", 120),
+        "azure: probes.liveness.failure_threshold is 30; the application health extension's number of probes "
+        f"(numberOfProbes) must be 1-24 (see {azure_limits._HEALTH_EXT_SCHEMA})"]
 
 
 def test_layer7_is_chosen_by_https_redirect_or_stickiness():

@@ -158,6 +158,17 @@ LIMIT_CASES = [
      "azureml: load_balancer.stickiness is true, but a managed online endpoint has no session affinity between "
      "clients and instances; remove stickiness"),
     ({"replicas": {"min": 1, "max": 60, "autoscale": {"metric": "requests_per_replica", "target": 2}}}, None),
+    # The scoring route: what azapi's embedded type of Route.path accepts at plan time (pattern [a-zA-Z0-9_]).
+    ({"targets": {"azureml": {"location": "eastus", "scoring_route": "/score"}}}, None),
+    ({"targets": {"azureml": {"location": "eastus", "scoring_route": "/_"}}}, None),
+    ({"targets": {"azureml": {"location": "eastus", "scoring_route": "/"}}},
+     "azureml: targets.azureml.scoring_route is '/'; an Azure ML inference route's path must contain a letter, digit "
+     f"or '_' (pattern [a-zA-Z0-9_], see {azureml_limits._ROUTE_REST})"),
+    ({"load_balancer": {"idle_timeout": 1}}, None),
+    ({"load_balancer": {"idle_timeout": 0}},
+     "azureml: load_balancer.idle_timeout is 0s; it is the managed online endpoint's request timeout "
+     "(request_settings.request_timeout_ms), which must be at least 1s "
+     f"(see {azureml_limits._REQUEST_DOC})"),
 ]
 
 
@@ -194,9 +205,9 @@ def test_values_a_managed_endpoint_has_no_place_for_are_warnings():
         "front end, its HTTPS scoring URI with Microsoft's certificate",
         "azureml: load_balancer.listeners[1] (http 80 -> 8443) is not served: a managed online endpoint has one front "
         "end, its HTTPS scoring URI on 443, and no redirects",
-        "azureml: load_balancer.idle_timeout (300s) has no managed online endpoint setting; the endpoint bounds each "
-        "request's total time instead, set to the 180s maximum, so longer requests are cut off "
-        f"(see {azureml_limits._LIMITS_DOC})",
+        "azureml: load_balancer.idle_timeout (300s) is carried as the managed online endpoint's request timeout, "
+        "which bounds each request's total time and is at most 180s: it is set to 180s, so longer requests are cut "
+        f"off (see {azureml_limits._REQUEST_DOC})",
         DRAIN.format(45),
         "azureml: replicas.max is 51; a managed online deployment holds up to 50 instances unless Azure raises the "
         f"limit on request (see {azureml_limits._LIMITS_DOC})",
@@ -318,7 +329,7 @@ def test_environment_is_the_image_with_its_routes_versioned_by_content(synthesiz
         "image": "ghcr.io/acme/embed:1", "osType": "Linux",
         "inferenceConfig": {"livenessRoute": {"path": "/live", "port": 9000},
                             "readinessRoute": {"path": "/ready", "port": 9001},
-                            "scoringRoute": {"path": endpoint.SCORING_PATH, "port": 9000}}}}
+                            "scoringRoute": {"path": "/v1", "port": 9000}}}}
     assert version["lifecycle"] == {"create_before_destroy": True}
     assert len(version["name"]) == 12 and version["name"] != azapi(stack(synthesized, "fixed-t4-azureml"),
                                                                    "environment_version")["name"]
@@ -339,6 +350,71 @@ def test_full_traffic_goes_to_the_deployment_after_it_exists(synthesized):
     assert traffic["replace_triggers_external_values"]["endpoint"] == azapi(doc, "online_endpoint")["body"]
     assert doc["output"]["endpoint"]["value"] == '${azapi_update_resource.traffic.output["scoring_uri"]}'
     assert traffic["response_export_values"] == {"scoring_uri": "properties.scoringUri"}
+
+
+# An update brings up ceil(1.2 N) - N new instances at a time (Azure ML's 20% upgrade reserve), so N instances take
+# ceil(N / (ceil(1.2 N) - N)) rounds: 1/1, 2/1 -> 2 rounds, ..., 5/1 -> 5, 6/2 -> 3, 10/2 -> 5, 11/3 -> 4, 50/10 -> 5.
+ROUNDS = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 3, 7: 4, 9: 5, 10: 5, 11: 4, 14: 5, 15: 5, 50: 5}
+
+
+@pytest.mark.parametrize("instances, rounds", ROUNDS.items())
+def test_upgrade_rounds(instances, rounds):
+    assert endpoint.upgrade_rounds(instances) == rounds
+
+
+# (stack, create, update): 30 min provisioning + initial_delay + healthy_threshold x interval, per round for update.
+# llama70b: 1800 + 1800 (30m) + 2 x 30 = 3660 s = 61 min; replicas.max 3 -> 3 rounds = 183 min.
+# embed: 1800 + 90 + 1 x 10 = 1900 s -> 32 min; max 6 -> 3 rounds = 5700 s = 95 min.
+# fixed-t4 (spec defaults): 1800 + 600 + 2 x 15 = 2430 s -> 41 min; 3 instances, 3 rounds = 7290 s -> 122 min.
+TIMEOUTS = [("llama70b-azureml", "61m", "183m"), ("embed-azureml", "32m", "95m"), ("fixed-t4-azureml", "41m", "122m")]
+
+
+@pytest.mark.parametrize("name, create, update", TIMEOUTS)
+def test_terraform_waits_long_enough_for_the_deployment(synthesized, name, create, update):
+    """azapi's default is 30 minutes for create and update (internal/services/azapi_resource.go), and the deployment's
+    PUT completes only once its instances pass the readiness probe: llama70b's initial delay alone is 30 minutes."""
+    doc = stack(synthesized, name)
+    expected = {"create": create, "update": update}
+    assert azapi(doc, "deployment")["timeouts"] == expected
+    assert doc["resource"]["azapi_update_resource"]["traffic"]["timeouts"] == expected
+    delay = azapi(doc, "deployment")["body"]["properties"]["readinessProbe"]["initialDelay"]
+    if name == "llama70b-azureml":
+        assert delay == "PT30M" and int(create[:-1]) > 30 + 30  # azapi's 30 min could not even cover the delay
+
+
+def test_scoring_route_default_is_the_openai_prefix(synthesized):
+    """The scoring URI (the endpoint output) is the host and the route: /v1 makes it an OpenAI base URL."""
+    for name in STACKS:
+        routes = azapi(stack(synthesized, name), "environment_version")["body"]["properties"]["inferenceConfig"]
+        assert routes["scoringRoute"]["path"] == "/v1", name
+
+
+def test_scoring_route_and_purge_are_settings():
+    doc = spec_dict(hardware={"accelerator": "nvidia-t4"}, targets={"azureml": {
+        "location": "eastus", "scoring_route": "/score", "purge_workspace_on_destroy": False}})
+    spec = Spec.model_validate(doc)
+    service, _ = lower(spec, ["azureml"])
+    assert service.target("azureml").get("scoring_route") == "/score"
+    assert service.target("azureml").get("purge_workspace_on_destroy") is False
+
+
+@pytest.fixture(scope="module")
+def settings_stacks(tmp_path_factory) -> pathlib.Path:
+    doc = copy.deepcopy(VARIANTS["fixed-t4"])
+    doc["metadata"]["name"] = "kept"
+    doc["targets"]["azureml"].update({"scoring_route": "/score", "purge_workspace_on_destroy": False})
+    doc["load_balancer"]["idle_timeout"] = "90s"
+    return synth_documents(tmp_path_factory.mktemp("azureml-settings"), [doc], "azureml")
+
+
+def test_settings_reach_the_stack(settings_stacks):
+    doc = stack(settings_stacks, "kept-azureml")
+    routes = azapi(doc, "environment_version")["body"]["properties"]["inferenceConfig"]
+    assert routes["scoringRoute"] == {"path": "/score", "port": 8000}
+    assert doc["provider"]["azurerm"] == [{"features": [{"machine_learning": [
+        {"purge_soft_deleted_workspace_on_destroy": False}]}]}]
+    # idle_timeout within the endpoint's 180 s maximum is its request timeout
+    assert azapi(doc, "deployment")["body"]["properties"]["requestSettings"] == {"requestTimeout": "PT1M30S"}
 
 
 def test_request_autoscaling_is_per_minute_per_instance_of_the_deployment(synthesized):
@@ -391,7 +467,8 @@ def test_labels_are_tags_on_every_resource_that_takes_them(synthesized):
 def test_providers(synthesized):
     for name in STACKS:
         doc = stack(synthesized, name)
-        assert doc["provider"] == {"azurerm": [{"features": [{}]}], "azapi": [{}]}
+        assert doc["provider"] == {"azapi": [{}], "azurerm": [{"features": [{"machine_learning": [
+            {"purge_soft_deleted_workspace_on_destroy": True}]}]}]}
         assert doc["terraform"]["required_providers"] == {
             "azurerm": {"source": "hashicorp/azurerm", "version": ">= 5.10.0, < 6.0.0"},
             "azapi": {"source": "Azure/azapi", "version": ">= 2.13.0, < 3.0.0"}}

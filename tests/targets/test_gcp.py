@@ -16,6 +16,7 @@ from compiler.spec import Spec
 from targets import gcp
 from targets.gcp import lb as gcp_lb
 from targets.gcp import limits as gcp_limits
+from targets.gcp import resources as gcp_resources
 from tests.conftest import examples_naming, spec_dict, synth_documents
 
 GCP = {"gcp": {"project": "acme-ml", "region": "us-central1"}}
@@ -37,11 +38,21 @@ EXTRA = spec_dict(
 )
 EXTRA["targets"] = {"gcp": {**GCP["gcp"], "network": "prod-vpc", "subnet": "prod-us"}}
 
+# Issue 13 item 10: two more internal services in one network and region; the first creates the proxy-only subnet
+# with its own range, the second names it.
+INTERNAL_LB = {"public": False, "listeners": [{"port": 80, "protocol": "http"}]}
+OWN_RANGE = spec_dict(metadata={"name": "first"}, load_balancer=INTERNAL_LB)
+OWN_RANGE["targets"] = {"gcp": {**GCP["gcp"], "network": "prod-vpc", "proxy_subnet_cidr": "10.200.0.0/24"}}
+SHARED = spec_dict(metadata={"name": "second"}, load_balancer=INTERNAL_LB)
+SHARED["targets"] = {"gcp": {**GCP["gcp"], "network": "projects/acme-ml/global/networks/prod-vpc",
+                             "proxy_subnet": "first-proxy-only"}}
+
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory) -> pathlib.Path:
-    """Every example naming gcp plus EXTRA, in one synth through the real CLI."""
-    return synth_documents(tmp_path_factory.mktemp("synth-gcp"), [EXTRA], "gcp", files=examples_naming("gcp"))
+    """Every example naming gcp plus EXTRA, OWN_RANGE and SHARED, in one synth through the real CLI."""
+    return synth_documents(tmp_path_factory.mktemp("synth-gcp"), [EXTRA, OWN_RANGE, SHARED], "gcp",
+                           files=examples_naming("gcp"))
 
 
 def stack(synthesized: pathlib.Path, name: str) -> dict:
@@ -186,7 +197,9 @@ def test_request_autoscaling_holds_the_spec_rate_per_replica(synthesized):
     assert backend["balancing_mode"] == "RATE"
     assert backend["max_rate_per_instance"] * policy["load_balancing_utilization"]["target"] == pytest.approx(4)
     assert (policy["min_replicas"], policy["max_replicas"]) == (1, 3)
-    assert (policy["cooldown_period"], policy["stabilization_period"]) == (900, 600)
+    # Issue 13 item 7: a VM initializes until its model has loaded (initial_delay 30m), longer than the 15m
+    # scale-out delay, which was the initialization period before, so still-loading VMs counted as serving.
+    assert (policy["cooldown_period"], policy["stabilization_period"]) == (1800, 600)
     assert "target_size" not in res["google_compute_region_instance_group_manager"]["instance_group"]
 
 
@@ -266,7 +279,8 @@ def test_cpu_autoscaling_stickiness_and_gs_model(synthesized):
     res = stack(synthesized, "t4-spot-gcp")["resource"]
     policy = res["google_compute_region_autoscaler"]["autoscaler"]["autoscaling_policy"]
     assert policy["cpu_utilization"] == {"target": 0.65}
-    assert (policy["cooldown_period"], policy["stabilization_period"]) == (180, 1200)
+    # initial_delay is the spec default, 10 minutes: longer than the 3m scale-out delay
+    assert (policy["cooldown_period"], policy["stabilization_period"]) == (600, 1200)
     backend = res["google_compute_backend_service"]["backend_service"]
     assert backend["backend"][0]["balancing_mode"] == "UTILIZATION"
     assert (backend["session_affinity"], backend["affinity_cookie_ttl_sec"]) == ("GENERATED_COOKIE", 86400)
@@ -435,3 +449,76 @@ def test_options_pass_checkov(options):
         if report["check_type"] == "terraform_json":
             assert report["summary"]["passed"] > 0
             assert [(c["check_id"], c["resource"], c["file_path"]) for c in report["results"]["failed_checks"]] == []
+
+
+@pytest.mark.parametrize("initial_delay, scale_out_delay, period", [
+    ("30m", "15m", 1800),  # llama70b: the load time, not the scale-out delay
+    (60, "5m", 300),  # a model that loads in a minute: the spec's scale-out delay still holds new VMs' data back
+    (0, 0, 0),
+])
+def test_initialization_period_covers_the_model_load(initial_delay, scale_out_delay, period):
+    """Issue 13 item 7: cooldown_period is the autoscaler's initialization period (google provider docs): data from a
+    VM younger than it is not used, so it must cover probes.readiness.initial_delay."""
+    spec = Spec.model_validate(spec_dict(
+        hardware={"accelerator": "none"}, targets={"gcp": {"project": "acme-ml", "region": "us-central1"}},
+        probes={"readiness": {"initial_delay": initial_delay}},
+        replicas={"min": 1, "max": 3, "autoscale": {"metric": "cpu_percent", "target": 60,
+                                                    "scale_out_delay": scale_out_delay}}))
+    service, _ = lower(spec, ["gcp"])
+    assert gcp_resources.initialization_period(service) == period
+
+
+def test_proxy_only_subnet_takes_its_range_from_the_spec(synthesized):
+    """Issue 13 item 10: proxy_subnet_cidr is the range of the subnet infc creates, which the firewall admits and the
+    proxy_subnet_name output names for the next internal service."""
+    doc = stack(synthesized, "first-gcp")
+    res, cidr = doc["resource"], OWN_RANGE["targets"]["gcp"]["proxy_subnet_cidr"]
+    subnet = res["google_compute_subnetwork"]["proxy_subnet"]
+    assert (subnet["name"], subnet["network"], subnet["purpose"], subnet["role"], subnet["ip_cidr_range"]) == (
+        "first-proxy-only", "prod-vpc", "REGIONAL_MANAGED_PROXY", "ACTIVE", cidr)
+    assert res["google_compute_firewall"]["allow_load_balancer"]["source_ranges"] == [cidr]
+    assert doc["output"]["proxy_subnet_name"]["value"] == "${google_compute_subnetwork.proxy_subnet.name}"
+
+
+def test_a_second_internal_service_reads_the_networks_proxy_only_subnet(synthesized):
+    """Issue 13 item 10: a network has one active proxy-only subnet per region (Google's proxy-only subnets page), so
+    the second service reads the first one's (by name), admits its range and creates none; a postcondition refuses a
+    subnet of another network (names are unique per project and region, not per network)."""
+    doc = stack(synthesized, "second-gcp")
+    res = doc["resource"]
+    assert "google_compute_subnetwork" not in res and "proxy_subnet_name" not in doc["output"]
+    data = doc["data"]["google_compute_subnetwork"]["proxy_subnet"]
+    assert (data["name"], data["region"]) == ("first-proxy-only", "us-central1")
+    (check,) = data["lifecycle"]["postcondition"]
+    assert check["condition"] == '${endswith(self.network, "/networks/prod-vpc")}'
+    assert res["google_compute_firewall"]["allow_load_balancer"]["source_ranges"] == [
+        "${data.google_compute_subnetwork.proxy_subnet.ip_cidr_range}"]
+    assert "depends_on" not in res["google_compute_forwarding_rule"]["forwarding_rule_80"]
+
+
+PROXY_ONLY = gcp_limits._PROXY_ONLY_DOC
+PROXY_SUBNET_CASES = [
+    # (load balancer, targets.gcp settings, severity, expected)
+    (INTERNAL_LB, {"proxy_subnet_cidr": "10.200.0.0/26"}, "error", []),
+    (INTERNAL_LB, {"proxy_subnet_cidr": "10.200.0.0/27"}, "error", [
+        "gcp: targets.gcp.proxy_subnet_cidr is 10.200.0.0/27; a proxy-only subnet is an IPv4 range of at least 64 "
+        f"addresses (/26 or larger; /23 recommended) (see {PROXY_ONLY})"]),
+    (INTERNAL_LB, {"proxy_subnet_cidr": "fd00::/64"}, "error", [
+        "gcp: targets.gcp.proxy_subnet_cidr is fd00::/64; a proxy-only subnet is an IPv4 range of at least 64 "
+        f"addresses (/26 or larger; /23 recommended) (see {PROXY_ONLY})"]),
+    (INTERNAL_LB, {"proxy_subnet_cidr": "10.200.0.0/23", "proxy_subnet": "shared"}, "error", [
+        "gcp: targets.gcp.proxy_subnet_cidr is the range of a new proxy-only subnet, but targets.gcp.proxy_subnet "
+        "names an existing one ('shared'); a network has one active per region, so give one of the two "
+        f"(see {PROXY_ONLY})"]),
+    ({}, {"proxy_subnet": "shared", "proxy_subnet_cidr": "10.200.0.0/23"}, "warning", [
+        "gcp: targets.gcp.proxy_subnet has no effect with load_balancer.public: true (only an internal load balancer "
+        "has a proxy-only subnet)",
+        "gcp: targets.gcp.proxy_subnet_cidr has no effect with load_balancer.public: true (only an internal load "
+        "balancer has a proxy-only subnet)"]),
+]
+
+
+@pytest.mark.parametrize("lb, settings, severity, expected", PROXY_SUBNET_CASES)
+def test_proxy_subnet_settings_are_checked(lb, settings, severity, expected):
+    targets = {"gcp": {**GCP["gcp"], **settings}}
+    assert diagnostics(severity, load_balancer=lb, targets=targets) == expected

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from compiler.driver import compile_files
@@ -124,6 +125,10 @@ LIMIT_CASES = [
      "gke: targets.gke.certificate 'projects/acme-ml/global/sslCertificates/svc' is not the name of a Compute Engine "
      "SSL certificate (1-63 lowercase letters, digits and '-', starting with a letter; several separated by ','): the "
      f"Ingress's pre-shared-cert annotation takes names, not paths (see {gke_limits._PRE_SHARED_DOC})"),
+    # issue 13 item 6: the IPv4-only cluster's Service carries IPv4 ranges; with none, nobody could reach it
+    (GKE, {"load_balancer": {"allowed_cidrs": ["2001:db8::/32"]}},
+     "gke: load_balancer.allowed_cidrs has only IPv6 ranges (2001:db8::/32), but the cluster and its Service load "
+     f"balancer are IPv4 only: no client could reach it; list IPv4 ranges (see {gke_limits._STACK_DOC})"),
     (CERT, {"load_balancer": {"listeners": [{"port": 8443, "protocol": "https"}]}},
      "gke: load_balancer.listeners[0].port is 8443; an https listener terminates on a Kubernetes Ingress, which "
      "serves HTTPS on port 443 only (see https://kubernetes.io/docs/concepts/services-networking/ingress/#tls)"),
@@ -163,7 +168,8 @@ WARNING_CASES = [
       f"setting (see {gke_limits._AFFINITY_DOC})"]),
     (GKE, {"load_balancer": {"allowed_cidrs": ["203.0.113.0/24", "2001:db8::/32"]}},
      ["gke: load_balancer.allowed_cidrs has IPv6 ranges (2001:db8::/32), but the cluster and its Service load "
-      "balancer are IPv4 only: clients reach it over IPv4 from the IPv4 ranges alone "
+      "balancer are IPv4 only: they are left out of the Service's source ranges (one firewall rule cannot mix IPv4 "
+      "and IPv6), and clients reach it over IPv4 from the IPv4 ranges alone "
       f"(see {gke_limits._STACK_DOC})"]),
     (GKE, {"hardware": {"accelerator": "nvidia-t4"}},
      ["gke: n1-standard-4 takes nvidia-t4 as an attached GPU, which not every zone offers: the node pool uses the "
@@ -347,3 +353,13 @@ def test_labels_with_dashes_survive_on_cluster_and_nodes(synthesized):
 @pytest.mark.parametrize("example, name", STACKS, ids=[n for _, n in STACKS])
 def test_snapshot(synthesized, snapshot, example, name):
     assert stack(synthesized, name) == snapshot(extension_class=JSONSnapshotExtension)
+
+
+def test_service_carries_the_ipv4_ranges_of_a_mixed_list(synthesized):
+    """Issue 13 item 6: GKE's L4 controller writes the Service's source ranges into one firewall rule, which cannot
+    mix IPv4 and IPv6 (the Service would never get an address): the IPv4-only cluster's Service keeps the IPv4 ones."""
+    spec = stack(synthesized, "mistral-spot-gke")["resource"]["kubernetes_service_v1"]["service"]["spec"]
+    cidrs = yaml.safe_load((ROOT / "examples" / "mistral-l4-spot.yaml").read_text())["load_balancer"]["allowed_cidrs"]
+    assert cidrs == ["203.0.113.0/24", "2001:db8::/32"]
+    assert (spec["ip_families"], spec["ip_family_policy"]) == (["IPv4"], "SingleStack")
+    assert spec["load_balancer_source_ranges"] == ["203.0.113.0/24"]

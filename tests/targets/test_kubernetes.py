@@ -411,7 +411,9 @@ def test_spot_stickiness_ipv6_and_l4(synthesized):
     doc = stack(synthesized, "mistral-spot-kubernetes")
     spec = doc["resource"]["kubernetes_service_v1"]["service"]["spec"]
     assert (spec["session_affinity"], spec["external_traffic_policy"]) == ("ClientIP", "Local")
-    assert spec["load_balancer_source_ranges"] == ["203.0.113.0/24", "2001:db8::/32"]
+    # allowed_cidrs mixes families: the IPv4 Service carries the IPv4 range (issue 13 item 6)
+    assert (spec["ip_families"], spec["ip_family_policy"]) == (["IPv4"], "SingleStack")
+    assert spec["load_balancer_source_ranges"] == ["203.0.113.0/24"]
     assert spec["port"] == [{"name": "http-80", "port": 80, "protocol": "TCP", "target_port": "8080"}]
     expr = pod(doc)["affinity"]["node_affinity"]["required_during_scheduling_ignored_during_execution"]
     assert expr["node_selector_term"][0]["match_expressions"][0]["values"] == ["NVIDIA-L4"]
@@ -595,3 +597,53 @@ def test_options_pass_their_checkov_checks(variants):
     # namespace: default and liveness_from_readiness: false turn off what their defaults passed.
     assert found["options-kubernetes"] == {"CKV_K8S_43", "CKV_K8S_21", "CKV_K8S_8"}
     assert found["digest-kubernetes"] == {"CKV_K8S_22"}
+
+
+# Issue 13 item 6: one GCE firewall rule cannot mix IPv4 and IPv6, so the single-stack Service carries the ranges
+# of its family (targets.kubernetes.ip_family) and leaves the others out with a warning, or refuses a list with none.
+DUAL = k8s_limits._DUAL_STACK_DOC
+FAMILY_CASES = [
+    ({}, ["203.0.113.0/24", "2001:db8::/32"], ["203.0.113.0/24"], [], [
+        "kubernetes: load_balancer.allowed_cidrs has IPv6 ranges (2001:db8::/32), but the Service is single-stack "
+        "IPv4 (targets.kubernetes.ip_family): they are left out of the Service's source ranges (one firewall rule "
+        f"cannot mix IPv4 and IPv6), and clients reach it over IPv4 from the IPv4 ranges alone (see {DUAL})"]),
+    ({"ip_family": "IPv6"}, ["203.0.113.0/24", "2001:db8::/32"], ["2001:db8::/32"], [], [
+        "kubernetes: load_balancer.allowed_cidrs has IPv4 ranges (203.0.113.0/24), but the Service is single-stack "
+        "IPv6 (targets.kubernetes.ip_family): they are left out of the Service's source ranges (one firewall rule "
+        f"cannot mix IPv4 and IPv6), and clients reach it over IPv6 from the IPv6 ranges alone (see {DUAL})"]),
+    ({}, ["2001:db8::/32"], [], [
+        "kubernetes: load_balancer.allowed_cidrs has only IPv6 ranges (2001:db8::/32), but the Service is "
+        "single-stack IPv4 (targets.kubernetes.ip_family): no client could reach it; list IPv4 ranges "
+        f"(see {DUAL})"], []),
+    # the default 0.0.0.0/0 (everyone) on an IPv6 Service is everyone over IPv6, without a warning
+    ({"ip_family": "IPv6"}, None, ["::/0"], [], []),
+    ({"ip_family": "IPv6"}, ["0.0.0.0/0", "2001:db8::/32"], ["2001:db8::/32"], [], [
+        "kubernetes: load_balancer.allowed_cidrs has IPv4 ranges (0.0.0.0/0), but the Service is single-stack "
+        "IPv6 (targets.kubernetes.ip_family): they are left out of the Service's source ranges (one firewall rule "
+        f"cannot mix IPv4 and IPv6), and clients reach it over IPv6 from the IPv6 ranges alone (see {DUAL})"]),
+    ({}, ["10.0.0.0/8", "::/0"], ["10.0.0.0/8"], [], [
+        "kubernetes: load_balancer.allowed_cidrs has IPv6 ranges (::/0), but the Service is single-stack IPv4 "
+        "(targets.kubernetes.ip_family): they are left out of the Service's source ranges (one firewall rule cannot "
+        f"mix IPv4 and IPv6), and clients reach it over IPv4 from the IPv4 ranges alone (see {DUAL})"]),
+]
+
+
+@pytest.mark.parametrize("settings, cidrs, ranges, expected_errors, expected_warnings", FAMILY_CASES)
+def test_service_source_ranges_are_those_of_its_ip_family(settings, cidrs, ranges, expected_errors,
+                                                          expected_warnings):
+    lb = {"allowed_cidrs": cidrs} if cidrs else {}
+    assert errors(settings, load_balancer=lb) == expected_errors
+    assert warnings(settings, load_balancer=lb) == expected_warnings
+    spec = Spec.model_validate(spec_dict(targets={"kubernetes": settings}, load_balancer=lb))
+    service, _ = lower(spec, ["kubernetes"])
+    assert k8s_limits.source_ranges(service, settings.get("ip_family", "IPv4")) == ranges
+
+
+def test_https_only_services_have_no_source_ranges_to_split():
+    assert diagnostics(load_balancer={"allowed_cidrs": ["2001:db8::/32"],
+                                      "listeners": [{"port": 443, "protocol": "https"}]}) == [
+        ("warning", "kubernetes: the https Ingress has no host (the spec names none): controllers that choose the "
+                    "certificate by SNI host, such as ingress-nginx, serve their default certificate instead of "
+                    f"targets.kubernetes.certificate (see {k8s_limits._INGRESS_DOC})"),
+        ("warning", "kubernetes: https is served by the Ingress, whose exposure and source ranges belong to its "
+                    "ingress controller: public and allowed_cidrs apply to the Service's http listeners only")]

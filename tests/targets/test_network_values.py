@@ -4,6 +4,8 @@ variant specs (tests/targets/variants.py) and compared with the spec values."""
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from tests.targets.variants import CIDRS, VARIANTS, ports, seconds, strip
@@ -216,12 +218,18 @@ def test_gcp_internal_load_balancer(resources):
 
 # --- Kubernetes ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["v-k8s", "v-k8s-derived"])
+@pytest.mark.parametrize("name", ["v-k8s", "v-k8s-derived", "v-k8s-v6"])
 def test_kubernetes_service_ports_and_source_ranges(resources, name):
+    """The Service is single-stack in targets.kubernetes.ip_family (default IPv4) and carries the allowed_cidrs of
+    that family only: one GCE firewall rule cannot mix IPv4 and IPv6 (issue 13 item 6)."""
     res, lb = resources(name), spec(name)["load_balancer"]
+    family = spec(name)["targets"]["kubernetes"].get("ip_family", "IPv4")
     service = res["kubernetes_service_v1"]["service"]["spec"]
     assert service["type"] == "LoadBalancer"
-    assert service["load_balancer_source_ranges"] == lb.get("allowed_cidrs", ["0.0.0.0/0"])
+    assert (service["ip_families"], service["ip_family_policy"]) == ([family], "SingleStack")
+    own = [c for c in lb.get("allowed_cidrs", ["0.0.0.0/0"])
+           if f"IPv{ipaddress.ip_network(c).version}" == family]
+    assert own and service["load_balancer_source_ranges"] == own
     assert [(p["port"], p["target_port"], p["protocol"]) for p in service["port"]] == [
         (x["port"], str(spec(name)["model"]["port"]), "TCP") for x in lb["listeners"]]
     pod = res["kubernetes_deployment_v1"]["deployment"]["spec"]["template"]["spec"]

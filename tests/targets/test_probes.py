@@ -146,7 +146,8 @@ def test_azureml_routes_and_probes(resources):
     routes = res["azapi_resource"]["environment_version"]["body"]["properties"]["inferenceConfig"]
     assert routes == {"readinessRoute": {"path": ready["path"], "port": ready["port"]},
                       "livenessRoute": {"path": live["path"], "port": live["port"]},
-                      "scoringRoute": {"path": "/score", "port": VARIANTS["v-aml"]["model"]["port"]}}
+                      # targets.azureml.scoring_route's default: the OpenAI API prefix (docs/spec.md)
+                      "scoringRoute": {"path": "/v1", "port": VARIANTS["v-aml"]["model"]["port"]}}
     body = res["azapi_resource"]["deployment"]["body"]["properties"]
     assert body["readinessProbe"] == {
         "initialDelay": iso(ready["initial_delay"]), "period": iso(ready["interval"]), "timeout": iso(ready["timeout"]),

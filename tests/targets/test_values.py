@@ -112,7 +112,10 @@ def test_gcp_autoscaler(resources):
         policy = res["google_compute_region_autoscaler"]["autoscaler"]["autoscaling_policy"]
         assert (policy["min_replicas"], policy["max_replicas"]) == (spec(name)["replicas"]["min"],
                                                                     spec(name)["replicas"]["max"])
-        assert policy["cooldown_period"] == seconds(auto["scale_out_delay"])
+        # the initialization period covers the model's load time: max(initial_delay, scale_out_delay)
+        assert policy["cooldown_period"] == max(seconds(spec(name)["probes"]["readiness"]["initial_delay"]),
+                                                seconds(auto["scale_out_delay"]))
+        assert policy["cooldown_period"] == 900 > seconds(auto["scale_out_delay"])  # 15m vs 2m in variants.py
         assert policy["stabilization_period"] == seconds(auto["scale_in_delay"])
         assert "target_size" not in res["google_compute_region_instance_group_manager"]["instance_group"]
         backend = next(iter(res.get("google_compute_backend_service", res.get("google_compute_region_backend_service"))
@@ -171,3 +174,23 @@ def test_azureml_counts_and_autoscale(resources):
         assert trigger["dimensions"] == [{"name": "deployment", "operator": "Equals", "values": ["main"]}]
     assert {r["scale_action"]["cooldown"] for r in profile["rule"]} == {
         f"PT{seconds(auto['scale_out_delay']) // 60}M", f"PT{seconds(auto['scale_in_delay']) // 60}M"}
+
+
+def test_azureml_request_timeout_is_the_idle_timeout(resources):
+    """load_balancer.idle_timeout up to the endpoint's 180 s maximum is the request timeout (v-aml: 120 s)."""
+    idle = seconds(spec("v-aml")["load_balancer"]["idle_timeout"])
+    assert idle < 180
+    settings = resources("v-aml")["azapi_resource"]["deployment"]["body"]["properties"]["requestSettings"]
+    assert settings == {"requestTimeout": f"PT{idle // 60}M"}
+
+
+def test_azureml_terraform_waits_for_the_readiness_probe_and_each_upgrade_round(resources):
+    """create: 30 min of provisioning (azapi's own default) + initial_delay + healthy_threshold intervals; update: that
+    per round, replicas.max = 7 instances taking ceil(7 / (ceil(1.2 x 7) - 7)) = ceil(7 / 2) = 4 rounds."""
+    ready, res = spec("v-aml")["probes"]["readiness"], resources("v-aml")
+    create = 1800 + seconds(ready["initial_delay"]) + ready["healthy_threshold"] * seconds(ready["interval"])
+    assert create == 1800 + 900 + 4 * 20
+    expected = {"create": f"{-(-create // 60)}m", "update": f"{-(-4 * create // 60)}m"}
+    assert expected == {"create": "47m", "update": "186m"}
+    assert res["azapi_resource"]["deployment"]["timeouts"] == expected
+    assert res["azapi_update_resource"]["traffic"]["timeouts"] == expected

@@ -81,6 +81,10 @@ VARIANTS = {
                   {"accelerator": "nvidia-l4", "count": 2, "cpus": 6, "memory_gib": 24},
                   replicas={"min": 2, "max": 7, "autoscale": CPU},
                   load_balancer={"allowed_cidrs": CIDRS, "listeners": HTTP, "drain_timeout": 45}),
+    # Kubernetes, IPv6 Service: only the IPv6 half of CIDRS becomes its source ranges (issue 13 item 6).
+    "v-k8s-v6": spec("v-k8s-v6", {"kubernetes": {"namespace": "serving", "ip_family": "IPv6"}},
+                     {"accelerator": "none", "cpus": 2, "memory_gib": 4}, live=None, replicas={"min": 1, "max": 2},
+                     load_balancer={"allowed_cidrs": CIDRS, "listeners": HTTP}),
     # Kubernetes without probes.liveness: the liveness probe is derived from readiness (README).
     "v-k8s-derived": spec("v-k8s-derived", {"kubernetes": {}}, {"accelerator": "none", "cpus": 2, "memory_gib": 4},
                           live=None, replicas={"min": 1, "max": 5, "autoscale": {**REQUESTS, "target": 12.5}},
