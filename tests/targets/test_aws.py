@@ -212,6 +212,20 @@ def test_model_read_grant_is_the_model_prefix_only(synthesized, example, name):
     assert template["iam_instance_profile"] == {"arn": "${aws_iam_instance_profile.replica_profile.arn}"}
 
 
+def test_a_new_launch_template_version_rolls_out_to_the_replicas(synthesized):
+    """A spec change (image, args, env, instance type) makes a new launch template version; the group follows it by
+    version number, so the change starts a rolling instance refresh. The provider starts none for "$Latest"
+    ("A refresh will not start when version = \"$Latest\" is configured in the launch_template block",
+    hashicorp/terraform-provider-aws website/docs/r/autoscaling_group.html.markdown, instance_refresh)."""
+    for _, name in STACKS:
+        res = stack(synthesized, name)["resource"]
+        asg = res["aws_autoscaling_group"]["autoscaling_group"]
+        assert asg["launch_template"] == {"id": "${aws_launch_template.launch_template.id}",
+                                          "version": "${aws_launch_template.launch_template.latest_version}"}
+        assert asg["instance_refresh"] == {"strategy": "Rolling"}
+        assert res["aws_launch_template"]["launch_template"]["update_default_version"] is True
+
+
 def test_load_balancer_egress_only_to_replicas_on_their_ports(synthesized):
     for example, name in STACKS:
         (service,) = [c.service for c in compile_files([str(ROOT / "examples" / f"{example}.yaml")], ["aws"])[0]
