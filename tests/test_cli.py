@@ -103,12 +103,13 @@ def test_synth_writes_the_layout_and_check_compares(tmp_path):
 def test_synth_is_deterministic_across_runs_and_directories(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b" / "nested"
     assert main(["synth", *map(str, EXAMPLES), "--out", str(first)]) == 0
-    # Another directory and hash seed, and no Node on PATH: jsii must use the wheel's Node, silently.
+    # Another directory and hash seed, and no Node on PATH: jsii must use the wheel's Node, silently. PYTHONPATH: this
+    # checkout's compiler, not whichever one the venv's editable install points at (a shared venv, a worktree).
     env = {k: v for k, v in os.environ.items() if k != "JSII_NODE"}
     seed = "54321" if os.environ.get("PYTHONHASHSEED") == "12345" else "12345"  # never this process's seed
     result = subprocess.run([sys.executable, "-m", "compiler.cli", "synth", *map(str, EXAMPLES), "--out",
                              str(second)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**env, "PYTHONHASHSEED": seed, "PATH": "/nonexistent"})
+                            env={**env, "PYTHONHASHSEED": seed, "PATH": "/nonexistent", "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
     import re
     assert all(re.match(ERROR_LINE, line) for line in result.stderr.splitlines()), result.stderr  # warnings only

@@ -190,7 +190,9 @@ def _autoscaling_group(stack, service: ir.Service, template, group, subnets):
         min_size=service.min_replicas, max_size=service.max_replicas, vpc_zone_identifier=subnets,
         target_group_arns=[group.arn], health_check_type="ELB", health_check_grace_period=service.initial_delay_s,
         default_instance_warmup=service.autoscale.scale_out_delay_s if service.autoscale else None,
-        launch_template={"id": template.id, "version": "$Latest"},
+        # The version number, not "$Latest": a new version then changes the group and starts the rolling refresh
+        # ("A refresh will not start when version = \"$Latest\"", aws provider docs, autoscaling_group).
+        launch_template={"id": template.id, "version": template.latest_version},
         instance_refresh={"strategy": "Rolling"},
         tag=[{"key": key, "value": value, "propagate_at_launch": True} for key, value in sorted(tags.items())])
 

@@ -183,6 +183,49 @@ def test_secure_defaults(synthesized):
                 assert listener["ssl_policy"] == aws.TLS_POLICY == "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
+# The replicas' read grant for an s3:// model.uri: the objects under its key prefix and the listing of that prefix,
+# nothing wider (https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-policies-s3.html); no grant otherwise.
+MODEL_GRANTS = {"llama70b-aws": ("acme-models", "llama-3.1-70b-instruct/"),
+                "chat-aws": ("acme-models", "llama-3.1-8b-instruct/")}
+PARTITION = "${data.aws_partition.partition.partition}"
+
+
+@pytest.mark.parametrize("example, name", STACKS, ids=[n for _, n in STACKS])
+def test_model_read_grant_is_the_model_prefix_only(synthesized, example, name):
+    (service,) = [c.service for c in compile_files([str(ROOT / "examples" / f"{example}.yaml")], ["aws"])[0]
+                  if f"{c.service.name}-aws" == name]
+    res = stack(synthesized, name)["resource"]
+    if name not in MODEL_GRANTS:
+        assert not (service.model_uri or "").startswith("s3://") and "aws_iam_role_policy" not in res
+        return
+    bucket, prefix = MODEL_GRANTS[name]
+    assert service.model_uri == f"s3://{bucket}/{prefix}"
+    grant = res["aws_iam_role_policy"]["model_read"]
+    assert grant["role"] == "${aws_iam_role.replica_role.id}"
+    assert json.loads(grant["policy"]) == {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:{PARTITION}:s3:::{bucket}/{prefix}*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:{PARTITION}:s3:::{bucket}",
+         "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}}]}
+    profile = res["aws_iam_instance_profile"]["replica_profile"]
+    assert profile["role"] == "${aws_iam_role.replica_role.name}"
+    template = res["aws_launch_template"]["launch_template"]
+    assert template["iam_instance_profile"] == {"arn": "${aws_iam_instance_profile.replica_profile.arn}"}
+
+
+def test_a_new_launch_template_version_rolls_out_to_the_replicas(synthesized):
+    """A spec change (image, args, env, instance type) makes a new launch template version; the group follows it by
+    version number, so the change starts a rolling instance refresh. The provider starts none for "$Latest"
+    ("A refresh will not start when version = \"$Latest\" is configured in the launch_template block",
+    hashicorp/terraform-provider-aws website/docs/r/autoscaling_group.html.markdown, instance_refresh)."""
+    for _, name in STACKS:
+        res = stack(synthesized, name)["resource"]
+        asg = res["aws_autoscaling_group"]["autoscaling_group"]
+        assert asg["launch_template"] == {"id": "${aws_launch_template.launch_template.id}",
+                                          "version": "${aws_launch_template.launch_template.latest_version}"}
+        assert asg["instance_refresh"] == {"strategy": "Rolling"}
+        assert res["aws_launch_template"]["launch_template"]["update_default_version"] is True
+
+
 def test_load_balancer_egress_only_to_replicas_on_their_ports(synthesized):
     for example, name in STACKS:
         (service,) = [c.service for c in compile_files([str(ROOT / "examples" / f"{example}.yaml")], ["aws"])[0]

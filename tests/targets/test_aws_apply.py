@@ -206,6 +206,28 @@ def test_the_emulator_runs_one_request_at_a_time():
     assert most[0] == 1
 
 
+def test_a_value_left_unknown_is_not_a_change_but_a_known_one_is():
+    """The second plan's reading (_changed): a launch template update (a moto gap) leaves the template's next
+    version unknown, and the autoscaling group's launch_template.version with it; the group is not a change of its
+    own. Its launch template id changing, or an update with nothing visibly changed, still is."""
+    template = {"address": "aws_launch_template.t", "change": {
+        "actions": ["update"], "before": {"latest_version": 1, "tag_specifications": []},
+        "after": {"tag_specifications": [{"resource_type": "instance"}]}, "after_unknown": {"latest_version": True}}}
+    group = {"address": "aws_autoscaling_group.g", "change": {
+        "actions": ["update"], "before": {"launch_template": [{"id": "lt-1", "version": "1"}]},
+        "after": {"launch_template": [{"id": "lt-1"}]}, "after_unknown": {"launch_template": [{"version": True}]}}}
+    assert _changed({"resource_changes": [template, group]}) == {
+        ("aws_launch_template.t", "tag_specifications"): '[] -> [{"resource_type": "instance"}]'}
+    group["change"]["after"]["launch_template"][0]["id"] = "lt-2"
+    assert _changed({"resource_changes": [group]}) == {
+        ("aws_autoscaling_group.g", "launch_template"):
+            '[{"id": "lt-1", "version": "1"}] -> [{"id": "lt-2"}]'}
+    hidden = {"address": "aws_autoscaling_group.g", "change": {
+        "actions": ["update"], "before": {"capacity_reservation_preference": None},
+        "after": {"capacity_reservation_preference": ""}, "after_unknown": {}}}
+    assert _changed({"resource_changes": [hidden]}) == {("aws_autoscaling_group.g", "(update)"): "null -> null"}
+
+
 @dataclasses.dataclass
 class Run:
     """One stack's life: every terraform step that ran, in order, and what state and plan held after each."""
@@ -254,17 +276,33 @@ def _blank(value):
     return None if value in ("", [], {}) else value
 
 
+def _known(value, unknown):
+    """The value with the parts the plan marks unknown (`after_unknown`, nested like the value) as null."""
+    if unknown is True:
+        return None
+    if isinstance(value, dict) and isinstance(unknown, dict):
+        return {k: _known(v, unknown.get(k)) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(unknown, list):
+        return [_known(v, unknown[i] if i < len(unknown) else None) for i, v in enumerate(value)]
+    return value
+
+
 def _changed(plan: dict) -> dict[tuple[str, str], str]:
-    """{(address, attribute): "before -> after"} for every attribute a plan changes. Attributes the plan leaves
-    wholly unknown (a launch template's next version number, say) follow from an update rather than cause one."""
+    """{(address, attribute): "before -> after"} for every attribute a plan changes. Values the plan leaves unknown
+    (a launch template's next version number, and the autoscaling group's launch_template.version that follows it)
+    come from an update elsewhere, which is reported there, rather than cause one: a resource whose only change is
+    such a value is left out."""
     out = {}
     for change in plan.get("resource_changes", []):
         actions, diff = change["change"]["actions"], change["change"]
         if actions == ["no-op"]:
             continue
         before, after, unknown = diff.get("before") or {}, diff.get("after") or {}, diff.get("after_unknown") or {}
-        keys = sorted(k for k in set(before) | set(after)
-                      if unknown.get(k) is not True and _blank(before.get(k)) != _blank(after.get(k)))
+        differ = [k for k in sorted(set(before) | set(after)) if _blank(before.get(k)) != _blank(after.get(k))]
+        keys = [k for k in differ if _blank(_known(before.get(k), unknown.get(k)))
+                != _blank(_known(after.get(k), unknown.get(k)))]
+        if differ and not keys and actions == ["update"]:
+            continue
         for key in keys or ["(" + "+".join(actions) + ")"]:
             out[(change["address"], key)] = f"{json.dumps(before.get(key))} -> {json.dumps(after.get(key))}"
     for name, change in (plan.get("output_changes") or {}).items():
