@@ -88,7 +88,7 @@ def _targets(values: list[str] | None) -> list[str] | None:
 
 def _report(diagnostics: list[Diagnostic], fmt: str) -> None:
     if diagnostics or fmt == "json":
-        print(render_all(diagnostics, fmt), file=sys.stderr)
+        print(render_all(diagnostics, fmt), file=sys.stderr, flush=True)  # before the summary on stdout
 
 
 def _result(args, text_lines: list[str], data: dict) -> None:
@@ -161,8 +161,9 @@ def _validate(args) -> int:
     compiled, warnings = compile_files(args.specs, _targets(args.target))
     _report(warnings, args.format)
     stacks = sum(len(c.service.targets) for c in compiled)
-    _result(args, [f"ok: {len(compiled)} service(s), {stacks} stack(s)"],
-            {"ok": True, "services": len(compiled), "stacks": stacks})
+    counted = f", {len(warnings)} warning(s) above" if warnings else ""
+    _result(args, [f"ok: {len(compiled)} service(s), {stacks} stack(s){counted}"],
+            {"ok": True, "services": len(compiled), "stacks": stacks, "warnings": len(warnings)})
     return EXIT_OK
 
 

@@ -26,12 +26,17 @@ class Loc:
 
 @dataclasses.dataclass(frozen=True)
 class Diagnostic:
-    """One message for the user. `loc` is resolved by the driver from `path` when a stage only knows the path."""
+    """One message for the user. `loc` is resolved by the driver from `path` when a stage only knows the path.
+
+    A warning is about the value at `path`, and the driver shows it only where the user wrote that value (a spec
+    default a target cannot carry exactly is documented on the target's page instead); `always` marks a warning about
+    a gap of the target that holds whatever the user wrote, shown even when `path` was left out."""
 
     message: str
     loc: Loc | None = None
     path: Path = ()
     severity: str = "error"
+    always: bool = False
 
     def render(self) -> str:
         """One line, whatever the message quotes from the input: characters that end a line are escaped."""

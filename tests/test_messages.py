@@ -1,0 +1,104 @@
+"""Messages a new user understands: warnings only about what the spec wrote, an error without a warning that
+contradicts it, readable forms instead of regexes, and the summary after the warnings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from compiler.driver import compile_files
+from compiler.errors import CompileError
+from tests.conftest import ROOT, spec_dict
+
+# A spec for several targets whose load balancer and probes are left at the spec defaults: the default idle timeout
+# (240 s) is longer than an Azure ML request may take (180 s), the default drain timeout (30 s) has no Azure Load
+# Balancer setting, the default readiness timeout (5 s) none on an Azure probe.
+MULTI = {"azure": {"location": "eastus"}, "azureml": {"location": "eastus"}, "aws": {"region": "us-east-1"},
+         "kubernetes": {}}
+
+
+def messages(tmp_path, **overrides) -> list[tuple[str, str]]:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec_dict(**overrides), sort_keys=False))
+    try:
+        _, diagnostics = compile_files([str(path)])
+    except CompileError as exc:
+        diagnostics = exc.diagnostics
+    return [(d.severity, d.message) for d in diagnostics]
+
+
+def about(found: list[tuple[str, str]], fragment: str) -> list[tuple[str, str]]:
+    return [m for m in found if fragment in m[1]]
+
+
+def test_spec_defaults_a_target_cannot_carry_give_no_warning(tmp_path):
+    found = messages(tmp_path, hardware={"accelerator": "nvidia-t4", "memory_gib": 16}, targets=MULTI)
+    assert about(found, "idle_timeout") == [] and about(found, "drain_timeout") == []
+    assert about(found, "probes.readiness.timeout") == []
+    assert about(found, "disk_gib") == []  # azureml: the disk comes with the VM size, but 100 GiB is the default
+
+
+def test_the_same_values_written_by_the_user_warn_on_each_target_that_cannot_carry_them(tmp_path):
+    found = messages(tmp_path, hardware={"accelerator": "nvidia-t4", "memory_gib": 16, "disk_gib": 100},
+                     load_balancer={"idle_timeout": "240s", "drain_timeout": 30},
+                     probes={"readiness": {"timeout": 5}}, targets=MULTI)
+    assert [m for _, m in about(found, "idle_timeout")] == [
+        "azureml: load_balancer.idle_timeout (240s) has no managed online endpoint setting; the endpoint bounds each "
+        "request's total time instead, set to the 180s maximum, so longer requests are cut off (see "
+        "https://learn.microsoft.com/en-us/azure/machine-learning/how-to-manage-quotas#azure-machine-learning-online-"
+        "endpoints-and-batch-endpoints)"]
+    assert sorted(m.split(":")[0] for _, m in about(found, "drain_timeout")) == ["azure", "azureml"]
+    assert [m.split(":")[0] for _, m in about(found, "probes.readiness.timeout")] == ["azure"]
+    assert [m.split(":")[0] for _, m in about(found, "disk_gib")] == ["azureml"]
+
+
+def test_warnings_about_a_gap_of_the_target_are_shown_without_a_written_value(tmp_path):
+    """The one concurrent request per Azure ML instance, and the Kubernetes memory request when memory_gib is left
+    out, hold whatever the spec says: they are `always` warnings."""
+    found = messages(tmp_path, hardware={"accelerator": "nvidia-t4"}, targets=MULTI)
+    assert len(about(found, "azureml: a managed online deployment admits 1 concurrent request")) == 1
+    assert len(about(found, "kubernetes: hardware.memory_gib is not set")) == 1
+
+
+def test_an_error_has_no_contradicting_warning_at_the_same_place(tmp_path):
+    """An Azure ML size that is neither in the catalog nor on the SKU list: one error with the closest sizes, no
+    'used as given' warning for azureml; aws, whose catalog lacks the same name, still warns."""
+    found = messages(tmp_path, hardware={"accelerator": "none", "instance_types": {"azureml": "Standard_F4s_v9",
+                                                                                    "aws": "c7i.larg"}},
+                     targets={"azureml": {"location": "eastus"}, "aws": {"region": "us-east-1"}})
+    azureml = about(found, "azureml: ")
+    assert [s for s, _ in azureml if "instance_types" in _ or "catalog" in _] == ["error"]
+    [(_, error)] = about(found, "Standard_F4s_v9")
+    assert "not in the managed online endpoints SKU list; did you mean 'standard_f4s_v2'" in error
+    [(severity, warning)] = about(found, "c7i.larg'")
+    assert severity == "warning" and warning.endswith("did you mean 'c7i.large' or 'c7i.xlarge' or 'c7i.8xlarge'?")
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("vpc_id", "vpc-XYZ", "targets.aws.vpc_id: 'vpc-XYZ' is not a VPC id ('vpc-' and hexadecimal digits, e.g. "
+                          "vpc-0a1b2c3d4e5f60718)"),
+    ("subnet_ids", ["subnet-0a1b2c3d", "sn-1"], "targets.aws.subnet_ids[1]: 'sn-1' is not a subnet id ('subnet-' and "
+                                                "hexadecimal digits, e.g. subnet-0a1b2c3d4e5f60718)"),
+    ("replica_subnet_ids", ["subnet-Q"], "targets.aws.replica_subnet_ids[0]: 'subnet-Q' is not a subnet id"),
+    ("image", "ami-12G", "targets.aws.image: 'ami-12G' is not an AMI id"),
+    ("region", "us_east_1", "targets.aws.region: 'us_east_1' does not have the form this field takes, e.g. us-east-1 "
+                            "(pattern "),
+])
+def test_identifiers_are_described_not_given_as_a_regex(tmp_path, key, value, expected):
+    found = messages(tmp_path, targets={"aws": {"region": "us-east-1", key: value}})
+    [(severity, message)] = [m for m in found if m[0] == "error"]
+    assert message.startswith(expected), message
+    if key != "region":
+        assert "pattern" not in message and "^" not in message
+
+
+def test_validate_prints_the_warnings_then_the_summary_with_their_count():
+    run = subprocess.run([sys.executable, "-m", "compiler.cli", "validate", "examples/two-services.yaml"],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=True)
+    lines = run.stdout.splitlines()
+    warnings = [line for line in lines if ": warning: " in line]
+    assert warnings and lines[:len(warnings)] == warnings
+    assert lines[-1] == f"ok: 2 service(s), 5 stack(s), {len(warnings)} warning(s) above"
