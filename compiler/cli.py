@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import json
 import os
 import pathlib
 import sys
 import tempfile
 
-from compiler import output, schema, scratch, state_backend, transaction
+from compiler import output, schema, scratch, transaction
 from compiler.errors import CompileError, Diagnostic, render_all, suggest
 from compiler.spec import TargetName
 
@@ -53,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
                               "limits, without generating anything.")
     validate.add_argument("specs", nargs="+", metavar="SPEC")
     validate.add_argument("--target", action="append", metavar="T[,T...]", help="only check these targets")
+
+    explain = sub.add_parser("explain", help="what synth would emit per target: instance type, price, resources",
+                             description="For each service and target, without generating anything and without "
+                             "starting the CDK runtime: the instance type chosen and why, replicas, the catalog price "
+                             "per hour and per month (730 h), the front end and probes, the resources synth would "
+                             "emit, and the warnings. --format markdown prints the table a pull-request comment shows.")
+    explain.add_argument("specs", nargs="+", metavar="SPEC")
+    explain.add_argument("--target", action="append", metavar="T[,T...]", help="only these targets")
+    explain.add_argument("--format", choices=["text", "json", "markdown"], default="text",
+                         help="text (default), json (one document on stdout) or markdown (a table per service)")
 
     sch = sub.add_parser("schema", help="print or write the JSON Schema of the spec",
                          description="The JSON Schema editors and pull-request checks validate specs with.")
@@ -106,12 +117,12 @@ def _synth(args) -> int:
     out = output.check_path(args.out, args.specs)
     output.read_owned(out)  # refuse a directory infc did not write before touching it, even with a lock file
     compiled, warnings = compile_files(args.specs, only)
-    import targets as backends
     from compiler import cdk
+    from compiler.recording import build, stack_name
 
-    stacks = [(f"{c.service.name}-{t.name}", _builder(backends.backend(t.name), c.service, t))
+    stacks = [(stack_name(c.service, t), functools.partial(build, service=c.service, target=t))
               for c in compiled for t in c.service.targets]
-    targets_of = {f"{c.service.name}-{t.name}": t.name for c in compiled for t in c.service.targets}
+    targets_of = {stack_name(c.service, t): t.name for c in compiled for t in c.service.targets}
     scope = set(only) if only else None
     scratch.directory()
     if args.check:
@@ -147,14 +158,6 @@ def _files(root: str | pathlib.Path) -> dict[str, bytes]:
     return {p.relative_to(base).as_posix(): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()}
 
 
-def _builder(backend, service, target):
-    def build(stack) -> None:
-        stack.backend(*state_backend.resolve(stack.name, target.name, target.settings))
-        backend.emit(stack, service, target)
-
-    return build
-
-
 def _validate(args) -> int:
     from compiler.driver import compile_files
 
@@ -164,6 +167,19 @@ def _validate(args) -> int:
     counted = f", {len(warnings)} warning(s) above" if warnings else ""
     _result(args, [f"ok: {len(compiled)} service(s), {stacks} stack(s){counted}"],
             {"ok": True, "services": len(compiled), "stacks": stacks, "warnings": len(warnings)})
+    return EXIT_OK
+
+
+def _explain(args) -> int:
+    from compiler import explain
+    from compiler.driver import compile_files
+
+    compiled, _ = compile_files(args.specs, _targets(args.target))  # warnings are part of the explanation
+    views = [explain.view(c) for c in compiled]
+    if args.format == "json":
+        print(json.dumps(explain.as_json(views), indent=2, sort_keys=True))
+    else:
+        print(explain.markdown(views) if args.format == "markdown" else explain.text(views))
     return EXIT_OK
 
 
@@ -204,7 +220,7 @@ def _write_file(name: str, content: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"synth": _synth, "validate": _validate, "schema": _schema}[args.command]
+    command = {"synth": _synth, "validate": _validate, "explain": _explain, "schema": _schema}[args.command]
     fmt = getattr(args, "format", "text")
     try:
         code = command(args)

@@ -16,13 +16,14 @@ from compiler.parse import parse
 class Compiled:
     document: Document
     service: ir.Service
+    warnings: tuple[Diagnostic, ...] = ()  # this document's warnings, located (also among compile_files' list)
 
 
 def _located(doc: Document, diags: list[Diagnostic]) -> list[Diagnostic]:
     return [d if d.loc else dataclasses.replace(d, loc=doc.locate(d.path)) for d in diags]
 
 
-def _subject(d: Diagnostic) -> str:
+def subject(d: Diagnostic) -> str:
     """The target a message is about ("aws: ..."), or "" for the spec's own rules."""
     head, sep, _ = d.message.partition(": ")
     return head if sep and head in backends.BACKENDS else ""
@@ -33,9 +34,9 @@ def shown(doc: Document, diags: list[Diagnostic]) -> list[Diagnostic]:
     about the value at a path the document does not hold is about a spec default, which each target's page documents
     instead (`always` warnings are about a gap whatever the value). And where an error and a warning about the same
     target point at the same place, the error says what to do: the warning goes."""
-    errors = {(d.path, _subject(d)) for d in diags if d.severity == "error" and d.path}
+    errors = {(d.path, subject(d)) for d in diags if d.severity == "error" and d.path}
     return [d for d in diags if d.severity != "warning" or not d.path
-            or ((d.always or tuple(d.path) in doc.values) and (d.path, _subject(d)) not in errors)]
+            or ((d.always or tuple(d.path) in doc.values) and (d.path, subject(d)) not in errors)]
 
 
 def _emitted(named: list[str], only: list[str] | None) -> list[str]:
@@ -100,7 +101,8 @@ def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list
                 for target in service.targets if service else ():
                     found += backends.backend(target.name).check(service, target)
                 if service and service.targets and not any(d.severity == "error" for d in found):
-                    compiled.append(Compiled(doc, service))
+                    warned = tuple(d for d in _located(doc, shown(doc, found)) if d.severity == "warning")
+                    compiled.append(Compiled(doc, service, warned))
             diagnostics += _located(doc, shown(doc, found))
     # --target skips services that do not name the target, like `terraform -target`; naming a target no
     # service has is a mistake. Checked only once every file parsed, so the message is not a guess.
