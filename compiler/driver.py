@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+from collections.abc import Callable
 
 import targets as backends
 from compiler import ir, lower, validate
 from compiler.errors import CompileError, Diagnostic, Loc
-from compiler.loader import Document, load_file
+from compiler.loader import Document, load_file, load_text
 from compiler.parse import parse
 
 
@@ -67,12 +69,23 @@ def _once(paths: list[str], diagnostics: list[Diagnostic]) -> list[str]:
 def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list[Compiled], list[Diagnostic]]:
     """Every service in `paths`, lowered and checked. Raises CompileError with all diagnostics on any error."""
     diagnostics: list[Diagnostic] = []
+    sources = [(path, functools.partial(load_file, path)) for path in _once(paths, diagnostics)]
+    return _compile(sources, only, diagnostics, paths)
+
+
+def compile_text(name: str, raw: bytes, only: list[str] | None = None) -> tuple[list[Compiled], list[Diagnostic]]:
+    """compile_files for the bytes of one spec file held in memory; diagnostics name it `name`."""
+    return _compile([(name, functools.partial(load_text, name, raw))], only, [], [name])
+
+
+def _compile(sources: list[tuple[str, Callable[[], list[Document]]]], only: list[str] | None,
+             diagnostics: list[Diagnostic], paths: list[str]) -> tuple[list[Compiled], list[Diagnostic]]:
     compiled: list[Compiled] = []
     first_by_name: dict[str, Document] = {}
     named_anywhere: set[str] = set()
-    for path in _once(paths, diagnostics):
+    for _, read in sources:
         try:
-            documents = load_file(path)
+            documents = read()
         except CompileError as exc:
             diagnostics += exc.diagnostics
             continue
