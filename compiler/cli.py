@@ -65,6 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--format", choices=["text", "json", "markdown"], default="text",
                          help="text (default), json (one document on stdout) or markdown (a table per service)")
 
+    graph = sub.add_parser("graph", help="draw the architecture of one stack (Mermaid or DOT)",
+                           description="Synthesize one stack and draw it from its resources and their references: "
+                           "client, listeners, load balancer, backend and health check, replicas, autoscaling and the "
+                           "model source. Mermaid renders in GitHub pull requests and READMEs; DOT in Graphviz.")
+    graph.add_argument("spec", metavar="SPEC")
+    graph.add_argument("--target", required=True, choices=TARGETS, metavar="T", help=f"one of {', '.join(TARGETS)}")
+    graph.add_argument("--service", metavar="NAME", help="the service (metadata.name) when SPEC holds several")
+    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid", help="mermaid (default) or dot")
+    graph.add_argument("--all", action="store_true",
+                       help="draw every resource and data source, and depends_on, not only the request path")
+
     sch = sub.add_parser("schema", help="print or write the JSON Schema of the spec",
                          description="The JSON Schema editors and pull-request checks validate specs with.")
     sch.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
@@ -183,6 +194,25 @@ def _explain(args) -> int:
     return EXIT_OK
 
 
+def _graph(args) -> int:
+    from compiler import api, graph
+
+    compiled, _ = api.compile_spec(pathlib.Path(args.spec), [args.target])
+    chosen = [c for c in compiled if args.service in (None, c.service.name)]
+    if len(chosen) != 1:
+        names = ", ".join(c.service.name for c in compiled)
+        raise CompileError([Diagnostic(f"--service: {args.spec} has the services {names} with targets.{args.target}; "
+                                       "name one with --service" if not args.service else
+                                       f"--service {args.service}: no such service with targets.{args.target} in "
+                                       f"{args.spec}{suggest(args.service, [c.service.name for c in compiled])}")])
+    service = chosen[0].service
+    name = f"{service.name}-{args.target}"
+    document = api.synthesize(pathlib.Path(args.spec), [args.target]).stacks[name]
+    drawn = graph.build(name, document, service, everything=args.all)
+    print(graph.mermaid(drawn) if args.format == "mermaid" else graph.dot(drawn))
+    return EXIT_OK
+
+
 def _schema(args) -> int:
     text = schema.text()
     if args.check:
@@ -220,7 +250,8 @@ def _write_file(name: str, content: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"synth": _synth, "validate": _validate, "explain": _explain, "schema": _schema}[args.command]
+    command = {"synth": _synth, "validate": _validate, "explain": _explain, "graph": _graph,
+               "schema": _schema}[args.command]
     fmt = getattr(args, "format", "text")
     try:
         code = command(args)
