@@ -151,3 +151,13 @@ def test_a_file_with_several_services_needs_service(capsys):
     assert "name one with --service" in capsys.readouterr().err
     assert main(["graph", "examples/two-services.yaml", "--target", "kubernetes", "--service", "gaurd"]) == 2
     assert "did you mean 'guard'?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_each_target_page_shows_the_current_picture(target):
+    """docs/targets/<t>.md holds `infc graph` of the llama example for that target; regenerate with
+    `python -m compiler.pictures`."""
+    from compiler import pictures
+
+    page = (pictures.ROOT / "docs" / "targets" / f"{target}.md").read_text(encoding="utf-8")
+    assert pictures.picture(target) in page, "stale: run `python -m compiler.pictures`"
