@@ -147,7 +147,7 @@ def _synth(args) -> int:
                 {"same": not diffs, "differences": diffs})
         return EXIT_DIFFERS if diffs else EXIT_OK
     try:
-        with transaction.signals_interrupt(), transaction.writing(out) as txn:
+        with transaction.signals_interrupt(), transaction.writing(out) as txn, _progress(args, len(stacks)):
             owned = output.read_owned(out)
             with tempfile.TemporaryDirectory(prefix="synth-") as work:  # in the scratch directory, not in --out
                 cdk.synth(stacks, work)
@@ -160,8 +160,48 @@ def _synth(args) -> int:
         raise transaction.environment_error(exc, output.display(args.out)) from None
     _report(warnings + planned.warnings + output.leftovers(out), args.format)
     written = [output.display(pathlib.Path(args.out, "stacks", name, "cdk.tf.json")) for name, _ in stacks]
-    _result(args, written, {"stacks": written, "changed": changed, "kept": planned.kept})
+    table = _summary(compiled, generated, written) if args.format == "text" else written
+    _result(args, table, {"stacks": written, "changed": changed, "kept": planned.kept})
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _progress(args, count: int):
+    """A line on stderr when synth takes more than a second, for a person at a terminal (not in json or github
+    output, nor when stderr is a file or pipe)."""
+    import threading
+
+    if args.format != "text" or not sys.stderr.isatty():
+        yield
+        return
+    timer = threading.Timer(1.0, lambda: print(f"infc: synthesizing {count} stack(s) with CDK Terrain...",
+                                               file=sys.stderr, flush=True))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _summary(compiled, generated: dict[str, bytes], written: list[str]) -> list[str]:
+    """The table synth ends with: each stack's file, resources, instance type and catalog $/hour for min-max
+    replicas (infc explain says more)."""
+    from compiler import explain
+    from compiler.recording import stack_name
+
+    rows = [("stack", "resources", "instance type", "$/hour")]
+    for path, (c, t) in zip(written, [(c, t) for c in compiled for t in c.service.targets], strict=True):
+        document = json.loads(generated[f"stacks/{stack_name(c.service, t)}/cdk.tf.json"])
+        count = sum(len(named) for named in document.get("resource", {}).values())
+        price, _ = explain.price_of(t.name, c.service, t.machine, None)
+        cost = explain.usd(*price.hourly) if price else "-"
+        rows.append((path, str(count), t.machine.instance_type if t.machine else "(cluster nodes)", cost))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) if i in (0, 2) else cell.rjust(w) for i, (cell, w) in
+                       enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
+    return lines + ["prices: catalog list prices of the instances only; `infc explain` gives dates, regions and "
+                    "the rest"]
 
 
 def _files(root: str | pathlib.Path) -> dict[str, bytes]:

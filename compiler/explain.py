@@ -88,7 +88,7 @@ class _Asked:
     memory_gib: float | None
 
 
-def _price(target: str, service: ir.Service, machine: ir.Machine | None, region: str | None
+def price_of(target: str, service: ir.Service, machine: ir.Machine | None, region: str | None
            ) -> tuple[Price | None, str]:
     if machine is None:
         return None, "runs on the cluster's existing nodes: no instance price"
@@ -169,7 +169,7 @@ def view(compiled: Compiled) -> ServiceView:
     for target in service.targets:
         stack = record(service, target)
         region = target.get(REGION_KEY.get(target.name, ""), None)
-        price, note = _price(target.name, service, target.machine, region)
+        price, note = price_of(target.name, service, target.machine, region)
         targets.append(TargetView(
             target=target.name, stack=stack.name, region=region, machine=target.machine,
             why=_why(target.name, service, settings) if target.machine else "kubernetes picks no instance type",
@@ -210,7 +210,7 @@ def _cents(value: float) -> float:
     return round(value, 2)
 
 
-def _usd(low: float, high: float, digits: int = 2) -> str:
+def usd(low: float, high: float, digits: int = 2) -> str:
     one = f"${low:,.{digits}f}"
     return one if round(low, digits) == round(high, digits) else f"{one}-${high:,.{digits}f}"
 
@@ -240,8 +240,8 @@ def text(views: list[ServiceView]) -> str:
                 out += [f"    instance   {t.machine.instance_type}: {_machine(t.machine)}", f"    why        {t.why}"]
             if t.price:
                 p = t.price
-                out += [f"    price      ${p.usd_hour:,.2f}/h per replica; {_usd(*p.hourly)}/h and "
-                        f"{_usd(*p.monthly, digits=0)}/month ({HOURS_PER_MONTH} h) for {_count(p.replicas)} replicas",
+                out += [f"    price      ${p.usd_hour:,.2f}/h per replica; {usd(*p.hourly)}/h and "
+                        f"{usd(*p.monthly, digits=0)}/month ({HOURS_PER_MONTH} h) for {_count(p.replicas)} replicas",
                         f"               {t.price_note}"]
             else:
                 out.append(f"    price      {t.price_note}")
@@ -280,7 +280,7 @@ def markdown(views: list[ServiceView]) -> str:
             out.append(f"| {t.target} | {_md(t.machine.instance_type) if t.machine else '-'} "
                        f"| {_md(_machine(t.machine))}{spot} "
                        f"| {_count(p.replicas) if p else _md(v.replicas.split(',')[0])} "
-                       f"| {_usd(*p.hourly) if p else 'n/a'} | {_usd(*p.monthly, digits=0) if p else 'n/a'} "
+                       f"| {usd(*p.hourly) if p else 'n/a'} | {usd(*p.monthly, digits=0) if p else 'n/a'} "
                        f"| {sum(t.resources.values())} | {len(t.warnings)} |")
         out += ["", "Prices: " + "; ".join(f"{t.target}: {_md(t.price_note)}" for t in v.targets) + "."]
         warned = [(t.target, w) for t in v.targets for w in t.warnings] + [("spec", w) for w in v.warnings]

@@ -1,14 +1,19 @@
 """Messages a new user understands: warnings only about what the spec wrote, an error without a warning that
-contradicts it, readable forms instead of regexes, and the summary after the warnings."""
+contradicts it, readable forms instead of regexes, the summary after the warnings, synth's table and progress."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import pty
 import subprocess
 import sys
 
 import pytest
 import yaml
 
+from compiler import catalog
 from compiler.driver import compile_files
 from compiler.errors import CompileError
 from tests.conftest import ROOT, spec_dict
@@ -102,3 +107,38 @@ def test_validate_prints_the_warnings_then_the_summary_with_their_count():
     warnings = [line for line in lines if ": warning: " in line]
     assert warnings and lines[:len(warnings)] == warnings
     assert lines[-1] == f"ok: 2 service(s), 5 stack(s), {len(warnings)} warning(s) above"
+
+
+def test_synth_ends_with_a_summary_table_of_the_stacks_written(tmp_path):
+    """One row per stack: its file, the resources in the written JSON, the instance type and the catalog $/hour
+    for replicas.min-max (the guard service runs 1-2 replicas)."""
+    run = subprocess.run([sys.executable, "-m", "compiler.cli", "synth", "examples/two-services.yaml", "--out",
+                          str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, check=True)
+    lines = run.stdout.splitlines()
+    assert lines[0].split() == ["stack", "resources", "instance", "type", "$/hour"]
+    assert len(lines) == 1 + 5 + 1 and lines[-1].startswith("prices: catalog list prices")
+    guard = next(line for line in lines if "/guard-aws/" in line).split()
+    written = json.loads((tmp_path / "out" / "stacks" / "guard-aws" / "cdk.tf.json").read_text())
+    row = next(r for r in catalog.lookup("aws", "g4dn.xlarge") if not r.retired)
+    assert guard[1:] == [str(sum(map(len, written["resource"].values()))), "g4dn.xlarge",
+                         f"${row.price_usd_hour:.2f}-${2 * row.price_usd_hour:.2f}"]
+    assert "infc: synthesizing" not in run.stderr  # progress only for a person at a terminal
+
+
+def test_synth_shows_progress_on_a_terminal_after_a_second(tmp_path):
+    """stderr a terminal (a pseudo-terminal here): the CDK runtime takes more than a second to start, so the
+    progress line appears before the table."""
+    leader, follower = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "compiler.cli", "synth", "examples/two-services.yaml", "--out",
+                           str(tmp_path / "out"), "--target", "aws"], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=follower, text=True) as child:
+        os.close(follower)  # the child holds the terminal now; reading ends (EIO) when it exits
+        shown = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(leader, 4096):
+                shown += chunk
+        os.close(leader)
+        stdout = child.stdout.read()
+    assert child.returncode == 0
+    assert b"infc: synthesizing 2 stack(s) with CDK Terrain..." in shown
+    assert stdout.startswith("stack ")
