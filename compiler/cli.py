@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 from compiler import output, schema, scratch, transaction
-from compiler.errors import CompileError, Diagnostic, render_all, suggest
+from compiler.errors import CompileError, Diagnostic, Loc, render_all, suggest
 from compiler.spec import TargetName
 
 EXIT_OK, EXIT_DIFFERS, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
@@ -32,9 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     fmt = argparse.ArgumentParser(add_help=False)
-    fmt.add_argument("--format", choices=["text", "json"], default="text",
+    fmt.add_argument("--format", choices=["text", "json", "github"], default="text",
                      help="text (default): gcc-style error lines on stderr; json: a JSON list of them on stderr and "
-                     "one JSON document of the result on stdout")
+                     "one JSON document of the result on stdout; github: GitHub Actions annotations "
+                     "(::error file=...,line=...,col=...::message) on stdout, for pull-request checks")
 
     synth = sub.add_parser("synth", parents=[fmt], help="validate, lower and write Terraform JSON",
                            description="Validate SPEC files and write one Terraform JSON stack per service and "
@@ -109,7 +110,10 @@ def _targets(values: list[str] | None) -> list[str] | None:
 
 
 def _report(diagnostics: list[Diagnostic], fmt: str) -> None:
-    if diagnostics or fmt == "json":
+    if fmt == "github":  # workflow commands go to stdout, where every runner reads them (as ruff and flake8 write)
+        if diagnostics:
+            print(render_all(diagnostics, fmt), flush=True)
+    elif diagnostics or fmt == "json":
         print(render_all(diagnostics, fmt), file=sys.stderr, flush=True)  # before the summary on stdout
 
 
@@ -143,6 +147,12 @@ def _synth(args) -> int:
             planned = output.plan(out, owned, _files(tmp), targets_of, scope)
         diffs = output.differences(out, owned, planned)
         _report(warnings + planned.warnings, args.format)
+        if args.format == "github":  # each stale file as an annotation, so the check says what to run
+            for line in diffs:
+                what, _, rel = line.partition(": ")
+                _report([Diagnostic(f"{what}: infc synth would write this differently; run infc synth "
+                                    f"{' '.join(args.specs)} --out {output.display(args.out)} and commit the result",
+                                    Loc(output.display(pathlib.Path(args.out, rel.split(" ")[0])), 1, 1))], "github")
         _result(args, [f"{output.display(args.out)}: {line}" for line in diffs],
                 {"same": not diffs, "differences": diffs})
         return EXIT_DIFFERS if diffs else EXIT_OK
