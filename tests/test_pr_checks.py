@@ -162,3 +162,13 @@ def test_the_schema_has_an_id_and_every_field_a_description():
 
     walk(data, "#")
     assert missing == []
+
+
+def test_the_docs_give_the_schemastore_file_match_and_the_workflow():
+    page = (ROOT / "docs" / "pr-checks.md").read_text(encoding="utf-8")
+    entry = json.loads(page.split("```json\n", 1)[1].split("```", 1)[0])
+    assert entry["url"] == schema.SCHEMA_ID and entry["fileMatch"] == ["*.infc.yaml", "*.infc.yml"]
+    workflow = yaml.safe_load(page.split("```yaml\n", 1)[1].split("```", 1)[0])
+    steps = " ".join(step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"])
+    assert "infc validate --format github" in steps and "infc synth --check --format github" in steps
+    assert "infc explain" in steps and "--format markdown" in steps
