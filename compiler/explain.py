@@ -139,7 +139,9 @@ def _front(target: str, stack: RecordingStack, service: ir.Service) -> str:
     return ", ".join(parts) or "none"
 
 
-def _listeners(service: ir.Service) -> list[str]:
+def _listeners(target: str, service: ir.Service) -> list[str]:
+    if target == "azureml":  # one front end whatever the spec lists (targets/azureml/limits.py warns about the rest)
+        return ["https :443, the endpoint's scoring URI"]
     out = []
     for x in service.load_balancer.listeners:
         out.append(f"{x.protocol} :{x.port}" + (f" -> redirect to :{x.redirect_to}" if x.redirect_to else ""))
@@ -173,7 +175,7 @@ def view(compiled: Compiled) -> ServiceView:
         targets.append(TargetView(
             target=target.name, stack=stack.name, region=region, machine=target.machine,
             why=_why(target.name, service, settings) if target.machine else "kubernetes picks no instance type",
-            price=price, price_note=note, front=_front(target.name, stack, service), listeners=_listeners(service),
+            price=price, price_note=note, front=_front(target.name, stack, service), listeners=_listeners(target.name, service),
             readiness=_readiness(service), liveness=_liveness(service), resources=stack.counts(),
             data_sources=stack.counts("data"),
             warnings=[d.render() for d in mine if subject(d) == target.name]))

@@ -145,3 +145,13 @@ def test_views_follow_the_compiled_services():
     assert [v.name for v in views] == ["chat", "guard"]
     assert [t.target for t in views[1].targets] == ["aws", "gcp", "kubernetes"]
     assert all(w.startswith(f"{views[1].file}:") for t in views[1].targets for w in t.warnings)
+
+
+def test_listeners_are_those_the_target_serves(capsys):
+    """The llama spec lists https :443 and a redirect from :80; an Azure ML endpoint serves only its HTTPS scoring
+    URI (and warns about the other listener), so explain must not show the redirect there."""
+    assert main(["explain", "examples/llama-70b-a100.yaml", "--target", "aws,azureml", "--format", "json"]) == 0
+    [service] = json.loads(capsys.readouterr().out)["services"]
+    listeners = {t["target"]: t["listeners"] for t in service["targets"]}
+    assert listeners == {"aws": ["https :443", "http :80 -> redirect to :443"],
+                         "azureml": ["https :443, the endpoint's scoring URI"]}
