@@ -3,17 +3,17 @@ contradicts it, readable forms instead of regexes, the summary after the warning
 
 from __future__ import annotations
 
-import contextlib
+import io
 import json
-import os
-import pty
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
 
-from compiler import catalog
+from compiler import catalog, cdk
+from compiler.cli import main
 from compiler.driver import compile_files
 from compiler.errors import CompileError
 from tests.conftest import ROOT, spec_dict
@@ -125,20 +125,26 @@ def test_synth_ends_with_a_summary_table_of_the_stacks_written(tmp_path):
     assert "infc: synthesizing" not in run.stderr  # progress only for a person at a terminal
 
 
-def test_synth_shows_progress_on_a_terminal_after_a_second(tmp_path):
-    """stderr a terminal (a pseudo-terminal here): the CDK runtime takes more than a second to start, so the
-    progress line appears before the table."""
-    leader, follower = pty.openpty()
-    with subprocess.Popen([sys.executable, "-m", "compiler.cli", "synth", "examples/two-services.yaml", "--out",
-                           str(tmp_path / "out"), "--target", "aws"], cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=follower, text=True) as child:
-        os.close(follower)  # the child holds the terminal now; reading ends (EIO) when it exits
-        shown = b""
-        with contextlib.suppress(OSError):
-            while chunk := os.read(leader, 4096):
-                shown += chunk
-        os.close(leader)
-        stdout = child.stdout.read()
-    assert child.returncode == 0
-    assert b"infc: synthesizing 2 stack(s) with CDK Terrain..." in shown
-    assert stdout.startswith("stack ")
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("fmt, shown", [("text", True), ("json", False)])
+def test_synth_shows_progress_on_a_terminal_when_it_takes_more_than_a_second(tmp_path, monkeypatch, capsys, fmt,
+                                                                             shown):
+    """stderr a terminal and the CDK step made to take 1.5 s (a warm synth can take less than the second): the
+    progress line appears in text format, never in json."""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    real = cdk.synth
+
+    def slow(stacks, outdir):
+        time.sleep(1.5)
+        real(stacks, outdir)
+
+    monkeypatch.setattr(cdk, "synth", slow)
+    assert main(["synth", "examples/two-services.yaml", "--out", str(tmp_path / "out"), "--target", "aws",
+                 "--format", fmt]) == 0
+    assert ("infc: synthesizing 2 stack(s) with CDK Terrain...\n" in terminal.getvalue()) is shown
+    assert capsys.readouterr().out.startswith("stack " if fmt == "text" else "{")
