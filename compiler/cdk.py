@@ -149,10 +149,12 @@ def _constructs(blocks: Iterable[Block]) -> list:
 class Stack:
     """A TerraformStack with a local backend in its own directory, and the resources the targets add to it."""
 
-    def __init__(self, app: Any, name: str):
+    def __init__(self, app: Any, name: str, *, scope: Any = None):
+        """A new TerraformStack `name` in `app`, or, given `scope`, a user's own TerraformStack that infc adds its
+        resources to (compiler/api.py)."""
         cdk = _classes()
         self.name = name
-        self.scope = cdk.cdktn.TerraformStack(app, name)
+        self.scope = scope if scope is not None else cdk.cdktn.TerraformStack(app, name)
         self.blocks: list[Block] = []
         self.has_backend = False
 

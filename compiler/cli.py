@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import json
 import os
 import pathlib
 import sys
 import tempfile
 
-from compiler import output, schema, scratch, state_backend, transaction
-from compiler.errors import CompileError, Diagnostic, render_all, suggest
+from compiler import output, schema, scratch, transaction
+from compiler.errors import CompileError, Diagnostic, Loc, render_all, suggest
 from compiler.spec import TargetName
 
 EXIT_OK, EXIT_DIFFERS, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
@@ -31,9 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     fmt = argparse.ArgumentParser(add_help=False)
-    fmt.add_argument("--format", choices=["text", "json"], default="text",
+    fmt.add_argument("--format", choices=["text", "json", "github"], default="text",
                      help="text (default): gcc-style error lines on stderr; json: a JSON list of them on stderr and "
-                     "one JSON document of the result on stdout")
+                     "one JSON document of the result on stdout; github: GitHub Actions annotations "
+                     "(::error file=...,line=...,col=...::message) on stdout, for pull-request checks")
 
     synth = sub.add_parser("synth", parents=[fmt], help="validate, lower and write Terraform JSON",
                            description="Validate SPEC files and write one Terraform JSON stack per service and "
@@ -53,6 +55,27 @@ def _parser() -> argparse.ArgumentParser:
                               "limits, without generating anything.")
     validate.add_argument("specs", nargs="+", metavar="SPEC")
     validate.add_argument("--target", action="append", metavar="T[,T...]", help="only check these targets")
+
+    explain = sub.add_parser("explain", help="what synth would emit per target: instance type, price, resources",
+                             description="For each service and target, without generating anything and without "
+                             "starting the CDK runtime: the instance type chosen and why, replicas, the catalog price "
+                             "per hour and per month (730 h), the front end and probes, the resources synth would "
+                             "emit, and the warnings. --format markdown prints the table a pull-request comment shows.")
+    explain.add_argument("specs", nargs="+", metavar="SPEC")
+    explain.add_argument("--target", action="append", metavar="T[,T...]", help="only these targets")
+    explain.add_argument("--format", choices=["text", "json", "markdown"], default="text",
+                         help="text (default), json (one document on stdout) or markdown (a table per service)")
+
+    graph = sub.add_parser("graph", help="draw the architecture of one stack (Mermaid or DOT)",
+                           description="Synthesize one stack and draw it from its resources and their references: "
+                           "client, listeners, load balancer, backend and health check, replicas, autoscaling and the "
+                           "model source. Mermaid renders in GitHub pull requests and READMEs; DOT in Graphviz.")
+    graph.add_argument("spec", metavar="SPEC")
+    graph.add_argument("--target", required=True, choices=TARGETS, metavar="T", help=f"one of {', '.join(TARGETS)}")
+    graph.add_argument("--service", metavar="NAME", help="the service (metadata.name) when SPEC holds several")
+    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid", help="mermaid (default) or dot")
+    graph.add_argument("--all", action="store_true",
+                       help="draw every resource and data source, and depends_on, not only the request path")
 
     sch = sub.add_parser("schema", help="print or write the JSON Schema of the spec",
                          description="The JSON Schema editors and pull-request checks validate specs with.")
@@ -87,8 +110,11 @@ def _targets(values: list[str] | None) -> list[str] | None:
 
 
 def _report(diagnostics: list[Diagnostic], fmt: str) -> None:
-    if diagnostics or fmt == "json":
-        print(render_all(diagnostics, fmt), file=sys.stderr)
+    if fmt == "github":  # workflow commands go to stdout, where every runner reads them (as ruff and flake8 write)
+        if diagnostics:
+            print(render_all(diagnostics, fmt), flush=True)
+    elif diagnostics or fmt == "json":
+        print(render_all(diagnostics, fmt), file=sys.stderr, flush=True)  # before the summary on stdout
 
 
 def _result(args, text_lines: list[str], data: dict) -> None:
@@ -106,12 +132,12 @@ def _synth(args) -> int:
     out = output.check_path(args.out, args.specs)
     output.read_owned(out)  # refuse a directory infc did not write before touching it, even with a lock file
     compiled, warnings = compile_files(args.specs, only)
-    import targets as backends
     from compiler import cdk
+    from compiler.recording import build, stack_name
 
-    stacks = [(f"{c.service.name}-{t.name}", _builder(backends.backend(t.name), c.service, t))
+    stacks = [(stack_name(c.service, t), functools.partial(build, service=c.service, target=t))
               for c in compiled for t in c.service.targets]
-    targets_of = {f"{c.service.name}-{t.name}": t.name for c in compiled for t in c.service.targets}
+    targets_of = {stack_name(c.service, t): t.name for c in compiled for t in c.service.targets}
     scope = set(only) if only else None
     scratch.directory()
     if args.check:
@@ -121,11 +147,17 @@ def _synth(args) -> int:
             planned = output.plan(out, owned, _files(tmp), targets_of, scope)
         diffs = output.differences(out, owned, planned)
         _report(warnings + planned.warnings, args.format)
+        if args.format == "github":  # each stale file as an annotation, so the check says what to run
+            for line in diffs:
+                what, _, rel = line.partition(": ")
+                _report([Diagnostic(f"{what}: infc synth would write this differently; run infc synth "
+                                    f"{' '.join(args.specs)} --out {output.display(args.out)} and commit the result",
+                                    Loc(output.display(pathlib.Path(args.out, rel.split(" ")[0])), 1, 1))], "github")
         _result(args, [f"{output.display(args.out)}: {line}" for line in diffs],
                 {"same": not diffs, "differences": diffs})
         return EXIT_DIFFERS if diffs else EXIT_OK
     try:
-        with transaction.signals_interrupt(), transaction.writing(out) as txn:
+        with transaction.signals_interrupt(), transaction.writing(out) as txn, _progress(args, len(stacks)):
             owned = output.read_owned(out)
             with tempfile.TemporaryDirectory(prefix="synth-") as work:  # in the scratch directory, not in --out
                 cdk.synth(stacks, work)
@@ -138,21 +170,53 @@ def _synth(args) -> int:
         raise transaction.environment_error(exc, output.display(args.out)) from None
     _report(warnings + planned.warnings + output.leftovers(out), args.format)
     written = [output.display(pathlib.Path(args.out, "stacks", name, "cdk.tf.json")) for name, _ in stacks]
-    _result(args, written, {"stacks": written, "changed": changed, "kept": planned.kept})
+    table = _summary(compiled, generated, written) if args.format == "text" else written
+    _result(args, table, {"stacks": written, "changed": changed, "kept": planned.kept})
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _progress(args, count: int):
+    """A line on stderr when synth takes more than a second, for a person at a terminal (not in json or github
+    output, nor when stderr is a file or pipe)."""
+    import threading
+
+    if args.format != "text" or not sys.stderr.isatty():
+        yield
+        return
+    timer = threading.Timer(1.0, lambda: print(f"infc: synthesizing {count} stack(s) with CDK Terrain...",
+                                               file=sys.stderr, flush=True))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _summary(compiled, generated: dict[str, bytes], written: list[str]) -> list[str]:
+    """The table synth ends with: each stack's file, resources, instance type and catalog $/hour for min-max
+    replicas (infc explain says more)."""
+    from compiler import explain
+    from compiler.recording import stack_name
+
+    rows = [("stack", "resources", "instance type", "$/hour")]
+    for path, (c, t) in zip(written, [(c, t) for c in compiled for t in c.service.targets], strict=True):
+        document = json.loads(generated[f"stacks/{stack_name(c.service, t)}/cdk.tf.json"])
+        count = sum(len(named) for named in document.get("resource", {}).values())
+        price, _ = explain.price_of(t.name, c.service, t.machine, None)
+        cost = explain.usd(*price.hourly) if price else "-"
+        rows.append((path, str(count), t.machine.instance_type if t.machine else "(cluster nodes)", cost))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) if i in (0, 2) else cell.rjust(w) for i, (cell, w) in
+                       enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
+    return lines + ["prices: catalog list prices of the instances only; `infc explain` gives dates, regions and "
+                    "the rest"]
 
 
 def _files(root: str | pathlib.Path) -> dict[str, bytes]:
     base = pathlib.Path(root)
     return {p.relative_to(base).as_posix(): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()}
-
-
-def _builder(backend, service, target):
-    def build(stack) -> None:
-        stack.backend(*state_backend.resolve(stack.name, target.name, target.settings))
-        backend.emit(stack, service, target)
-
-    return build
 
 
 def _validate(args) -> int:
@@ -161,8 +225,41 @@ def _validate(args) -> int:
     compiled, warnings = compile_files(args.specs, _targets(args.target))
     _report(warnings, args.format)
     stacks = sum(len(c.service.targets) for c in compiled)
-    _result(args, [f"ok: {len(compiled)} service(s), {stacks} stack(s)"],
-            {"ok": True, "services": len(compiled), "stacks": stacks})
+    counted = f", {len(warnings)} warning(s) above" if warnings else ""
+    _result(args, [f"ok: {len(compiled)} service(s), {stacks} stack(s){counted}"],
+            {"ok": True, "services": len(compiled), "stacks": stacks, "warnings": len(warnings)})
+    return EXIT_OK
+
+
+def _explain(args) -> int:
+    from compiler import explain
+    from compiler.driver import compile_files
+
+    compiled, _ = compile_files(args.specs, _targets(args.target))  # warnings are part of the explanation
+    views = [explain.view(c) for c in compiled]
+    if args.format == "json":
+        print(json.dumps(explain.as_json(views), indent=2, sort_keys=True))
+    else:
+        print(explain.markdown(views) if args.format == "markdown" else explain.text(views))
+    return EXIT_OK
+
+
+def _graph(args) -> int:
+    from compiler import api, graph
+
+    compiled, _ = api.compile_spec(pathlib.Path(args.spec), [args.target])
+    chosen = [c for c in compiled if args.service in (None, c.service.name)]
+    if len(chosen) != 1:
+        names = ", ".join(c.service.name for c in compiled)
+        raise CompileError([Diagnostic(f"--service: {args.spec} has the services {names} with targets.{args.target}; "
+                                       "name one with --service" if not args.service else
+                                       f"--service {args.service}: no such service with targets.{args.target} in "
+                                       f"{args.spec}{suggest(args.service, [c.service.name for c in compiled])}")])
+    service = chosen[0].service
+    name = f"{service.name}-{args.target}"
+    document = api.synthesize(pathlib.Path(args.spec), [args.target]).stacks[name]
+    drawn = graph.build(name, document, service, everything=args.all)
+    print(graph.mermaid(drawn) if args.format == "mermaid" else graph.dot(drawn))
     return EXIT_OK
 
 
@@ -203,7 +300,8 @@ def _write_file(name: str, content: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"synth": _synth, "validate": _validate, "schema": _schema}[args.command]
+    command = {"synth": _synth, "validate": _validate, "explain": _explain, "graph": _graph,
+               "schema": _schema}[args.command]
     fmt = getattr(args, "format", "text")
     try:
         code = command(args)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+from collections.abc import Callable
 
 import targets as backends
 from compiler import ir, lower, validate
 from compiler.errors import CompileError, Diagnostic, Loc
-from compiler.loader import Document, load_file
+from compiler.loader import Document, load_file, load_text
 from compiler.parse import parse
 
 
@@ -16,10 +18,27 @@ from compiler.parse import parse
 class Compiled:
     document: Document
     service: ir.Service
+    warnings: tuple[Diagnostic, ...] = ()  # this document's warnings, located (also among compile_files' list)
 
 
 def _located(doc: Document, diags: list[Diagnostic]) -> list[Diagnostic]:
     return [d if d.loc else dataclasses.replace(d, loc=doc.locate(d.path)) for d in diags]
+
+
+def subject(d: Diagnostic) -> str:
+    """The target a message is about ("aws: ..."), or "" for the spec's own rules."""
+    head, sep, _ = d.message.partition(": ")
+    return head if sep and head in backends.BACKENDS else ""
+
+
+def shown(doc: Document, diags: list[Diagnostic]) -> list[Diagnostic]:
+    """Warn only about what the user wrote, in one place for every target (docs/spec.md, "Warnings"): a warning
+    about the value at a path the document does not hold is about a spec default, which each target's page documents
+    instead (`always` warnings are about a gap whatever the value). And where an error and a warning about the same
+    target point at the same place, the error says what to do: the warning goes."""
+    errors = {(d.path, subject(d)) for d in diags if d.severity == "error" and d.path}
+    return [d for d in diags if d.severity != "warning" or not d.path
+            or ((d.always or tuple(d.path) in doc.values) and (d.path, subject(d)) not in errors)]
 
 
 def _emitted(named: list[str], only: list[str] | None) -> list[str]:
@@ -50,12 +69,23 @@ def _once(paths: list[str], diagnostics: list[Diagnostic]) -> list[str]:
 def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list[Compiled], list[Diagnostic]]:
     """Every service in `paths`, lowered and checked. Raises CompileError with all diagnostics on any error."""
     diagnostics: list[Diagnostic] = []
+    sources = [(path, functools.partial(load_file, path)) for path in _once(paths, diagnostics)]
+    return _compile(sources, only, diagnostics, paths)
+
+
+def compile_text(name: str, raw: bytes, only: list[str] | None = None) -> tuple[list[Compiled], list[Diagnostic]]:
+    """compile_files for the bytes of one spec file held in memory; diagnostics name it `name`."""
+    return _compile([(name, functools.partial(load_text, name, raw))], only, [], [name])
+
+
+def _compile(sources: list[tuple[str, Callable[[], list[Document]]]], only: list[str] | None,
+             diagnostics: list[Diagnostic], paths: list[str]) -> tuple[list[Compiled], list[Diagnostic]]:
     compiled: list[Compiled] = []
     first_by_name: dict[str, Document] = {}
     named_anywhere: set[str] = set()
-    for path in _once(paths, diagnostics):
+    for _, read in sources:
         try:
-            documents = load_file(path)
+            documents = read()
         except CompileError as exc:
             diagnostics += exc.diagnostics
             continue
@@ -84,8 +114,9 @@ def compile_files(paths: list[str], only: list[str] | None = None) -> tuple[list
                 for target in service.targets if service else ():
                     found += backends.backend(target.name).check(service, target)
                 if service and service.targets and not any(d.severity == "error" for d in found):
-                    compiled.append(Compiled(doc, service))
-            diagnostics += _located(doc, found)
+                    warned = tuple(d for d in _located(doc, shown(doc, found)) if d.severity == "warning")
+                    compiled.append(Compiled(doc, service, warned))
+            diagnostics += _located(doc, shown(doc, found))
     # --target skips services that do not name the target, like `terraform -target`; naming a target no
     # service has is a mistake. Checked only once every file parsed, so the message is not a guess.
     if not any(d.severity == "error" for d in diagnostics):

@@ -26,12 +26,17 @@ class Loc:
 
 @dataclasses.dataclass(frozen=True)
 class Diagnostic:
-    """One message for the user. `loc` is resolved by the driver from `path` when a stage only knows the path."""
+    """One message for the user. `loc` is resolved by the driver from `path` when a stage only knows the path.
+
+    A warning is about the value at `path`, and the driver shows it only where the user wrote that value (a spec
+    default a target cannot carry exactly is documented on the target's page instead); `always` marks a warning about
+    a gap of the target that holds whatever the user wrote, shown even when `path` was left out."""
 
     message: str
     loc: Loc | None = None
     path: Path = ()
     severity: str = "error"
+    always: bool = False
 
     def render(self) -> str:
         """One line, whatever the message quotes from the input: characters that end a line are escaped."""
@@ -73,8 +78,29 @@ def format_path(path: Path) -> str:
     return out
 
 
+def _github_data(text: str) -> str:
+    """A workflow command's message, escaped as GitHub's toolkit does (actions/toolkit, packages/core/src/command.ts,
+    escapeData): the runner reads %25, %0D and %0A back as %, CR and LF."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    """A workflow command property value (file=...), escaped as escapeProperty does: also ':' and ','."""
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github(d: Diagnostic) -> str:
+    """`::error file=F,line=L,col=C,title=infc::message`, an annotation on the file in a pull request
+    (https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands)."""
+    where = [f"file={_github_property(d.loc.file)}", f"line={d.loc.line}", f"col={d.loc.col}"] if d.loc else []
+    kind = "error" if d.severity == "error" else "warning"
+    return f"::{kind} {','.join([*where, 'title=infc'])}::{_github_data(d.message)}"
+
+
 def render_all(diagnostics: Sequence[Diagnostic], fmt: str) -> str:
     ordered = sorted(diagnostics, key=lambda d: (d.loc or Loc("", 0, 0), d.message))
     if fmt == "json":
         return json.dumps([d.as_json() for d in ordered], indent=2)
+    if fmt == "github":
+        return "\n".join(github(d) for d in ordered)
     return "\n".join(d.render() for d in ordered)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from compiler import catalog, ir
-from compiler.errors import Diagnostic
+from compiler.errors import Diagnostic, suggest
 from compiler.spec import Spec
 
 
@@ -38,9 +38,11 @@ def machine(spec: Spec, target: str, allocatable: catalog.Capacity | None = None
         path = ("hardware", "instance_types", target)
         rows = catalog.lookup(cloud, chosen)
         if not rows:
+            known = [r.instance_type for r in catalog.rows(cloud)]
             return ir.Machine(chosen, hw.accelerator, count, "", None, None), [Diagnostic(
-                f"{target}: instance type '{chosen}' is not in the catalog; infc cannot check that it has "
-                f"{count}x {hw.accelerator}", path=path, severity="warning")]
+                f"{target}: instance type '{chosen}' is not in the {cloud} catalog, so it is used as given: infc "
+                f"cannot check that it has {_asked(hw, count)}, nor price it{suggest(chosen, known)}",
+                path=path, severity="warning")]
         if any(r.retired for r in rows):
             return None, [Diagnostic(
                 f"{target}: instance type '{chosen}' is retired: {cloud} no longer sells it; remove "
@@ -59,6 +61,14 @@ def machine(spec: Spec, target: str, allocatable: catalog.Capacity | None = None
     except catalog.NoMatch as exc:
         return None, [Diagnostic(f"{target}: {exc}", path=("hardware", exc.field))]
     return _from_row(row), []
+
+
+def _asked(hw, count: int) -> str:
+    """What hardware asks of a type, as a reader says it: "8x nvidia-a100-80gb and at least 64 vCPUs", "no GPU"."""
+    parts = [f"{count}x {hw.accelerator}" if count else "no accelerator"]
+    parts += [f"at least {hw.cpus} vCPUs"] if hw.cpus else []
+    parts += [f"at least {hw.memory_gib:g} GiB of memory"] if hw.memory_gib else []
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
 def _unsold_override(target: str, row: catalog.InstanceType, how: str, spot: bool) -> str:

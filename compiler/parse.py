@@ -111,7 +111,21 @@ def _message(err: dict, path: tuple, plain: bool, data: object) -> tuple[str, bo
     if kind == "string_pattern_mismatch" and path and path[-1] == "name":
         text = (f"must be 1-24 characters of lowercase letters, digits and '-', start with a letter and "
                 f"not end with '-', got {err['input']!r}")
+    elif kind == "string_pattern_mismatch":
+        text = f"{given!r} does not have the form this field takes{_example(path, data)} (pattern {err['ctx']['pattern']})"
     return f"{where}: {text}", False
+
+
+_EXAMPLE = re.compile(r"\be\.g\. ([^\s,;()]+[^\s,;().])")
+
+
+def _example(path: tuple, data: object) -> str:
+    """", e.g. us-east-1" from the field's description, where it gives one."""
+    names = [p for p in path if isinstance(p, str)]
+    model = _model_at(path[:len(path) - 1 - (path[-1:] != tuple(names[-1:]))], data) if names else None
+    field = model.model_fields.get(names[-1]) if model else None
+    found = _EXAMPLE.search(field.description or "") if field else None
+    return f", e.g. {found.group(1)}" if found else ""
 
 
 _EXPONENT = re.compile(r"[-+]?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+")

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from compiler.values import (INT32_MAX, Arg, Cidr, EnvName, HttpPath, Identifier, ImageRef,
-                             InstanceTypeName, Line, NonEmptyLine, ScalarLine, Seconds, SshPublicKey, SuccessCodes,
-                             mapping, numbers_and_flags)
+from compiler.values import (INT32_MAX, AmiId, Arg, Cidr, EnvName, HttpPath, Identifier, ImageRef,
+                             InstanceTypeName, Line, NonEmptyLine, ScalarLine, Seconds, SshPublicKey, SubnetId,
+                             SuccessCodes, VpcId, mapping, numbers_and_flags)
 
 TargetName = Literal["aws", "azure", "gcp", "kubernetes", "azureml", "gke"]
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$"
@@ -95,7 +95,10 @@ class Hardware(_Model):
         default_factory=dict,
         description="Per-target instance type that overrides catalog selection, e.g. {aws: g6.2xlarge}. "
         "A catalog entry must have the requested accelerator, count and arch, be sold the way hardware.spot asks "
-        "and not be retired; a type outside the catalog is used as given, with a warning.")
+        "and not be retired. A type outside the catalog is used as given, with a warning (infc cannot check what it "
+        "has, nor price it), where the target takes one: azureml only sizes on the managed online endpoints SKU list, "
+        "gke a GPU type only from the catalog (the node pool needs Google's accelerator name), gcp a GPU only on an "
+        "N1 type or a GPU machine family.")
 
 
 class Autoscale(_Model):
@@ -258,18 +261,18 @@ class _TargetSettings(_Stateful):
 
 class AwsTarget(_TargetSettings):
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", description="AWS region, e.g. us-east-1.")
-    vpc_id: str | None = Field(
-        default=None, pattern=r"^vpc-[0-9a-f]+$",
+    vpc_id: VpcId | None = Field(
+        default=None,
         description="VPC to deploy into. Default: the region's default VPC, looked up at plan time.")
-    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]] | None = Field(
+    subnet_ids: list[SubnetId] | None = Field(
         default=None, min_length=2,
         description="Subnets (in at least two availability zones) for the load balancer, and for the replicas "
         "unless replica_subnet_ids is set. Default: the subnets of the VPC, looked up at plan time.")
-    image: str | None = Field(
-        default=None, pattern=r"^ami-[0-9a-f]+$",
+    image: AmiId | None = Field(
+        default=None,
         description="AMI for the replicas. Default: the latest AWS Deep Learning Base GPU AMI (Ubuntu 22.04) "
         "for GPU replicas, the latest Ubuntu 22.04 LTS for CPU replicas.")
-    replica_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]] | None = Field(
+    replica_subnet_ids: list[SubnetId] | None = Field(
         default=None, min_length=1,
         description="Subnets for the replicas only, e.g. private subnets that route out through a NAT gateway "
         "(the replicas pull the image and the model from the internet). Replicas there get no public IP address. "

@@ -241,6 +241,18 @@ Identifier = grammar(f"[^{SPACE_OR_CONTROL}]+", "a name or id without spaces or 
 EnvName = grammar(r"[A-Za-z_][A-Za-z0-9_]*", "a valid variable name (letters, digits and '_', not starting with a "
                   "digit)", max_length=256, kind="variable name")
 
+# EC2 resource ids: a prefix, '-' and 8 or 17 lowercase hexadecimal digits
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html).
+def _aws_id(prefix: str, what: str):
+    return grammar(rf"{prefix}-[0-9a-f]+", f"{what} id ('{prefix}-' and hexadecimal digits, e.g. "
+                   f"{prefix}-0a1b2c3d4e5f60718)", max_length=len(prefix) + 18, kind=f"{what} id",
+                   doc="https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html")
+
+
+VpcId = _aws_id("vpc", "a VPC")
+SubnetId = _aws_id("subnet", "a subnet")
+AmiId = _aws_id("ami", "an AMI")
+
 # An OpenSSH public key line: type, base64 key, optional comment; one line, so no second key rides along.
 SshPublicKey = grammar(r"(?:ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,3}"
                        r"(?: [^\x00-\x1f\x7f-\x9f\u2028\u2029]*)?",

@@ -30,8 +30,10 @@ def error(target: str, path: str, message: str) -> Diagnostic:
     return Diagnostic(f"{target}: {message}", path=_path(path))
 
 
-def warning(target: str, path: str, message: str) -> Diagnostic:
-    return Diagnostic(f"{target}: {message}", path=_path(path), severity="warning")
+def warning(target: str, path: str, message: str, *, always: bool = False) -> Diagnostic:
+    """A warning about the value at `path`, shown only where the user wrote it (compiler/driver.py); `always`: about a
+    gap of the target that holds whatever the user wrote, shown even when `path` holds a spec default."""
+    return Diagnostic(f"{target}: {message}", path=_path(path), severity="warning", always=always)
 
 
 def label_errors(target: str, problems: list[tuple[str | None, str]]) -> list[Diagnostic]:

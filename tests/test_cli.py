@@ -236,7 +236,7 @@ def test_json_format_prints_one_json_document_per_stream(tmp_path):
     spec.write_bytes(spec_yaml(replicas={"min": 1, "max": 3}))
     result = run("validate", "--format", "json", str(spec))
     assert result.returncode == 0
-    assert json.loads(result.stdout) == {"ok": True, "services": 1, "stacks": 1}
+    assert json.loads(result.stdout) == {"ok": True, "services": 1, "stacks": 1, "warnings": 1}
     assert [d["severity"] for d in json.loads(result.stderr)] == ["warning"]
     result = run("synth", "--format", "json", str(spec), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr

@@ -56,8 +56,20 @@ def test_instance_type_override_that_contradicts_hardware_is_an_error():
 def test_instance_type_outside_the_catalog_is_used_with_a_warning():
     service, diags = lowered(hardware={"accelerator": "nvidia-l4", "instance_types": {"aws": "g7.xlarge"}})
     assert service.target("aws").machine.instance_type == "g7.xlarge"
-    assert diags == [("warning", "aws: instance type 'g7.xlarge' is not in the catalog; infc cannot check that it "
-                                 "has 1x nvidia-l4")]
+    assert diags == [("warning", "aws: instance type 'g7.xlarge' is not in the aws catalog, so it is used as given: "
+                                 "infc cannot check that it has 1x nvidia-l4, nor price it; did you mean "
+                                 "'g6.xlarge' or 'g5.xlarge' or 'r7i.xlarge'?")]
+
+
+def test_cpu_type_outside_the_catalog_says_what_it_cannot_check():
+    """A CPU spec asks for no accelerator and its vCPUs and memory, not '0x none'; a typo gets the closest names."""
+    service, diags = lowered(hardware={"accelerator": "none", "cpus": 4, "memory_gib": 16,
+                                       "instance_types": {"aws": "m7i.xlargee"}})
+    assert service.target("aws").machine.instance_type == "m7i.xlargee"
+    [(severity, message)] = diags
+    assert severity == "warning" and "0x" not in message
+    assert "cannot check that it has no accelerator, at least 4 vCPUs and at least 16 GiB of memory" in message
+    assert message.endswith("did you mean 'm7i.xlarge' or 'm7i.8xlarge' or 'm7i.4xlarge'?")
 
 
 GCP = {"gcp": {"project": "acme-ml", "region": "us-central1"}}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from compiler import ir
-from compiler.errors import Diagnostic
+from compiler.errors import Diagnostic, suggest
 from targets.azure import site as azure_site
 from targets.base import Limit, check_limits, check_scale_to_zero, error, uncredentialed_uri, warning
 
@@ -77,7 +77,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out.append(warning("azureml", "targets.azureml",
                        "a managed online deployment admits 1 concurrent request per instance by default "
                        "(request_settings.max_concurrent_requests_per_instance) and the spec has no setting for it: "
-                       f"requests beyond it wait or get HTTP 429 (see {_REQUEST_DOC})"))
+                       f"requests beyond it wait or get HTTP 429 (see {_REQUEST_DOC})", always=True))
     return out
 
 
@@ -96,7 +96,7 @@ def _check_hardware(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     if chosen and chosen.lower() not in SUPPORTED_SIZES:
         out.append(error("azureml", "hardware.instance_types.azureml",
                          f"hardware.instance_types.azureml is '{chosen}', which is not in the managed online "
-                         f"endpoints SKU list (see {_SKU_DOC})"))
+                         f"endpoints SKU list{suggest(chosen.lower(), SUPPORTED_SIZES)} (see {_SKU_DOC})"))
     if service.spot:
         out.append(error("azureml", "hardware.spot",
                          "hardware.spot is true, but managed online deployments run on dedicated capacity only: "

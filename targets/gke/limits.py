@@ -210,7 +210,7 @@ def _check_ingress(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                        f"the GKE Ingress keeps its backend service's default {BACKEND_TIMEOUT_S}s response timeout "
                        "(only a BackendConfig's timeoutSec changes it, which infc cannot plan with the cluster): a "
                        f"response that takes longer, e.g. a long non-streamed completion, fails with 502 (see "
-                       f"{_TIMEOUT_DOC})"))
+                       f"{_TIMEOUT_DOC})", always=True))
     for i, listener in enumerate(lb.listeners):
         if listener.redirect_to is not None:
             out.append(warning("gke", f"load_balancer.listeners.{i}.redirect_to",

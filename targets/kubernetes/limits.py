@@ -292,7 +292,7 @@ def _resources(service: ir.Service, name: str) -> list[Diagnostic]:
         return [warning(name, "hardware.memory_gib",
                         f"hardware.memory_gib is not set: each replica requests, and is limited to, "
                         f"{memory_quantity(requests(service)[1])} of memory, infc's default for a {kind} replica; a "
-                        "server that needs more is OOM-killed, so set hardware.memory_gib")]
+                        "server that needs more is OOM-killed, so set hardware.memory_gib", always=True)]
     return []
 
 
@@ -392,12 +392,12 @@ def _listeners(service: ir.Service, name: str, settings: Mapping[str, object], i
             out.append(warning(name, "load_balancer.listeners",
                                "the https Ingress has no host (the spec names none): controllers that choose the "
                                "certificate by SNI host, such as ingress-nginx, serve their default certificate "
-                               f"instead of targets.{name}.certificate (see {_INGRESS_DOC})"))
+                               f"instead of targets.{name}.certificate (see {_INGRESS_DOC})", always=True))
         if not lb.public or lb.allowed_cidrs != ("0.0.0.0/0",):
             out.append(warning(name, "load_balancer.allowed_cidrs",
                                "https is served by the Ingress, whose exposure and source ranges belong to its "
                                "ingress controller: public and allowed_cidrs apply to the Service's http "
-                               "listeners only"))
+                               "listeners only", always=True))
     if lb.stickiness:
         out.append(warning(name, "load_balancer.stickiness",
                            "load_balancer.stickiness pins each client by IP (Service sessionAffinity ClientIP, "

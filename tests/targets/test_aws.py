@@ -290,15 +290,16 @@ INVALID = [
     # (targets.aws settings, text of the one error line)
     ({"deletion_protection": "yes"}, "targets.aws.deletion_protection: Input should be a valid boolean, got 'yes'"),
     ({"access_logs_bucket": "Acme_Logs"},
-     "targets.aws.access_logs_bucket: String should match pattern '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$', "
-     "got 'Acme_Logs'"),
+     "targets.aws.access_logs_bucket: 'Acme_Logs' does not have the form this field takes (pattern "
+     "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$)"),
     ({"waf_acl_arn": WAF.replace("regional", "global")},  # a CloudFront (global) ACL cannot protect an ALB
-     "targets.aws.waf_acl_arn: String should match pattern "),
+     "targets.aws.waf_acl_arn: 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/"),
     ({"waf_acl_arn": WAF.replace("us-east-1", "eu-west-1")},
      f"aws: targets.aws.waf_acl_arn is a web ACL in eu-west-1; a load balancer in us-east-1 can only use a regional "
      f"web ACL of its own region (see {aws_limits._WAF_DOC})"),
     ({"replica_subnet_ids": ["sn-1"]},
-     "targets.aws.replica_subnet_ids[0]: String should match pattern '^subnet-[0-9a-f]+$', got 'sn-1'"),
+     "targets.aws.replica_subnet_ids[0]: 'sn-1' is not a subnet id ('subnet-' and hexadecimal digits, e.g. "
+     "subnet-0a1b2c3d4e5f60718) (see https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html)"),
     ({"replica_subnet_ids": []}, "targets.aws.replica_subnet_ids: List should have at least 1 item after validation"),
     ({"replica_subnet_ids": PRIVATE},
      "aws: targets.aws.replica_subnet_ids needs vpc_id and subnet_ids as well: the security groups and target group "

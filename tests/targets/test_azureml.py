@@ -125,7 +125,8 @@ LIMIT_CASES = [
     ({"hardware": {"accelerator": "none", "instance_types": {"azureml": "Standard_DS3_v2"}}}, None),
     ({"hardware": {"accelerator": "none", "instance_types": {"azureml": "Standard_D4s_v5"}}},
      "azureml: hardware.instance_types.azureml is 'Standard_D4s_v5', which is not in the managed online endpoints "
-     f"SKU list (see {azureml_limits._SKU_DOC})"),
+     "SKU list; did you mean 'standard_d4as_v4' or 'standard_d64as_v4' or 'standard_d48as_v4'? "
+     f"(see {azureml_limits._SKU_DOC})"),
     ({"hardware": {"accelerator": "nvidia-t4", "spot": True}},
      "azureml: hardware.spot is true, but managed online deployments run on dedicated capacity only: remove spot, or "
      "serve spot replicas from another target"),

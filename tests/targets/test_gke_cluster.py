@@ -118,7 +118,8 @@ INVALID = [
     ({"binary_authorization": "enforce"},
      "targets.gke.binary_authorization: Input should be a valid boolean, got 'enforce'"),
     ({"security_group": "admins@acme.example"},
-     "targets.gke.security_group: String should match pattern '^gke-security-groups@"),
+     "targets.gke.security_group: 'admins@acme.example' does not have the form this field takes (pattern "
+     "^gke-security-groups@"),
 ]
 
 

@@ -174,14 +174,14 @@ SPEC_ERRORS = [
     # (targets.kubernetes settings, the spec error at their position)
     ({"run_as_user": 0}, "targets.kubernetes.run_as_user: Input should be greater than or equal to 1, got 0"),
     ({"cpu_limit": 0}, "targets.kubernetes.cpu_limit: Input should be greater than 0, got 0"),
-    ({"writable_dirs": ["tmp"]}, "targets.kubernetes.writable_dirs[0]: String should match pattern "
-                                 "'^(/\\.?[A-Za-z0-9_][-A-Za-z0-9._]*)+$', got 'tmp'"),
-    ({"writable_dirs": ["/data/../etc"]}, "targets.kubernetes.writable_dirs[0]: String should match pattern "
-                                          "'^(/\\.?[A-Za-z0-9_][-A-Za-z0-9._]*)+$', got '/data/../etc'"),
+    ({"writable_dirs": ["tmp"]}, "targets.kubernetes.writable_dirs[0]: 'tmp' does not have the form this "
+                                 "field takes (pattern ^(/\\.?[A-Za-z0-9_][-A-Za-z0-9._]*)+$)"),
+    ({"writable_dirs": ["/data/../etc"]}, "targets.kubernetes.writable_dirs[0]: '/data/../etc' does not have the "
+                                          "form this field takes (pattern ^(/\\.?[A-Za-z0-9_][-A-Za-z0-9._]*)+$)"),
     ({"writable_dirs": []}, "targets.kubernetes.writable_dirs: List should have at least 1 item after validation, "
                             "not 0"),
-    ({"namespace": "Inference"}, "targets.kubernetes.namespace: String should match pattern "
-                                 "'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', got 'Inference'"),
+    ({"namespace": "Inference"}, "targets.kubernetes.namespace: 'Inference' does not have the form this field "
+                                 "takes (pattern ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$)"),
 ]
 
 
