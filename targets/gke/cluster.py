@@ -7,6 +7,7 @@ from targets import gcp, kubernetes
 from targets.base import output_endpoint, resource_name
 from targets.gcp import lb as gcp_lb
 from targets.gke import limits as gke
+from targets.kubernetes.cluster import After, node_bounds
 from targets.kubernetes.workload import emit_workload, ingress_rule, labels
 
 # The minimal role Google documents for a custom node service account (logs, metrics, autoscaling metrics):
@@ -31,20 +32,6 @@ DATAPATH = "ADVANCED_DATAPATH"
 BINARY_AUTHORIZATION = "PROJECT_SINGLETON_POLICY_ENFORCE"
 
 
-class _After:
-    """The stack, with every resource added through it depending on `dependency` (for emit_workload, which takes
-    no dependencies of its own)."""
-
-    def __init__(self, stack, dependency):
-        self._stack, self._dependency = stack, dependency
-
-    def add(self, type_name: str, construct_id: str, /, **attributes):
-        return self._stack.add(type_name, construct_id, depends_on=[self._dependency], **attributes)
-
-    def __getattr__(self, name: str):
-        return getattr(self._stack, name)
-
-
 def emit(stack, service: ir.Service, target: ir.Target) -> None:
     """Providers, cluster and nodes, then the workload on them and its endpoint."""
     stack.provider("google", *gcp.PROVIDER, project=target.get("project"), region=target.get("region"))
@@ -67,7 +54,7 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     https = gke.has_https(service)
     # Every object waits for the node pool: on destroy, the Deployment and its PodDisruptionBudget go before the
     # nodes, so deleting the pool does not drain replicas one by one against the budget.
-    workload = emit_workload(_After(stack, pool), service, gke.workload_settings(service, target), ingress=False,
+    workload = emit_workload(After(stack, pool), service, gke.workload_settings(service, target), ingress=False,
                              service_annotations=gke.NEG_ANNOTATION if https else None)
     if https:
         address = _ingress(stack, service, target, workload, pool)
@@ -149,7 +136,7 @@ def _cluster(stack, service: ir.Service, target: ir.Target, account, grants):
 
 def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, grants):
     machine, kind = target.machine, gcp.gpu_kind(target)
-    bounds = gke.node_bounds(service, target)
+    bounds = node_bounds(service, target)
     disk_type = next(disk for prefix, disk in gcp.DISK_TYPES if machine.instance_type.startswith(prefix))
     # GKE needs the accelerator for bundled families (a2, a3, g2) too, with the count the machine type has.
     accelerator = [{"type": machine.provider_accelerator, "count": machine.accelerator_count,
