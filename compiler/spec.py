@@ -339,6 +339,11 @@ class GkeTarget(_TargetSettings, _Workload):
         default=None, pattern=r"^gke-security-groups@[a-z0-9]([a-z0-9.-]*[a-z0-9])?$",
         description="Google Groups for RBAC: the gke-security-groups@DOMAIN group of a Google Workspace or Cloud "
         "Identity domain, whose member groups RBAC bindings may name. Default: none.")
+    registry: bool = Field(
+        default=False,
+        description="Create an Artifact Registry Docker repository for the service's images, named after the "
+        "service in the cluster's region, and let the nodes read it; its URL is the stack output `registry_url`. "
+        "Push the image there and name it in model.image (pods retry the pull until it exists). Default false.")
 
 
 class Targets(_Model):

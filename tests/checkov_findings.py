@@ -272,6 +272,9 @@ ACCEPTED: tuple[Finding, ...] = (
     Finding("gke", "CKV_GCP_66", "resource.cluster",
             "Binary Authorization needs its API enabled in the project and a project policy that admits model.image; "
             "enforcing it without them would block the workload", "targets.gke.binary_authorization"),
+    Finding("gke", "CKV_GCP_84", "resource.registry",
+            "a customer-managed key needs a Cloud KMS key (billed monthly) and the Artifact Registry service agent's "
+            "access to it; images are encrypted at rest with Google-managed keys either way"),
     Finding("gke", "CKV_K8S_22", "resource.deployment",
             "The workload's root filesystem stays writable: serving images write model caches in image-specific "
             "places (vLLM ~/.cache, TGI and TEI /data); naming them makes it read-only with an emptyDir each",
