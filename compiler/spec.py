@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-import typing
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from compiler.values import (INT32_MAX, AmiId, Arg, Cidr, EnvName, HttpPath, Identifier, ImageRef,
-                             InstanceTypeName, Line, NonEmptyLine, ScalarLine, Seconds, SshPublicKey, SubnetId,
-                             SuccessCodes, VpcId, mapping, numbers_and_flags)
+from compiler.spec_base import (_RESOURCE_GROUP, _SEGMENT, AWS_REGION, AZURE_LOCATION, HOSTNAME, NAMESPACE, _Model,
+                                _Stateful, _TargetSettings, _Workload)
+from compiler.spec_clusters import AksTarget, EksTarget
+from compiler.values import (INT32_MAX, AmiId, Arg, Cidr, EnvName, HttpPath, Identifier, ImageRef, InstanceTypeName,
+                             Line, NonEmptyLine, ScalarLine, Seconds, SshPublicKey, SubnetId, SuccessCodes, VpcId,
+                             mapping)
 
-TargetName = Literal["aws", "azure", "gcp", "kubernetes", "azureml", "gke"]
+TargetName = Literal["aws", "azure", "gcp", "kubernetes", "azureml", "gke", "eks", "aks"]
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$"
-# One segment of an Azure resource id (/subscriptions/<segment>/resourceGroups/<segment>/...).
-_SEGMENT = r"[^/\x00-\x20\x7f-\xa0]+"
-# Resource group names: ASCII letters, digits, '_', '-', '.' and parentheses, not ending in '.' (Azure also takes
-# Unicode letters, which an ECMA-262 JSON Schema pattern cannot say the way the validator does).
-_RESOURCE_GROUP = r"^[-A-Za-z0-9_.()]{0,89}[-A-Za-z0-9_()]$"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _yaml_readings(cls, data: object) -> object:
-        return numbers_and_flags(data, _scalar_fields(cls))
-
-
-@functools.cache
-def _scalar_fields(model: type[BaseModel]) -> dict[str, type]:
-    """The int, float and bool fields of `model` (optional or not): where YAML's readings of numbers and booleans go."""
-    out = {}
-    for name, field in model.model_fields.items():
-        kinds = [a for a in (typing.get_args(field.annotation) or (field.annotation,)) if a is not type(None)]
-        if len(kinds) == 1 and kinds[0] in (int, float, bool):
-            out[name] = kinds[0]
-    return out
 
 
 class Metadata(_Model):
@@ -182,85 +158,8 @@ class Probes(_Model):
         "(on kubernetes and gke, one derived from the readiness probe: see targets.kubernetes.liveness_from_readiness).")
 
 
-class LocalBackend(_Model):
-    """Terraform state in a local file."""
-
-    type: Literal["local"] = Field(description="local: state in a file on the machine that runs terraform.")
-    path: NonEmptyLine = Field(
-        default="terraform.tfstate", max_length=4096,
-        description="State file, relative to the stack directory (cdktf.out/stacks/<name>-<target>) or absolute. "
-        "infc never touches it, wherever it is. Default terraform.tfstate, beside cdk.tf.json.")
-
-
-class S3Backend(_Model):
-    """Terraform state in an S3 bucket."""
-
-    type: Literal["s3"] = Field(description="s3: state in an Amazon S3 bucket.")
-    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Existing S3 bucket.")
-    key: NonEmptyLine | None = Field(
-        default=None, max_length=1024,
-        description="Object key of the state. Default: infc/<name>-<target>/terraform.tfstate.")
-    region: str | None = Field(
-        default=None, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$",
-        description="Region of the bucket. Default: targets.aws.region for the aws target; required for others.")
-    dynamodb_table: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9_.-]{3,255}$",
-        description="DynamoDB table for state locking (the older mechanism; its partition key must be LockID). "
-        "Default: none.")
-    use_lockfile: bool | None = Field(
-        default=None,
-        description="Lock with a .tflock object beside the state in the bucket (S3-native locking, Terraform 1.10 "
-        "or newer). Default: true unless dynamodb_table is set.")
-    kms_key_id: str | None = Field(
-        default=None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]+$",
-        description="ARN of a KMS key that encrypts the state object. Default: the bucket's encryption "
-        "(the state is always stored encrypted: encrypt = true).")
-
-
-class GcsBackend(_Model):
-    """Terraform state in a Google Cloud Storage bucket."""
-
-    type: Literal["gcs"] = Field(description="gcs: state in a Google Cloud Storage bucket (locking is built in).")
-    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", description="Existing GCS bucket.")
-    prefix: NonEmptyLine | None = Field(
-        default=None, max_length=1024,
-        description="Object prefix of the state (the state is <prefix>/default.tfstate). Default: infc/<name>-<target>.")
-
-
-class AzurermBackend(_Model):
-    """Terraform state in an Azure Storage blob container."""
-
-    type: Literal["azurerm"] = Field(description="azurerm: state in an Azure Storage blob (locking is built in).")
-    resource_group_name: str = Field(pattern=_RESOURCE_GROUP, description="Resource group of the account.")
-    storage_account_name: str = Field(pattern=r"^[a-z0-9]{3,24}$", description="Existing storage account.")
-    container_name: str = Field(pattern=r"^[a-z0-9](-?[a-z0-9]){2,62}$", description="Existing blob container.")
-    key: NonEmptyLine | None = Field(
-        default=None, max_length=1024,
-        description="Blob name of the state. Default: infc/<name>-<target>.tfstate.")
-    use_azuread_auth: bool = Field(
-        default=True,
-        description="Authenticate to the storage account with Microsoft Entra ID (needs Storage Blob Data "
-        "Contributor) instead of its access key. Default true.")
-
-
-Backend = Annotated[LocalBackend | S3Backend | GcsBackend | AzurermBackend, Field(discriminator="type")]
-
-
-class _Stateful(_Model):
-    backend: Backend | None = Field(
-        default=None,
-        description="Where this target's Terraform state lives: {type: local|s3|gcs|azurerm, ...}. Credentials "
-        "never go in the spec: terraform init takes them from the environment (or -backend-config). Default: "
-        "local, terraform.tfstate in the stack directory, which infc never touches.")
-
-
-class _TargetSettings(_Stateful):
-    certificate: Identifier | None = Field(
-        default=None, description="What https listeners terminate with on this target.")
-
-
 class AwsTarget(_TargetSettings):
-    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", description="AWS region, e.g. us-east-1.")
+    region: str = Field(pattern=AWS_REGION, description="AWS region, e.g. us-east-1.")
     vpc_id: VpcId | None = Field(
         default=None,
         description="VPC to deploy into. Default: the region's default VPC, looked up at plan time.")
@@ -298,7 +197,7 @@ class AwsTarget(_TargetSettings):
 
 
 class AzureTarget(_TargetSettings):
-    location: str = Field(pattern=r"^[a-z0-9]+$", description="Azure region, e.g. eastus.")
+    location: str = Field(pattern=AZURE_LOCATION, description="Azure region, e.g. eastus.")
     resource_group: str | None = Field(
         default=None, pattern=_RESOURCE_GROUP,
         description="Existing resource group to deploy into (ASCII letters, digits, '_', '-', '.' and parentheses). "
@@ -386,38 +285,10 @@ class GcpTarget(_TargetSettings):
         "apply). Default true.")
 
 
-class _Workload(_Model):
-    """Settings of the Kubernetes workload, which the kubernetes and gke targets both emit."""
-
-    cpu_limit: float | None = Field(
-        default=None, gt=0, le=1000000, allow_inf_nan=False,
-        description="CPU limit of each replica in CPUs (0.5 is 500m; at most 1000000); at least the CPU request. "
-        "Default: the CPU request, so that with memory (limit = request) the pods are in the Guaranteed QoS class, "
-        "the last evicted under node pressure. The requests are hardware.cpus and hardware.memory_gib, else 1 CPU and "
-        "2 GiB for a CPU replica (KServe's default), 2 CPUs and 8 GiB for a GPU replica. A larger limit lets a "
-        "replica use idle CPU above its request (Burstable QoS).")
-    liveness_from_readiness: bool = Field(
-        default=True,
-        description="Without probes.liveness, restart a replica whose probes.readiness path and port keep failing: "
-        "a liveness probe every 30s (or the readiness interval if longer) with the readiness timeout, 5 failures "
-        "in a row (the probes.liveness defaults), started after the startup probe. false: no liveness probe "
-        "unless probes.liveness is set. Default true.")
-    run_as_user: int | None = Field(
-        default=None, ge=1, le=2147483647,
-        description="User id the container runs as, with runAsNonRoot so that the kubelet refuses uid 0. The "
-        "server must be able to run as this user (e.g. write its caches). Default: none, the image's own user; "
-        "serving images often run as root (vLLM's does).")
-    writable_dirs: list[Annotated[str, Field(pattern=r"^(/\.?[A-Za-z0-9_][-A-Za-z0-9._]*)+$")]] | None = Field(
-        default=None, min_length=1,
-        description="Directories the server writes (/tmp, caches such as HF_HOME), each an emptyDir volume; "
-        "setting it makes the container's root filesystem read-only. Default: none, the root filesystem stays "
-        "writable, because serving images write model caches in image-specific places (vLLM ~/.cache, TGI and "
-        "TEI /data).")
-
 
 class KubernetesTarget(_TargetSettings, _Workload):
     namespace: str | None = Field(
-        default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63,
+        default=None, pattern=NAMESPACE, max_length=63,
         description="Namespace of the service's objects. It is created unless it is 'default' or namespace_exists "
         "is true. Default: one named after the service (metadata.name), created.")
     namespace_exists: bool = Field(default=False, description="The namespace already exists: do not create it.")
@@ -426,7 +297,7 @@ class KubernetesTarget(_TargetSettings, _Workload):
         description="Node labels the replicas must run on. Default: none for CPU replicas; for GPU replicas the "
         "accelerator's label from NVIDIA GPU Feature Discovery (nvidia.com/gpu.product).")
     host: str | None = Field(
-        default=None, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        default=None, pattern=HOSTNAME,
         description="Hostname the Ingress for https listeners serves, matching its TLS certificate. Default: none "
         "(ingress-nginx then serves its own default certificate).")
     ingress_class: Line | None = Field(
@@ -440,7 +311,7 @@ class KubernetesTarget(_TargetSettings, _Workload):
 
 
 class AzureMLTarget(_Stateful):
-    location: str = Field(pattern=r"^[a-z0-9]+$", description="Azure region, e.g. eastus.")
+    location: str = Field(pattern=AZURE_LOCATION, description="Azure region, e.g. eastus.")
     resource_group: str | None = Field(
         default=None, pattern=_RESOURCE_GROUP,
         description="Existing resource group to deploy into (ASCII letters, digits, '_', '-', '.' and parentheses). "
@@ -480,11 +351,11 @@ class GkeTarget(_TargetSettings, _Workload):
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
     region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region of the regional cluster, e.g. us-central1.")
     namespace: str | None = Field(
-        default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63,
+        default=None, pattern=NAMESPACE, max_length=63,
         description="Namespace of the workload in the new cluster; created unless 'default'. Default: one named "
         "after the service (metadata.name).")
     host: str | None = Field(
-        default=None, pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        default=None, pattern=HOSTNAME,
         description="Hostname the Ingress for https listeners serves. Default: none (any host).")
     master_authorized_cidrs: list[Cidr] | None = Field(
         default=None, min_length=1, max_length=50,
@@ -511,6 +382,11 @@ class GkeTarget(_TargetSettings, _Workload):
         default=None, pattern=r"^gke-security-groups@[a-z0-9]([a-z0-9.-]*[a-z0-9])?$",
         description="Google Groups for RBAC: the gke-security-groups@DOMAIN group of a Google Workspace or Cloud "
         "Identity domain, whose member groups RBAC bindings may name. Default: none.")
+    registry: bool = Field(
+        default=False,
+        description="Create an Artifact Registry Docker repository for the service's images, named after the "
+        "service in the cluster's region, and let the nodes read it; its URL is the stack output `registry_url`. "
+        "Push the image there and name it in model.image (pods retry the pull until it exists). Default false.")
 
 
 class Targets(_Model):
@@ -528,6 +404,9 @@ class Targets(_Model):
         default=None, description="Emit Kubernetes objects for an existing cluster.")
     azureml: AzureMLTarget = Field(default=None, description="Emit an Azure Machine Learning online endpoint.")
     gke: GkeTarget = Field(default=None, description="Emit a GKE cluster with a GPU node pool and the workload.")
+    eks: EksTarget = Field(default=None, description="Emit an EKS cluster with a managed node group and the workload.")
+    aks: AksTarget = Field(default=None, description="Emit an AKS cluster with a GPU (or CPU) node pool and the "
+                           "workload.")
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Targets:

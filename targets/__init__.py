@@ -14,6 +14,8 @@ BACKENDS = {
     "kubernetes": "targets.kubernetes",
     "azureml": "targets.azureml",
     "gke": "targets.gke",
+    "eks": "targets.eks",
+    "aks": "targets.aks",
 }
 
 

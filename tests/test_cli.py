@@ -89,7 +89,8 @@ def test_synth_writes_the_layout_and_check_compares(tmp_path):
     assert main(["synth", LLAMA, "--out", str(out)]) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         ".infc-lock", ".infc-output.json", "manifest.json",
-        *(f"stacks/llama70b-{t}/cdk.tf.json" for t in ("aws", "azure", "azureml", "gcp", "gke", "kubernetes"))]
+        *(f"stacks/llama70b-{t}/cdk.tf.json"
+          for t in ("aks", "aws", "azure", "azureml", "eks", "gcp", "gke", "kubernetes"))]
     manifest = json.loads((out / "manifest.json").read_text())
     assert all("stackMetadataPath" not in s for s in manifest["stacks"].values())  # no metadata.json is written
     assert main(["synth", LLAMA, "--out", str(out), "--check"]) == 0
@@ -140,7 +141,7 @@ def test_failure_mid_synth_leaves_previous_output_and_no_staging(tmp_path, monke
 
 @pytest.mark.parametrize("args, message", [
     (["--target", "awz"], "<input>: error: --target: unknown target 'awz'; did you mean 'aws'? (targets: aws, azure, "
-                          "gcp, kubernetes, azureml, gke)"),
+                          "gcp, kubernetes, azureml, gke, eks, aks)"),
     (["--target", "aws", "--target", "azureml"], "<input>: error: --target azureml: no service in "),
 ])
 def test_bad_targets(args, message, capsys):

@@ -40,6 +40,11 @@ K8S_HPA = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resource
 K8S_PROBE = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#Probe"
 GKE_DISK = "https://registry.terraform.io/providers/hashicorp/google/8.7.0/docs/resources/container_cluster#disk_size_gb"
 AML_PROBE = "https://learn.microsoft.com/en-us/azure/machine-learning/reference-yaml-deployment-managed-online"
+EKS_CLB = "https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/config-idle-timeout.html"
+EKS_CLB_DRAIN = "https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/config-conn-drain.html"
+AKS_PROBE = "https://github.com/kubernetes-sigs/cloud-provider-azure/blob/master/pkg/consts/consts.go"
+AKS_LB = "https://cloud-provider-azure.sigs.k8s.io/topics/loadbalancer/#loadbalancer-annotations"
+AKS_DISK = "https://learn.microsoft.com/en-us/cli/azure/aks/nodepool#az-aks-nodepool-add"
 INF = math.inf
 
 # (target, spec path, context) -> (low, high, where the provider documents the range). Read from those pages.
@@ -86,6 +91,23 @@ DOCUMENTED = {
     ("gke", "hardware.disk_gib", "http"): (10, 65536, GKE_DISK),
     ("gke", "probes.readiness.interval", "https"): (1, 300, GCP_HC),  # the Ingress's inferred health check
     ("gke", "probes.readiness.timeout", "https"): (1, 300, GCP_HC),
+    # The workload tables of targets.kubernetes hold on eks and aks as on kubernetes.
+    **{(t, path, "http"): documented for t in ("eks", "aks") for (k, path, _), documented in {
+        ("kubernetes", "replicas.autoscale.scale_out_delay", "http"): (0, 3600, K8S_HPA),
+        ("kubernetes", "replicas.autoscale.scale_in_delay", "http"): (0, 3600, K8S_HPA),
+        ("kubernetes", "probes.readiness.timeout", "http"): (1, INF, K8S_PROBE),
+        ("kubernetes", "probes.liveness.timeout", "http"): (1, INF, K8S_PROBE)}.items()},
+    ("eks", "load_balancer.idle_timeout", "http"): (1, 4000, EKS_CLB),  # the Service's Classic Load Balancer
+    ("eks", "load_balancer.drain_timeout", "http"): (0, 3600, EKS_CLB_DRAIN),  # 1-3600 s, 0 = draining off
+    ("eks", "probes.readiness.interval", "https"): (5, 300, ALB),  # the ALB Ingress's target group
+    ("eks", "probes.readiness.timeout", "https"): (2, 120, ALB),
+    ("eks", "probes.readiness.healthy_threshold", "https"): (2, 10, ALB),
+    ("eks", "probes.readiness.unhealthy_threshold", "https"): (2, 10, ALB),
+    ("eks", "load_balancer.idle_timeout", "https"): (1, 4000, ALB_ATTRIBUTES),
+    ("eks", "load_balancer.drain_timeout", "https"): (0, 3600, ALB_ATTRIBUTES),
+    ("aks", "probes.readiness.interval", "http"): (5, 60, AKS_PROBE),  # >= 5 s, at least 2 probes within 120 s
+    ("aks", "load_balancer.idle_timeout", "http"): (240, 1800, AKS_LB),  # tcp-idle-timeout 4-30 minutes
+    ("aks", "hardware.disk_gib", "http"): (30, 2048, AKS_DISK),
     ("azureml", "replicas.autoscale.scale_out_delay", "http"): (60, 604800, AZ_AUTOSCALE),
     ("azureml", "replicas.autoscale.scale_in_delay", "http"): (60, 604800, AZ_AUTOSCALE),
     ("azureml", "probes.readiness.initial_delay", "http"): (1, INF, AML_PROBE),  # ProbeSettings minimums
@@ -93,8 +115,8 @@ DOCUMENTED = {
     ("azureml", "probes.liveness.timeout", "http"): (1, INF, AML_PROBE),
 }
 
-# Tables of the Kubernetes workload are checked for gke too (targets.kubernetes.check_workload).
-SHARED = {"kubernetes": ("kubernetes", "gke")}
+# Tables of the Kubernetes workload are checked for the managed clusters too (targets.kubernetes.check_workload).
+SHARED = {"kubernetes": ("kubernetes", "gke", "eks", "aks")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +174,10 @@ CONTEXTS = {
     "kubernetes": {"http": {"kubernetes": {}}},
     "gke": {"http": {"gke": GCP}, "https": ({"gke": {**GCP, "certificate": "chat-tls"}}, HTTPS)},
     "azureml": {"http": ({"azureml": {"location": "eastus"}}, HTTPS)},
+    "eks": {"http": {"eks": {"region": "us-east-1"}},
+            "https": ({"eks": {"region": "us-east-1", "certificate": "arn:aws:acm:us-east-1:123456789012:certificate/"
+                                                                    "0f1e2d3c-4b5a-6978-8899-aabbccddeeff"}}, HTTPS)},
+    "aks": {"http": {"aks": {"location": "eastus"}}},
 }
 
 

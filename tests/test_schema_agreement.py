@@ -11,8 +11,9 @@ What is compared, precisely:
   text-like fields, Hypothesis-drawn strings.
 
 Equality is asserted for every field except where the schema states a shape and infc checks more:
-- CIDR blocks (allowed_cidrs, master_authorized_cidrs): the schema checks the address/prefix shape; that the
-  address parses, the prefix fits and no host bits are set is infc's. Asserted: infc accepts => schema accepts.
+- CIDR blocks (allowed_cidrs, master_authorized_cidrs, public_access_cidrs, api_authorized_cidrs): the schema checks
+  the address/prefix shape; that the address parses, the prefix fits and no host bits are set is infc's. Asserted:
+  infc accepts => schema accepts.
 - success_codes: a range that ends before it starts ("299-200"). Asserted the same way.
 Not compared: YAML 1.1 spellings (0x1F40, 1.10, yes): the schema sees data, not text (tests/test_hostile.py covers
 them); NaN and infinities and lone surrogates, which JSON documents cannot hold (and infc refuses when loading).
@@ -80,12 +81,27 @@ BASE = {
                 "host": "a.example.com", "master_authorized_cidrs": ["10.0.0.0/8"], "private_nodes": False,
                 "cloud_nat": True, "binary_authorization": False, "security_group": "gke-security-groups@example.com",
                 "cpu_limit": 8, "liveness_from_readiness": True, "run_as_user": 1000, "writable_dirs": ["/tmp"]},
+        "eks": {"region": "us-east-1", "certificate": "arn:aws:acm:us-east-1:1:certificate/x", "vpc_id": "vpc-0a",
+                "subnet_ids": ["subnet-0a", "subnet-0b"], "namespace": "ml", "host": "a.example.com",
+                "public_access_cidrs": ["10.0.0.0/8"], "registry": True,
+                "cpu_limit": 8, "liveness_from_readiness": True, "run_as_user": 1000, "writable_dirs": ["/tmp"]},
+        "aks": {"location": "eastus", "certificate": "https://kv.vault.azure.net/certificates/c", "resource_group": "rg",
+                "subnet_id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/"
+                             "subnets/s", "namespace": "ml", "host": "a.example.com",
+                "key_vault_id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv",
+                "api_authorized_cidrs": ["10.0.0.0/8"], "registry": True,
+                "container_registry_id": "/subscriptions/s/resourceGroups/rg/providers/"
+                                         "Microsoft.ContainerRegistry/registries/r",
+                "azureml_compute": {"workspace_id": "/subscriptions/s/resourceGroups/rg/providers/"
+                                                    "Microsoft.MachineLearningServices/workspaces/w"},
+                "cpu_limit": 8, "liveness_from_readiness": True, "run_as_user": 1000, "writable_dirs": ["/tmp"]},
     },
 }
 
 # Fields where the schema states only the shape (see the module docstring): infc accepting implies the schema does.
 SUPERSET = {("load_balancer", "allowed_cidrs"), ("targets", "gke", "master_authorized_cidrs"),
-            ("targets", "gcp", "proxy_subnet_cidr"),
+            ("targets", "gcp", "proxy_subnet_cidr"), ("targets", "eks", "public_access_cidrs"),
+            ("targets", "aks", "api_authorized_cidrs"),
             ("probes", "readiness", "success_codes")}
 
 STRINGS = ["", "x", "-x", "--privileged", "a\n", "a\r\n", "\n", "a\u2028b", "a\x85b", "a\tb", "a\x00b", " a", "a ",

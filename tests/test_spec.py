@@ -45,10 +45,12 @@ def test_every_field_has_a_description():
     def walk(model):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
-    from compiler import spec as module
-    for obj in vars(module).values():
-        if isinstance(obj, type) and issubclass(obj, module._Model) and obj is not module._Model:
-            walk(obj)
+    from compiler import spec, spec_base, spec_clusters
+    models = {obj for module in (spec, spec_base, spec_clusters) for obj in vars(module).values()
+              if isinstance(obj, type) and issubclass(obj, spec_base._Model) and obj is not spec_base._Model}
+    assert {"S3Backend", "_Workload", "EksTarget", "AksTarget", "Spec"} <= {m.__name__ for m in models}
+    for model in models:
+        walk(model)
 
 
 def test_env_args_and_labels_take_scalars_as_strings():

@@ -27,11 +27,14 @@ RETIRED = "retired"
 
 # Which catalog file each target picks instance types from; None: the target takes no instance type.
 # azureml has its own file: managed online endpoints accept only some VM sizes, so selection must pick from those.
-CATALOG_OF = {"aws": "aws", "azure": "azure", "azureml": "azureml", "gcp": "gcp", "gke": "gcp", "kubernetes": None}
+# Managed clusters pick from their cloud's VM catalog: an EKS managed node group and an AKS node pool take the instance
+# types EC2 and Azure VMs sell (targets/eks and targets/aks check what their node images accept).
+CATALOG_OF = {"aws": "aws", "azure": "azure", "azureml": "azureml", "gcp": "gcp", "gke": "gcp", "kubernetes": None,
+              "eks": "aws", "aks": "azure"}
 # Targets that run hardware.spot: true replicas on spot capacity (EC2 Spot, Azure Spot VMs, Compute Engine SPOT,
-# GKE spot node pools). azureml refuses spot in its check (managed online deployments run on dedicated capacity),
+# GKE spot node pools, EKS managed node groups of capacity type SPOT, AKS Spot node pools). azureml refuses spot in its check (managed online deployments run on dedicated capacity),
 # so its selection asks for on-demand rows and that check gives the reason.
-SPOT_TARGETS = frozenset({"aws", "azure", "gcp", "gke"})
+SPOT_TARGETS = frozenset({"aws", "azure", "gcp", "gke", "eks", "aks"})
 
 COLUMNS = (
     "instance_type", "accelerator", "accelerator_count", "accelerator_memory_gib", "vcpus", "memory_gib",

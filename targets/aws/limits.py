@@ -60,7 +60,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                              f"{_MATCHER_RANGE[0]}-{_MATCHER_RANGE[1]} (see {_TG_DOC})"))
             break
     out += _check_placement(target)
-    out += _check_model_uri(service)
+    out += check_model_uri("aws", service)
     out += label_errors("aws", values.aws_tag_problems(list(service.labels), RESERVED_TAGS))
     out += startup.check_size("aws", service, "cloud-init user data", startup.cloud_init(service), USER_DATA_MAX,
                               _USER_DATA_DOC)
@@ -71,20 +71,20 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     return out
 
 
-def _check_model_uri(service: ir.Service) -> list[Diagnostic]:
-    """An s3:// model.uri becomes the replicas' read grant (the instance profile): its bucket must be one bucket name
-    and its prefix literal, since '*' and '?' are IAM wildcards and ${...} a policy variable: s3://* would grant every
-    bucket (_S3_NAMES_DOC, _IAM_VARIABLES_DOC)."""
+def check_model_uri(name: str, service: ir.Service) -> list[Diagnostic]:
+    """An s3:// model.uri becomes the replicas' read grant (an IAM policy of target `name`): its bucket must be one
+    bucket name and its prefix literal, since '*' and '?' are IAM wildcards and ${...} a policy variable: s3://* would
+    grant every bucket (_S3_NAMES_DOC, _IAM_VARIABLES_DOC)."""
     uri = service.model_uri or ""
     if not uri.startswith("s3://"):
         return []
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     if not _S3_BUCKET.fullmatch(bucket) or ".." in bucket:
-        return [error("aws", "model.uri", f"model.uri names the S3 bucket '{bucket}', which is not a bucket name "
+        return [error(name, "model.uri", f"model.uri names the S3 bucket '{bucket}', which is not a bucket name "
                                           f"(3-63 lowercase letters, digits, '.' and '-'; see {_S3_NAMES_DOC})")]
     wild = next((c for c in "*?$" if c in prefix), None)
     if wild:
-        return [error("aws", "model.uri", f"model.uri has '{wild}' in its key prefix; the replicas' read grant names "
+        return [error(name, "model.uri", f"model.uri has '{wild}' in its key prefix; the replicas' read grant names "
                                           f"the prefix in an IAM policy, where '*' and '?' are wildcards and ${{...}} "
                                           f"a policy variable (see {_IAM_VARIABLES_DOC})")]
     return []

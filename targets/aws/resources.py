@@ -33,7 +33,7 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     labels = dict(service.labels)
     stack.provider("aws", *PROVIDER, region=target.get("region"),
                    default_tags=[{"tags": labels}] if labels else None)
-    vpc_id, subnets = _network(stack, target)
+    vpc_id, subnets = network(stack, target)
     lb_sg, replica_sg = _security_groups(stack, service, vpc_id)
     lb, group = _load_balancer(stack, service, target, vpc_id, subnets, lb_sg)
     template = _launch_template(stack, service, target, replica_sg)
@@ -43,7 +43,7 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     output_endpoint(stack, service, lb.dns_name)
 
 
-def _network(stack, target: ir.Target):
+def network(stack, target: ir.Target):
     """The VPC and subnets: given ones, or the region's default VPC and its default subnets."""
     vpc_id = target.get("vpc_id")
     if not vpc_id:
@@ -168,19 +168,27 @@ def _instance_profile(stack, service: ir.Service):
     role = stack.add("aws_iam_role", "replica_role", name=resource_name(service, "replica"),
                      assume_role_policy=json.dumps(assume, sort_keys=True),
                      description=f"infc {service.name}: model replicas")
-    uri = service.model_uri or ""
-    if uri.startswith("s3://"):
-        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        partition = stack.data("aws_partition", "partition").partition
-        arn = stack.fmt("arn:{}:s3:::{}", partition, bucket)
-        policy = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": stack.fmt("{}/{}*", arn, prefix)},
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn,
-             "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
-        ]}
+    policy = model_read_policy(stack, service)
+    if policy:
         stack.add("aws_iam_role_policy", "model_read", name="model-read", role=role.id, policy=stack.json(policy))
     return stack.add("aws_iam_instance_profile", "replica_profile",
                      name=resource_name(service, "replica"), role=role.name)
+
+
+def model_read_policy(stack, service: ir.Service, partition=None) -> dict | None:
+    """With an s3:// model.uri, an IAM policy that may read (only) that prefix; None otherwise. `partition`: the
+    stack's aws_partition reference, if it has one already."""
+    uri = service.model_uri or ""
+    if not uri.startswith("s3://"):
+        return None
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    partition = partition or stack.data("aws_partition", "partition").partition
+    arn = stack.fmt("arn:{}:s3:::{}", partition, bucket)
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": stack.fmt("{}/{}*", arn, prefix)},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn,
+         "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
+    ]}
 
 
 def _autoscaling_group(stack, service: ir.Service, template, group, subnets):

@@ -23,7 +23,7 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     group, location, tags = azure_site.start(stack, service, target, features={
         "machine_learning": [{"purge_soft_deleted_workspace_on_destroy": purge}]})
     stack.provider("azapi", *AZAPI_PROVIDER)
-    workspace = _workspace(stack, service, target, location, tags, group)
+    workspace = build_workspace(stack, service, target, location, tags, group)
     endpoint.emit(stack, service, target, workspace.id, group, location, tags)
 
 
@@ -36,10 +36,11 @@ def global_name(stack, service: ir.Service, target: ir.Target, client):
     return stack.fmt("{}{}", service.name.replace("-", "")[:16], digest)
 
 
-def _workspace(stack, service: ir.Service, target: ir.Target, location: str, tags, group):
+def build_workspace(stack, service: ir.Service, target: ir.Target, location: str, tags, group, client=None):
     """The workspace and what it needs: storage account, key vault, and application insights on a Log Analytics
-    workspace (workspace-based; classic Application Insights is retired)."""
-    client = stack.data("azurerm_client_config", "client")
+    workspace (workspace-based; classic Application Insights is retired). `client`: the stack's
+    azurerm_client_config, if it has one already."""
+    client = client or stack.data("azurerm_client_config", "client")
     common = {"location": location, "resource_group_name": group, "tags": tags}
     logs = stack.add("azurerm_log_analytics_workspace", "log_analytics",
                      name=resource_name(service, "logs"), sku="PerGB2018", retention_in_days=30, **common)

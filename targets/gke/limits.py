@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import math
 import re
 
-from compiler import catalog, ir
+from compiler import ir
 from compiler.errors import Diagnostic
 from targets.base import Limit, check_limits, error, warning
 from targets.gcp import limits as gcp_limits
 from targets.gcp.limits import SUCCESS_CODE, check_labels, gpu_kind
+from targets.kubernetes import cluster
+from targets.kubernetes.cluster import tiered
 from targets.kubernetes.limits import check_workload, source_family_problems
 
 _GKE_DOC = "https://cloud.google.com/kubernetes-engine/docs/"
@@ -67,39 +68,10 @@ _CERT_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 ALL_IPV4, ALL_IPV6 = "0.0.0.0/0", "::/0"
 
 
-@dataclasses.dataclass(frozen=True)
-class NodeBounds:
-    """The node pool's total node counts (all zones together) for the replica bounds."""
-
-    replicas_per_node: int
-    min_nodes: int
-    max_nodes: int
-
-
-def node_bounds(service: ir.Service, target: ir.Target) -> NodeBounds:
-    """One replica per node unless a node has the GPUs of several: replicas_per_node = node GPUs // replica GPUs
-    (catalog types have exactly the replica's count, so 1), and nodes = ceil(replicas / replicas_per_node). A CPU
-    replica gets a node of its own, the type the catalog chose for one replica: the cluster autoscaler packs more
-    where they fit, so the bounds are never too small. The counts are totals over the pool's zones
-    (total_min/max_node_count), not per zone."""
-    machine = target.machine
-    per_node = 1
-    if service.accelerator_count and machine.accelerator_count:
-        per_node = max(machine.accelerator_count // service.accelerator_count, 1)
-    return NodeBounds(per_node, -(-service.min_replicas // per_node), -(-service.max_replicas // per_node))
-
-
 def allocatable(vcpus: float, memory_gib: float) -> tuple[float, float]:
     """(vCPUs, GiB) a GKE Standard node of this size leaves for pods."""
-    def reserved(size: float, tiers) -> float:
-        total, start = 0.0, 0.0
-        for width, share in tiers:
-            total += max(min(size, start + width) - start, 0) * share
-            start += width
-        return total
-
-    memory_reserved = 255 / 1024 if memory_gib < 1 else reserved(memory_gib, MEMORY_RESERVED)
-    return vcpus - reserved(vcpus, CPU_RESERVED), memory_gib - memory_reserved - EVICTION_GIB
+    memory_reserved = 255 / 1024 if memory_gib < 1 else tiered(memory_gib, MEMORY_RESERVED)
+    return vcpus - tiered(vcpus, CPU_RESERVED), memory_gib - memory_reserved - EVICTION_GIB
 
 
 def workload_settings(service: ir.Service, target: ir.Target) -> dict[str, object]:
@@ -107,11 +79,8 @@ def workload_settings(service: ir.Service, target: ir.Target) -> dict[str, objec
     machine = target.machine
     selector = {ACCELERATOR_LABEL: machine.provider_accelerator} \
         if service.accelerator_count and machine and machine.provider_accelerator else None
-    workload = {key: target.get(key) for key in ("cpu_limit", "liveness_from_readiness", "run_as_user", "writable_dirs")
-                if target.get(key) is not None}
     # The cluster is IPv4 only (stack_type unset: IPV4), and so is its Service: its source ranges are the IPv4 ones.
-    return {**workload, "namespace": target.get("namespace", service.name), "host": target.get("host"),
-            "node_selector": selector, "ip_family": "IPv4"}
+    return cluster.workload_settings(service, target, selector, ip_family="IPv4")
 
 
 def has_https(service: ir.Service) -> bool:
@@ -146,31 +115,7 @@ def _check_machine(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                            f"{machine.instance_type} takes {service.accelerator} as an attached GPU, which not every "
                            "zone offers: the node pool uses the regional cluster's default zones, and creating it "
                            f"fails if one lacks {machine.provider_accelerator} (see {_GPU_ZONES_DOC})"))
-    if machine.vcpus is None:
-        return out
-    cpus, memory = allocatable(machine.vcpus, machine.memory_gib)
-    how = catalog.how_bought("gke", service.spot)  # suggest only a type the node pool can buy
-    fits = [r for r in catalog.rows("gcp") if (r.accelerator, r.accelerator_count, r.arch) ==
-            (machine.accelerator, machine.accelerator_count, service.arch) and r.sells(how) and _fits(
-                service, *allocatable(r.vcpus, r.memory_gib))]
-    larger = (f"set hardware.instance_types.gke: {min(fits, key=lambda r: r.price_usd_hour).instance_type} or "
-              if fits else "")
-    if service.cpus is not None and service.cpus > cpus:
-        out.append(error("gke", "hardware.cpus",
-                         f"hardware.cpus is {service.cpus}; a {machine.instance_type} node ({machine.vcpus} vCPUs) "
-                         f"leaves {cpus:.2f} for pods after GKE's reservations (see {_ALLOCATABLE_DOC}); {larger}"
-                         f"request at most {math.floor(cpus)}"))
-    if service.memory_gib is not None and service.memory_gib > memory:
-        out.append(error("gke", "hardware.memory_gib",
-                         f"hardware.memory_gib is {service.memory_gib:g}; a {machine.instance_type} node "
-                         f"({machine.memory_gib:g} GiB) leaves {memory:.2f} GiB for pods after GKE's reservations "
-                         f"and eviction threshold (see {_ALLOCATABLE_DOC}); {larger}request at most "
-                         f"{math.floor(memory * 100) / 100:g}"))
-    return out
-
-
-def _fits(service: ir.Service, cpus: float, memory: float) -> bool:
-    return (service.cpus or 0) <= cpus and (service.memory_gib or 0) <= memory
+    return out + cluster.check_fit("gke", service, target, allocatable, "GKE's", _ALLOCATABLE_DOC)
 
 
 def _check_ingress(service: ir.Service, target: ir.Target) -> list[Diagnostic]:

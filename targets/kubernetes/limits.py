@@ -139,11 +139,14 @@ def volume_name(directory: str) -> str:
 
 
 def check_workload(service: ir.Service, name: str, settings: Mapping[str, object], *, ingress: bool = True,
-                   node_disk: bool = False) -> list[Diagnostic]:
+                   node_disk: bool = False, idle_timeout: bool = False,
+                   credentialed: tuple[str, ...] = ()) -> list[Diagnostic]:
     """The checks of the Kubernetes workload (also emitted by managed-cluster targets), reported as target `name`.
 
     ingress=False: the caller emits the https Ingress (emit_workload(ingress=False)) and reports its own warnings
-    about it; node_disk=True: the caller sizes the nodes' disks from hardware.disk_gib, so it is carried."""
+    about it; node_disk=True: the caller sizes the nodes' disks from hardware.disk_gib, so it is carried;
+    idle_timeout=True: the caller carries load_balancer.idle_timeout (e.g. in its cloud's Service annotations);
+    credentialed: the model.uri schemes whose store the caller grants the replicas access to."""
     out = check_limits(name, service, LIMITS)
     out += check_scale_to_zero(name, service, SCALE_TO_ZERO)
     for path, value, low, what in MINIMUMS:
@@ -155,7 +158,7 @@ def check_workload(service: ir.Service, name: str, settings: Mapping[str, object
     out += _resources(service, name)
     out += _autoscale(service, name)
     out += _listeners(service, name, settings, ingress)
-    out += _not_carried(service, name, node_disk)
+    out += _not_carried(service, name, node_disk, idle_timeout, credentialed)
     out += _settings(name, settings, service)
     if service.accelerator != "none" and settings.get("node_selector") is None \
             and service.accelerator not in GPU_PRODUCTS:
@@ -405,10 +408,11 @@ def _listeners(service: ir.Service, name: str, settings: Mapping[str, object], i
     return out
 
 
-def _not_carried(service: ir.Service, name: str, node_disk: bool) -> list[Diagnostic]:
+def _not_carried(service: ir.Service, name: str, node_disk: bool, idle_timeout: bool,
+                 credentialed: tuple[str, ...]) -> list[Diagnostic]:
     """Spec values with no portable Kubernetes field: a warning unless they are the spec default."""
     out = []
-    if service.load_balancer.idle_timeout_s != SPEC_DEFAULTS["idle_timeout_s"]:
+    if service.load_balancer.idle_timeout_s != SPEC_DEFAULTS["idle_timeout_s"] and not idle_timeout:
         out.append(warning(name, "load_balancer.idle_timeout",
                            f"load_balancer.idle_timeout ({service.load_balancer.idle_timeout_s}s) is not carried: a "
                            "Service has no idle-timeout field, the cloud load balancer's own timeout applies"))
@@ -416,7 +420,8 @@ def _not_carried(service: ir.Service, name: str, node_disk: bool) -> list[Diagno
         out.append(warning(name, "hardware.disk_gib",
                            f"hardware.disk_gib ({service.disk_gib}) is not carried: pods use their node's disk; size "
                            "the nodes' disks for the image and the model"))
-    out += uncredentialed_uri(name, service, ("s3", "gs"), "a private bucket needs a service account bound to a "
-                                                           "cloud identity (EKS IRSA, GKE Workload Identity)")
+    schemes = tuple(scheme for scheme in ("s3", "gs") if scheme not in credentialed)
+    out += uncredentialed_uri(name, service, schemes, "a private bucket needs a service account bound to a cloud "
+                                                      "identity (EKS Pod Identity or IRSA, GKE Workload Identity)")
     return out
 

@@ -70,6 +70,17 @@ def labels(service: ir.Service) -> dict[str, str]:
 
 
 @dataclasses.dataclass(frozen=True)
+class Identity:
+    """The hook managed clusters give the replicas cloud credentials through: a ServiceAccount named after the service
+    that the pods run as, with the annotations and pod labels the cloud's mechanism reads (EKS Pod Identity needs
+    none: its association names the namespace and account; AKS workload identity needs the client id annotation and
+    the azure.workload.identity/use pod label)."""
+
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    pod_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class Workload:
     """What a managed-cluster target builds on: the namespace (name or reference), the Service and Deployment."""
 
@@ -86,16 +97,19 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
 
 
 def emit_workload(stack, service: ir.Service, settings: Mapping[str, object], *, ingress: bool = True,
-                  service_annotations: Mapping[str, str] | None = None) -> Workload:
+                  service_annotations: Mapping[str, str] | None = None, identity: Identity | None = None) -> Workload:
     """Every Kubernetes object of `service`, in dependency order, with the provider already in `stack`.
 
     settings: namespace, namespace_exists, certificate (TLS secret), node_selector, ingress_class, host, cpu_limit,
     liveness_from_readiness, run_as_user, writable_dirs (targets.kubernetes; absent keys take its defaults), and
-    ip_family ("IPv4" or "IPv6"), the http Service's single family, whose source ranges it keeps.
+    ip_family ("IPv4" or "IPv6"), the http Service's single family, whose source ranges it keeps, and tolerations
+    (extra pod tolerations, e.g. of a managed cluster's spot taint).
     ingress=False leaves https to the caller (e.g. a GKE Ingress with a pre-shared certificate);
-    service_annotations are added to the Service's (e.g. a BackendConfig reference)."""
+    service_annotations are added to the Service's (e.g. a BackendConfig reference); identity: the pods run as a
+    ServiceAccount of their own (Identity)."""
     namespace = _namespace(stack, service, settings)
-    deployment = _deployment(stack, service, settings, namespace)
+    account = _service_account(stack, service, namespace, identity) if identity else None
+    deployment = _deployment(stack, service, settings, namespace, account, identity)
     svc = _service(stack, service, settings, namespace, service_annotations or {})
     if ingress and any(x.protocol == "https" for x in service.load_balancer.listeners):
         _ingress(stack, service, settings, namespace)
@@ -117,12 +131,21 @@ def _namespace(stack, service: ir.Service, settings: Mapping[str, object]):
     return ns.metadata[0].name
 
 
+def _service_account(stack, service: ir.Service, namespace, identity: Identity):
+    """The replicas' own ServiceAccount: no API token is mounted from it (the server needs none); cloud credentials
+    come through the identity's own projected token, which the cloud's webhook adds."""
+    return stack.add("kubernetes_service_account_v1", "service_account",
+                     metadata=_meta(service, namespace, dict(identity.annotations) or None),
+                     automount_service_account_token=False)
+
+
 def _meta(service: ir.Service, namespace, annotations=None) -> dict:
     return {"name": service.name, "namespace": namespace, "labels": labels(service), "annotations": annotations or None}
 
 
-def _deployment(stack, service: ir.Service, settings: Mapping[str, object], namespace):
-    pod_labels = labels(service)
+def _deployment(stack, service: ir.Service, settings: Mapping[str, object], namespace, account=None,
+                identity: Identity | None = None):
+    pod_labels = {**labels(service), **(dict(identity.pod_labels) if identity else {})}
     gpu = service.accelerator != "none"
     writable = list(settings.get("writable_dirs") or ())
     volumes = [{"name": volume_name(d), "empty_dir": {}} for d in writable]
@@ -139,7 +162,9 @@ def _deployment(stack, service: ir.Service, settings: Mapping[str, object], name
         "container": [_container(service, settings)],
         "node_selector": _node_selector(service, settings),
         "affinity": _gpu_affinity(service, settings),
-        "toleration": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}] if gpu else None,
+        "toleration": ([{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}] if gpu else [])
+        + list(settings.get("tolerations") or ()) or None,
+        "service_account_name": account.metadata[0].name if account else None,
         "volume": volumes or None,
         "termination_grace_period_seconds": service.load_balancer.drain_timeout_s,
         "security_context": {

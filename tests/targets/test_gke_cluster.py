@@ -160,3 +160,51 @@ def test_hardened_cluster_passes_every_gcp_check(options):
     failed = {(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]}
     # The workload's CKV_K8S_* findings are the kubernetes workload's; nothing of Google Cloud fails.
     assert not {f for f in failed if f[0].startswith("CKV_GCP")}, failed
+
+
+@pytest.mark.parametrize("image, expected", [
+    ("us-central1-docker.pkg.dev/acme-ml/models/vllm:v1", ("acme-ml", "us-central1", "models")),
+    ("europe-docker.pkg.dev/other-proj/images/sub/tgi@sha256:" + "a" * 64, ("other-proj", "europe", "images")),
+    ("gcr.io/acme-ml/vllm:v1", ("acme-ml", "us", "gcr.io")),
+    ("eu.gcr.io/acme-ml/vllm:v1", ("acme-ml", "europe", "eu.gcr.io")),
+    ("asia.gcr.io/acme-ml/team/vllm:v1", ("acme-ml", "asia", "asia.gcr.io")),
+    ("vllm/vllm-openai:v0.6.3", None),
+    ("ghcr.io/huggingface/text-generation-inference:2.4.0", None),
+    ("us-central1-docker.pkg.dev/acme-ml/vllm:v1", None),  # no repository part: not an Artifact Registry path
+])
+def test_image_repository_names_the_repository_to_read(image, expected):
+    from targets.gke.cluster import image_repository
+    assert image_repository(image) == expected
+
+
+def test_seed_registry_cluster_carries_every_part(synth_for):
+    """examples/gke-registry.yaml: GKE + registry + deployment + load balancer."""
+    doc = stack(synth_for("gke"), "qwen-chat-gke")
+    res = doc["resource"]
+    repository = res["google_artifact_registry_repository"]["registry"]
+    assert (repository["repository_id"], repository["format"], repository["location"], repository["project"]) == \
+        ("qwen-chat", "DOCKER", "us-central1", "acme-ml")
+    assert repository["docker_config"] == {"immutable_tags": True}
+    reader = res["google_artifact_registry_repository_iam_member"]
+    # model.image is in that repository: one grant, on it alone, not the project.
+    assert list(reader) == ["registry_reader"]
+    assert reader["registry_reader"]["repository"] == "${google_artifact_registry_repository.registry.name}"
+    assert reader["registry_reader"]["role"] == "roles/artifactregistry.reader"
+    assert reader["registry_reader"]["member"] == "serviceAccount:${google_service_account.node_account.email}"
+    assert list(res["google_project_iam_member"]) == ["node_role"]
+    assert "google_artifact_registry_repository_iam_member.registry_reader" in \
+        res["google_container_node_pool"]["node_pool"]["depends_on"]
+    assert doc["output"]["registry_url"]["value"] == "${google_artifact_registry_repository.registry.registry_uri}"
+    container = res["kubernetes_deployment_v1"]["deployment"]["spec"]["template"]["spec"]["container"][0]
+    assert container["image"] == "us-central1-docker.pkg.dev/acme-ml/qwen-chat/vllm-qwen:v0.6.3"
+    service = res["kubernetes_service_v1"]["service"]["spec"]
+    assert service["type"] == "LoadBalancer" and service["port"][0]["port"] == 80
+
+
+def test_an_image_in_another_repository_gets_read_on_that_repository(tmp_path):
+    doc = spec_dict(targets={"gke": GKE}, model={"image": "gcr.io/shared-images/vllm:v1"})
+    res = stack(synth_documents(tmp_path, [doc], "gke"), "svc-gke")["resource"]
+    pull = res["google_artifact_registry_repository_iam_member"]["node_image_pull"]
+    assert (pull["project"], pull["location"], pull["repository"], pull["role"]) == \
+        ("shared-images", "us", "gcr.io", "roles/artifactregistry.reader")
+    assert "google_artifact_registry_repository" not in res

@@ -219,8 +219,8 @@ WARNING_CASES = [
      "by cookie: clients behind one NAT share a replica"),
     ({"model": {"name": "m", "image": "i", "uri": "gs://bucket/m/"}},
      "kubernetes: model.uri is a gs:// URI, handed to the container as MODEL_URI, but infc grants the replicas no "
-     "credentials for it on kubernetes: a private bucket needs a service account bound to a cloud identity (EKS IRSA, "
-     "GKE Workload Identity)"),
+     "credentials for it on kubernetes: a private bucket needs a service account bound to a cloud identity (EKS Pod "
+     "Identity or IRSA, GKE Workload Identity)"),
     ({"hardware": {"memory_gib": None}},
      "kubernetes: hardware.memory_gib is not set: each replica requests, and is limited to, 8Gi of memory, infc's "
      "default for a GPU replica; a server that needs more is OOM-killed, so set hardware.memory_gib"),
