@@ -108,7 +108,8 @@ def test_synth_is_deterministic_across_runs_and_directories(tmp_path):
     seed = "54321" if os.environ.get("PYTHONHASHSEED") == "12345" else "12345"  # never this process's seed
     result = subprocess.run([sys.executable, "-m", "compiler.cli", "synth", *map(str, EXAMPLES), "--out",
                              str(second)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**env, "PYTHONHASHSEED": seed, "PATH": "/nonexistent"})
+                            # PYTHONPATH: this checkout's compiler, not the one the venv was installed from.
+                            env={**env, "PYTHONHASHSEED": seed, "PATH": "/nonexistent", "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
     import re
     assert all(re.match(ERROR_LINE, line) for line in result.stderr.splitlines()), result.stderr  # warnings only
