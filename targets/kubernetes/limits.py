@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from compiler import ir, values
 from compiler.errors import Diagnostic, format_path
-from targets.base import Limit, check_limits, check_scale_to_zero, error, uncredentialed_uri, warning
+from targets import delivery
+from targets.base import Limit, check_limits, check_scale_to_zero, error, warning
 
 _PROBE_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#Probe"
 _HTTP_PROBE_DOC = ("https://kubernetes.io/docs/tasks/configure-pod-container/"
@@ -97,6 +98,7 @@ SCALE_TO_ZERO = ("an HPA's minReplicas 0 needs the alpha feature gate HPAScaleTo
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything the kubernetes target cannot express, as errors naming field and range. No CDK needed."""
     out = check_workload(service, "kubernetes", target.settings)
+    out += delivery.check("kubernetes", service, target)
     if service.spot:
         out.append(warning("kubernetes", "hardware.spot",
                            "hardware.spot has no portable Kubernetes form: the cluster's node pools decide capacity, "
@@ -363,7 +365,5 @@ def _not_carried(service: ir.Service, name: str, node_disk: bool) -> list[Diagno
         out.append(warning(name, "hardware.disk_gib",
                            f"hardware.disk_gib ({service.disk_gib}) is not carried: pods use their node's disk; size "
                            "the nodes' disks for the image and the model"))
-    out += uncredentialed_uri(name, service, ("s3", "gs"), "a private bucket needs a service account bound to a "
-                                                           "cloud identity (EKS IRSA, GKE Workload Identity)")
     return out
 
