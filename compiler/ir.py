@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+# Where the model's files are inside the container, on every target: KServe's MODEL_MOUNT_DIRS
+# (kserve/kserve python/storage/kserve_storage/kserve_storage.py), so images built for KServe find them too.
+MODEL_DIR = "/mnt/models"
+
 
 @dataclasses.dataclass(frozen=True)
 class Machine:
@@ -69,12 +73,22 @@ class LoadBalancer:
 
 
 @dataclasses.dataclass(frozen=True)
+class Secret:
+    """An environment variable whose value the replicas read from a secret store when they start."""
+
+    name: str  # the variable
+    ref: str  # this target's reference (model.secrets.<name>.<target>): an ARN, a secret name, a URL, <secret>/<key>
+
+
+@dataclasses.dataclass(frozen=True)
 class Target:
     """One backend to emit, with its settings as the user wrote them (placement, certificate, image...)."""
 
     name: str
     settings: Mapping[str, object]
     machine: Machine | None  # None for targets that take no instance type (kubernetes)
+    model_uri: str | None = None  # where this target's replicas get the files: targets.<t>.model_uri or model.uri
+    secrets: tuple[Secret, ...] = ()  # model.secrets with this target's references, by name
 
     def get(self, key: str, default: object = None) -> object:
         value = self.settings.get(key)
@@ -87,8 +101,9 @@ class Service:
     labels: tuple[tuple[str, str], ...]
     model_name: str
     image: str
-    model_uri: str | None
+    model_uri: str | None  # model.uri as written; each target delivers Target.model_uri
     port: int
+    command: tuple[str, ...] | None
     args: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     accelerator: str

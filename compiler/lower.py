@@ -71,6 +71,15 @@ def _asked(hw, count: int) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
+def delivery(spec: Spec, target: str) -> dict:
+    """What `target` delivers to its replicas: its model URI (targets.<t>.model_uri, else model.uri) and its
+    reference of each secret (validate.py reports a secret without one before lowering)."""
+    uri = getattr(spec.targets, target).model_uri or spec.model.uri
+    secrets = tuple(ir.Secret(name, getattr(refs, target)) for name, refs in sorted(spec.model.secrets.items())
+                    if getattr(refs, target) is not None)
+    return {"model_uri": uri, "secrets": secrets}
+
+
 def _unsold_override(target: str, row: catalog.InstanceType, how: str, spot: bool) -> str:
     """A type the user named that cannot be bought the way the target emits it: how it is sold, and what helps."""
     other = catalog.SPOT if how == catalog.ON_DEMAND else catalog.ON_DEMAND
@@ -95,7 +104,7 @@ def lower(spec: Spec, emitted: list[str], allocatable: Mapping[str, catalog.Capa
         chosen, found = machine(spec, name, (allocatable or {}).get(name))
         diagnostics += found
         settings = getattr(spec.targets, name).model_dump(exclude_none=True)
-        targets.append(ir.Target(name, MappingProxyType(settings), chosen))
+        targets.append(ir.Target(name, MappingProxyType(settings), chosen, **delivery(spec, name)))
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
 
@@ -110,6 +119,7 @@ def lower(spec: Spec, emitted: list[str], allocatable: Mapping[str, catalog.Capa
         image=m.image,
         model_uri=m.uri,
         port=m.port,
+        command=tuple(m.command) if m.command else None,
         args=tuple(m.args),
         env=tuple(sorted(m.env.items())),
         accelerator=hw.accelerator,

@@ -6,12 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from compiler.ir import MODEL_DIR
 from compiler.spec_base import (_RESOURCE_GROUP, _SEGMENT, AWS_REGION, AZURE_LOCATION, HOSTNAME, NAMESPACE, _Model,
                                 _Stateful, _TargetSettings, _Workload)
 from compiler.spec_clusters import AksTarget, EksTarget
-from compiler.values import (INT32_MAX, AmiId, Arg, Cidr, EnvName, HttpPath, Identifier, ImageRef, InstanceTypeName,
-                             Line, NonEmptyLine, ScalarLine, Seconds, SshPublicKey, SubnetId, SuccessCodes, VpcId,
-                             mapping)
+from compiler.values import (INT32_MAX, AmiId, Arg, AwsSecretRef, AzureSecretRef, Cidr, EnvName, GcpSecretRef, HttpPath,
+                             Identifier, ImageRef, InstanceTypeName, KubernetesSecretRef, Line, ModelUri, NonEmptyLine,
+                             ScalarLine, Seconds, SshPublicKey, SubnetId, SuccessCodes, VpcId, mapping)
 
 TargetName = Literal["aws", "azure", "gcp", "kubernetes", "azureml", "gke", "eks", "aks"]
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$"
@@ -27,21 +28,76 @@ class Metadata(_Model):
         description="Key/value labels copied to the tags or labels of every resource that takes them.")
 
 
+LITERAL = ("passed literally on every target: no shell, no variable expansion ($(VAR) and ${VAR} stay as written; "
+           "infc escapes them where Kubernetes would expand them)")
+
+
+class SecretRefs(_Model):
+    """Where one secret lives, per target: every emitted target needs its reference."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
+
+    aws: AwsSecretRef | None = Field(
+        default=None, description="Secrets Manager secret ARN (the complete ARN, with the 6 characters Secrets Manager "
+        "adds to the name) or SSM parameter ARN; the replicas' role may read it (secretsmanager:GetSecretValue or "
+        "ssm:GetParameter on that ARN only).")
+    azure: AzureSecretRef | None = Field(
+        default=None, description="Key Vault secret URL (https://<vault>.vault.azure.net/secrets/<name>[/<version>]; "
+        "without a version, the current one at boot). The vault must use Azure RBAC and be in the stack's "
+        "subscription; the replicas' identity gets Key Vault Secrets User on that secret only.")
+    gcp: GcpSecretRef | None = Field(
+        default=None, description="Secret Manager name (projects/<project>/secrets/<secret>[/versions/<version>]; "
+        "without a version, latest); the replicas' service account gets Secret Manager Secret Accessor on that secret "
+        "only.")
+    kubernetes: KubernetesSecretRef | None = Field(
+        default=None, description="<secret>/<key> of a Secret in the service's namespace, read by the kubelet "
+        "(secretKeyRef).")
+    azureml: AzureSecretRef | None = Field(
+        default=None, description="Key Vault secret URL with its version (https://<vault>.vault.azure.net/secrets/"
+        "<name>/<version>): Azure ML injects it (secret injection, preview); the endpoint's identity gets Key Vault "
+        "Secrets User on that secret only.")
+    gke: KubernetesSecretRef | None = Field(
+        default=None, description="<secret>/<key> of a Secret in the workload's namespace of the new cluster "
+        "(create it after the cluster exists; replicas wait for it).")
+    eks: KubernetesSecretRef | None = Field(
+        default=None, description="<secret>/<key> of a Secret in the workload's namespace of the new cluster "
+        "(create it after the cluster exists; replicas wait for it).")
+    aks: KubernetesSecretRef | None = Field(
+        default=None, description="<secret>/<key> of a Secret in the workload's namespace of the new cluster "
+        "(create it after the cluster exists; replicas wait for it).")
+
+
 class Model(_Model):
     name: NonEmptyLine = Field(description="The model's name, passed to the container as MODEL_NAME.")
     image: ImageRef = Field(
         description="The serving container image, e.g. vllm/vllm-openai:v0.6.3: an image reference "
         "([registry/]name[:tag][@digest]).")
-    uri: NonEmptyLine | None = Field(
+    uri: ModelUri | None = Field(
         default=None,
-        description="Where the weights live (s3://, gs://, https://, hf://...), passed to the container as "
-        "MODEL_URI. On AWS an s3:// URI also grants the replicas read access to that bucket prefix. "
-        "Default: none.")
+        description=f"Where the weights live: s3://<bucket>/<prefix>, gs://<bucket>/<prefix>, "
+        "https://<account>.blob.core.windows.net/<container>/<path>, hf://<org>/<model>[@<revision>], or (azureml "
+        "only) azureml://registries/<registry>/models/<name>/versions/<version>. Every replica gets the files in "
+        f"{MODEL_DIR} (read-only) before the server starts, downloaded with the replica's own identity, which may read "
+        f"that location only; the container gets MODEL_URI and MODEL_DIR={MODEL_DIR}. targets.<target>.model_uri "
+        "overrides it per target. Default: none, nothing is delivered.")
     port: int = Field(default=8000, ge=1, le=65535, description="The port the container serves on. Default 8000.")
-    args: list[Arg] = Field(default_factory=list, description="Arguments appended to the container's entrypoint.")
+    command: list[Arg] | None = Field(
+        default=None, min_length=1,
+        description=f"The command that replaces the image's entrypoint, as an argv list, {LITERAL}. model.args "
+        "follow it. Default: the image's entrypoint.")
+    args: list[Arg] = Field(
+        default_factory=list,
+        description=f"Arguments after the entrypoint (or model.command), {LITERAL}. Refer to the delivered files as "
+        f"{MODEL_DIR}, e.g. [--model, {MODEL_DIR}].")
     env: mapping(EnvName, ScalarLine) = Field(
         default_factory=dict, description="Environment variables for the container: names of letters, digits and "
-        "'_' (not starting with a digit), values one line each.")
+        f"'_' (not starting with a digit), values one line each, {LITERAL}. Secrets go in model.secrets.")
+    secrets: mapping(EnvName, SecretRefs) = Field(
+        default_factory=dict,
+        description="Environment variables whose values live in a secret store: name -> {<target>: reference}. Each "
+        "replica reads the value when it starts, with its own identity, which may read those secrets only; the value "
+        "never appears in the spec, the Terraform output or state, or user data. HF_TOKEN also reaches the download of "
+        "an hf:// model.uri. Default: none.")
 
 
 class Hardware(_Model):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from compiler.values import Identifier, NonEmptyLine, numbers_and_flags
+from compiler.values import Identifier, ModelUri, NonEmptyLine, numbers_and_flags
 
 # One segment of an Azure resource id (/subscriptions/<segment>/resourceGroups/<segment>/...).
 _SEGMENT = r"[^/\x00-\x20\x7f-\xa0]+"
@@ -112,6 +112,10 @@ Backend = Annotated[LocalBackend | S3Backend | GcsBackend | AzurermBackend, Fiel
 
 
 class _Stateful(_Model):
+    model_uri: ModelUri | None = Field(
+        default=None,
+        description="Where this target's replicas get the weights instead of model.uri (e.g. a copy in this cloud's "
+        "own storage, next to the replicas). Same forms as model.uri. Default: model.uri.")
     backend: Backend | None = Field(
         default=None,
         description="Where this target's Terraform state lives: {type: local|s3|gcs|azurerm, ...}. Credentials "

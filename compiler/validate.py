@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from compiler import catalog
 from compiler.errors import Diagnostic, suggest
-from compiler.spec import Spec
+from compiler.ir import MODEL_DIR
+from compiler.spec import SecretRefs, Spec
 
-_RESERVED_ENV = {"MODEL_URI": "model.uri", "MODEL_NAME": "model.name"}
+_RESERVED_ENV = {"MODEL_URI": "model.uri", "MODEL_NAME": "model.name", "MODEL_DIR": "model.uri"}
+# An example reference per target, for the message that asks for a missing one.
+_SECRET_EXAMPLE = {
+    "aws": "arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>",
+    "azure": "https://<vault>.vault.azure.net/secrets/<name>",
+    "gcp": "projects/<project>/secrets/<secret>",
+    "kubernetes": "<secret>/<key>",
+    "azureml": "https://<vault>.vault.azure.net/secrets/<name>/<version>",
+    "gke": "<secret>/<key>",
+    "eks": "<secret>/<key>",
+    "aks": "<secret>/<key>",
+}
 
 
 def _err(path: str, message: str) -> Diagnostic:
@@ -20,7 +32,7 @@ def _warn(path: str, message: str) -> Diagnostic:
 def check(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
     """Every cross-field problem of `spec` when compiled for the `emitted` targets."""
     return [*_hardware(spec, emitted), *_replicas(spec), *_probes(spec), *_listeners(spec, emitted), *_model(spec),
-            *_backends(spec, emitted)]
+            *_secrets(spec, emitted), *_delivery(spec, emitted), *_backends(spec, emitted)]
 
 
 def accelerator_error(name: str) -> str | None:
@@ -148,6 +160,42 @@ def _model(spec: Spec) -> list[Diagnostic]:
             out.append(_err(f"model.env.{key}", f"model.env.{key} is set by infc from {_RESERVED_ENV[key]}; set that "
                                                 "instead"))
     return out
+
+
+def _secrets(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
+    """Each secret is one variable, not also a model.env one or infc's own, with a reference on every emitted target."""
+    out = []
+    for name, refs in spec.model.secrets.items():
+        path = ("model", "secrets", name)
+        if name in _RESERVED_ENV:
+            out.append(Diagnostic(f"model.secrets.{name} is set by infc from {_RESERVED_ENV[name]}; use another name",
+                                  path=path))
+        elif name in spec.model.env:
+            out.append(Diagnostic(f"model.secrets.{name} is also in model.env; a variable is either a plain value "
+                                  "(model.env) or a secret (model.secrets), not both", path=path))
+        for target in emitted:
+            if getattr(refs, target) is None:
+                out.append(Diagnostic(f"{target}: model.secrets.{name} has no reference for {target}; add "
+                                      f"{target}: {_SECRET_EXAMPLE[target]}", path=path))
+        for target in SecretRefs.model_fields:
+            if getattr(refs, target) is not None and target not in spec.targets.named():
+                out.append(Diagnostic(f"model.secrets.{name}.{target} is set but '{target}' is not under targets:",
+                                      path=(*path, target), severity="warning"))
+    return out
+
+
+def _delivery(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
+    """A delivered model the server is never told about is the mistake this catches: the files land in MODEL_DIR,
+    so an argument, the command or an env value should name it (or the MODEL_DIR variable)."""
+    delivering = [t for t in emitted if getattr(spec.targets, t).model_uri or spec.model.uri]
+    m = spec.model
+    texts = [*m.args, *(m.command or ()), *m.env.values()]
+    if not delivering or any(MODEL_DIR in text or "MODEL_DIR" in text for text in texts):
+        return []
+    path = "model.args" if m.args else "model"
+    return [_warn(path, f"the model's files are delivered to {MODEL_DIR} ({', '.join(delivering)}), but neither "
+                        f"model.args, model.command nor model.env mention {MODEL_DIR} or MODEL_DIR: tell the server "
+                        f"where they are, e.g. args: [--model, {MODEL_DIR}]")]
 
 
 def _backends(spec: Spec, emitted: list[str]) -> list[Diagnostic]:

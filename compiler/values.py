@@ -260,6 +260,55 @@ SshPublicKey = grammar(r"(?:ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521))
                        max_length=16384, kind="SSH public key")
 
 
+# --- model artifacts and secrets ---------------------------------------------------------------------------------
+
+# Where model.uri may point: the stores KServe's storage initializer downloads from with a replica's own identity
+# (kserve/kserve python/storage/kserve_storage/kserve_storage.py at v0.20.0: s3://, gs://, Azure Blob URLs, hf://),
+# and Azure ML registry models, which only the azureml target mounts. Bucket, account and container names follow
+# each store's naming rules; keys and paths are one token (no spaces or control characters).
+_KEY = f"[^{SPACE_OR_CONTROL}]*"
+S3_URI = rf"s3://([a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9])(?:/({_KEY}))?"
+GS_URI = rf"gs://([a-z0-9][a-z0-9._-]{{1,220}}[a-z0-9])(?:/({_KEY}))?"
+BLOB_URI = (rf"https://([a-z0-9]{{3,24}})\.blob\.core\.windows\.net/"
+            rf"([a-z0-9][a-z0-9-]{{1,61}}[a-z0-9])/({_KEY})")
+# hf://<org>/<model>[@<revision>], as huggingface_hub's own hf:// paths write a revision; the revision is a branch,
+# tag or commit without '/', because KServe splits the URI at '/' (and takes the revision after ':').
+HF_URI = (r"hf://([A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95})"
+          r"(?:@([A-Za-z0-9][A-Za-z0-9._-]{0,127}))?")
+AZUREML_URI = (r"azureml://registries/([A-Za-z0-9][A-Za-z0-9_-]{2,32})/models/"
+               r"([A-Za-z0-9][A-Za-z0-9._-]{0,254})/versions/([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
+MODEL_URI = "|".join((S3_URI, GS_URI, BLOB_URI, HF_URI, AZUREML_URI))
+MODEL_URI_FORMS = ("s3://<bucket>/<prefix>, gs://<bucket>/<prefix>, https://<account>.blob.core.windows.net/<container>/"
+                   "<path>, hf://<org>/<model>[@<revision>] or azureml://registries/<registry>/models/<name>/versions/"
+                   "<version>")
+ModelUri = grammar(MODEL_URI, f"a model location infc can deliver: {MODEL_URI_FORMS}", max_length=2048,
+                   kind="model URI")
+
+# Secret references, one grammar per store. AWS: a Secrets Manager secret's complete ARN (with the 6 characters
+# Secrets Manager appends to its name, which the read grant names exactly) or an SSM parameter's ARN
+# (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_iam-permissions.html#iam-resources).
+AWS_SECRET = (r"arn:aws[a-z-]*:(?:secretsmanager:[a-z]{2}(?:-gov)?-[a-z]+-[0-9]:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+"
+              r"-[A-Za-z0-9]{6}|ssm:[a-z]{2}(?:-gov)?-[a-z]+-[0-9]:[0-9]{12}:parameter/[A-Za-z0-9_.-][A-Za-z0-9_./-]*)")
+AwsSecretRef = grammar(AWS_SECRET, "a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:"
+                       "<name>-<6 characters>, as the console shows it) or an SSM parameter ARN "
+                       "(arn:aws:ssm:<region>:<account>:parameter/<name>)", max_length=2048, kind="AWS secret ARN")
+# Google Cloud Secret Manager: projects/<project id or number>/secrets/<id>[/versions/<n>|latest].
+GCP_SECRET = (r"projects/(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})/secrets/[A-Za-z0-9_-]{1,255}"
+              r"(?:/versions/(?:latest|[1-9][0-9]{0,18}))?")
+GcpSecretRef = grammar(GCP_SECRET, "a Secret Manager secret or version name (projects/<project>/secrets/<secret>"
+                       "[/versions/<version>|latest])", max_length=512, kind="Secret Manager name")
+# Azure Key Vault: the secret's URL, as Key Vault prints it (az keyvault secret show --query id), with or without
+# its version: vault names are 3-24 letters, digits and '-'; secret names 1-127 letters, digits and '-'.
+AZURE_SECRET = (r"https://([A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9])\.vault\.azure\.net/secrets/"
+                r"([A-Za-z0-9-]{1,127})(?:/([0-9a-f]{32}))?")
+AzureSecretRef = grammar(AZURE_SECRET, "a Key Vault secret URL (https://<vault>.vault.azure.net/secrets/<name>"
+                         "[/<version>])", max_length=512, kind="Key Vault secret URL")
+# A Kubernetes Secret in the workload's namespace and one of its keys: <secret name>/<key>.
+KUBERNETES_SECRET = r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?/[-._A-Za-z0-9]{1,253}"
+KubernetesSecretRef = grammar(KUBERNETES_SECRET, "<secret name>/<key> of a Kubernetes Secret in the service's "
+                              "namespace", max_length=507, kind="Secret name/key")
+
+
 def mapping(key: Any, value: Any):
     """dict[key, value] whose JSON Schema checks every key (`propertyNames`); pydantic would write the key's pattern
     as `patternProperties`, which lets any key that does not match through unchecked."""

@@ -65,7 +65,8 @@ IMAGE = st.builds(
     _word(_ALNUM, 1, 12).map(lambda s: "i" + s),
     st.sampled_from([":v0.6.3", ":1", ":latest", "", "@sha256:" + "a" * 64, ":2024-01-01_x.y"]))
 
-ENV_KEY = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,15}\Z").filter(lambda k: k not in ("MODEL_URI", "MODEL_NAME"))
+ENV_KEY = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,15}\Z").filter(
+    lambda k: k not in ("MODEL_URI", "MODEL_NAME", "MODEL_DIR"))
 HTTP_PATH = st.builds(lambda segs: "/" + "/".join(segs),
                       st.lists(_word(_ALNUM + "_-.", 1, 10).filter(lambda s: s.strip(".-")), min_size=1, max_size=3))
 HOST = st.builds(lambda parts: ".".join(parts), st.lists(_LABEL.filter(lambda s: "_" not in s), min_size=1,
@@ -194,13 +195,21 @@ def specs(draw, targets: tuple[str, ...] | None = None) -> dict:
         # The bucket is a bucket name on S3 and Cloud Storage (it becomes an IAM grant there), the rest any path.
         bucket = draw(st.builds(lambda a, m, e: a + m + e, st.sampled_from(_ALNUM), _word(_ALNUM + "-", 1, 12),
                                 st.sampled_from(_ALNUM)))
-        model["uri"] = (draw(st.sampled_from(["s3://", "gs://", "https://", "hf://"])) + bucket
-                        + draw(st.just("") | _word(_ALNUM + "/-", 1, 20).map(lambda p: "/" + p)))
+        path = draw(st.just("") | _word(_ALNUM + "/-", 1, 20).map(lambda p: "/" + p))
+        model["uri"] = draw(st.sampled_from([  # the forms compiler/values.py ModelUri admits, azureml:// aside
+            f"s3://{bucket}{path}", f"gs://{bucket}{path}", f"hf://{bucket}/{bucket}",
+            f"https://{bucket.replace('-', '')}.blob.core.windows.net/{bucket}/{path.lstrip('/')}"]))
+    if draw(st.booleans()):
+        model["command"] = draw(st.lists(ARG_TEXT, min_size=1, max_size=3))
     args = draw(st.lists(ARG_TEXT | st.integers(-10, 10**6) | st.booleans(), max_size=4))
     if args or draw(st.booleans()):
         model["args"] = args
     if draw(st.booleans()):
         model["env"] = draw(st.dictionaries(ENV_KEY, FREE_TEXT | st.integers(0, 100) | st.booleans(), max_size=4))
+    if draw(st.booleans()):
+        names = st.from_regex(r"\A[A-Z][A-Z0-9_]{0,11}\Z").filter(
+            lambda k: k not in model.get("env", {}) and k not in ("MODEL_URI", "MODEL_NAME", "MODEL_DIR"))
+        model["secrets"] = draw(st.dictionaries(names, secret_refs(targets), min_size=1, max_size=2))
     doc["model"] = model
     doc["hardware"] = draw(hardware(targets))
 
@@ -281,8 +290,24 @@ def specs(draw, targets: tuple[str, ...] | None = None) -> dict:
     if probes or draw(st.booleans()):
         doc["probes"] = probes
 
-    doc["targets"] = {t: draw(_TARGET[t](https, bool(args))) for t in targets}
+    doc["targets"] = {t: draw(_TARGET[t](https, bool(args or model.get("command")))) for t in targets}
+    if "azureml" in targets and "uri" in model:  # a managed deployment mounts registry models only
+        doc["targets"]["azureml"]["model_uri"] = "azureml://registries/acme-ml/models/m/versions/1"
     return doc
+
+
+@st.composite
+def secret_refs(draw, targets: tuple[str, ...]) -> dict:
+    """A reference for every target in `targets`, each of its store's form (compiler/values.py)."""
+    name = draw(_word(_ALNUM, 3, 12))
+    refs = {"aws": draw(st.sampled_from([f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-Ab12Cd",
+                                         f"arn:aws:ssm:eu-west-3:123456789012:parameter/{name}"])),
+            "azure": f"https://kv{name}.vault.azure.net/secrets/{name}",
+            "gcp": draw(st.sampled_from([f"projects/acme-{name}/secrets/{name}",
+                                         f"projects/123/secrets/{name}/versions/2"])),
+            "kubernetes": f"{name}/token", "gke": f"{name}/token",
+            "azureml": f"https://kv{name}.vault.azure.net/secrets/{name}/{'0' * 32}"}
+    return {t: refs[t] for t in targets}
 
 
 def _settings(https: bool, required: dict, optional: dict):

@@ -63,16 +63,6 @@ def check_scale_to_zero(target: str, service: ir.Service, reason: str | None) ->
     return []
 
 
-def uncredentialed_uri(target: str, service: ir.Service, schemes: tuple[str, ...], remedy: str) -> list[Diagnostic]:
-    """A warning when model.uri is in a store the target grants its replicas no credentials for."""
-    scheme = (service.model_uri or "").partition("://")[0]
-    if scheme not in schemes:
-        return []
-    article = "an" if scheme[:1] in "aefhilmnorsx" else "a"  # as spoken: "an s3", "a gs"
-    return [warning(target, "model.uri", f"model.uri is {article} {scheme}:// URI, handed to the container as MODEL_URI, but "
-                                         f"infc grants the replicas no credentials for it on {target}: {remedy}")]
-
-
 def output_endpoint(stack, service: ir.Service, host) -> None:
     """Output `endpoint`: URL of the first serving listener (https preferred), the port omitted where default."""
     serving = sorted(service.load_balancer.serving, key=lambda x: (x.protocol != "https", x.port))[0]

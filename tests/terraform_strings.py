@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 # The functions and keywords infc's own expressions use (targets/*.py: gke_cluster, azureml, and CDK tokens).
-FUNCTIONS = {"base64decode", "toset", "length", "substr", "sha1", "join", "lookup", "element", "tolist"}
+FUNCTIONS = {"base64decode", "base64encode", "toset", "length", "substr", "sha1", "join", "lookup", "element", "tolist"}
 KEYWORDS = {"for", "in", "if", "true", "false", "null"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
@@ -103,6 +103,9 @@ def problems(stack: dict) -> list[str]:
                     ok = head in FUNCTIONS
                 elif head in KEYWORDS or head in local or head == "each":
                     ok = True
+                elif head == "self":  # the object itself, in its own postconditions only (Terraform's custom
+                    # conditions: developer.hashicorp.com/terraform/language/expressions/custom-conditions#self-object)
+                    ok = ".lifecycle.postcondition[" in path
                 elif head == "data":
                     ok = len(tail) >= 2 and tail[1] in data.get(tail[0], {})
                 else:

@@ -44,7 +44,7 @@ VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 BASE = {
     "apiVersion": "infc/v1", "kind": "InferenceService",
     "metadata": {"name": "svc", "labels": {"team": "ml"}},
-    "model": {"name": "m", "image": "vllm/vllm-openai:v0.6.3", "uri": "s3://b/m/", "port": 8000, "args": ["--x"],
+    "model": {"name": "m", "image": "vllm/vllm-openai:v0.6.3", "uri": "s3://bkt/m/", "port": 8000, "args": ["--x"],
               "env": {"A": "1"}},
     "hardware": {"accelerator": "nvidia-l4", "count": 1, "cpus": 8, "memory_gib": 32, "disk_gib": 100, "spot": False,
                  "arch": "x86_64", "instance_types": {"aws": "g6.2xlarge"}},

@@ -70,8 +70,8 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     if service.accelerator_count:
         # AKS installs the NVIDIA driver on GPU pools (gpu_driver Install), not the device plugin (aks._GPU_DOC).
         device_plugin(After(stack, pool), selector, [aks.SPOT_TOLERATION] if service.spot else [])
-    workload = emit_workload(After(stack, pool), service, aks.workload_settings(service, target), ingress=False,
-                             service_annotations=service_annotations(service) if aks.serves_http(service) else None,
+    workload = emit_workload(After(stack, pool), service, target, settings=aks.workload_settings(service, target),
+                             ingress=False, service_annotations=service_annotations(service) if aks.serves_http(service) else None,
                              identity=identity)
     if https:
         host = _ingress(stack, service, target, workload, pool)

@@ -10,6 +10,7 @@ import re
 
 from compiler import ir
 from compiler.errors import Diagnostic
+from targets import delivery
 from targets.azure import site as azure_site
 from targets.base import Limit, check_limits, error, warning
 from targets.kubernetes import cluster
@@ -88,6 +89,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     http, https = serves_http(service), has_https(service)
     out = check_workload(service, "aks", workload_settings(service, target), ingress=False, node_disk=True,
                          idle_timeout=True)
+    out += delivery.check("aks", service, target)
     out += check_limits("aks", service, LIMITS)
     out += azure_site.check_tags("aks", service)
     out += _check_probe(service) if http else []

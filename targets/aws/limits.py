@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from compiler import ir, values
 from compiler.errors import Diagnostic
-from targets import startup
+from targets import delivery, startup
 from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, warning
 
 _TG_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"
@@ -19,7 +17,6 @@ _USER_DATA_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instanceda
 USER_DATA_MAX = 16 * 1024
 _S3_NAMES_DOC = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"
 _IAM_VARIABLES_DOC = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html"
-_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 # Tags infc sets itself on the instances, their volumes and the autoscaling group.
 RESERVED_TAGS = ("Name",)
 
@@ -60,10 +57,11 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                              f"{_MATCHER_RANGE[0]}-{_MATCHER_RANGE[1]} (see {_TG_DOC})"))
             break
     out += _check_placement(target)
-    out += check_model_uri("aws", service)
+    out += check_model_uri("aws", target)
+    out += delivery.check("aws", service, target)
     out += label_errors("aws", values.aws_tag_problems(list(service.labels), RESERVED_TAGS))
-    out += startup.check_size("aws", service, "cloud-init user data", startup.cloud_init(service), USER_DATA_MAX,
-                              _USER_DATA_DOC)
+    out += startup.check_size("aws", service, "cloud-init user data", startup.cloud_init(service, target),
+                              USER_DATA_MAX, _USER_DATA_DOC)
     if service.liveness:
         out.append(warning("aws", "probes.liveness",
                            "probes.liveness has no separate check on EC2: the autoscaling group replaces "
@@ -71,22 +69,23 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     return out
 
 
-def check_model_uri(name: str, service: ir.Service) -> list[Diagnostic]:
-    """An s3:// model.uri becomes the replicas' read grant (an IAM policy of target `name`): its bucket must be one
-    bucket name and its prefix literal, since '*' and '?' are IAM wildcards and ${...} a policy variable: s3://* would
-    grant every bucket (_S3_NAMES_DOC, _IAM_VARIABLES_DOC)."""
-    uri = service.model_uri or ""
-    if not uri.startswith("s3://"):
+def check_model_uri(name: str, target: ir.Target) -> list[Diagnostic]:
+    """An s3:// model URI becomes the replicas' read grant (an IAM policy of target `name`): its prefix must be
+    literal, since '*' and '?' are IAM wildcards and ${...} a policy variable: s3://b/* would grant every key
+    (_IAM_VARIABLES_DOC).
+    The bucket name's grammar is the spec's (compiler/values.py); '..' is not a bucket name either (_S3_NAMES_DOC)."""
+    found = delivery.source(target.model_uri)
+    if found is None or found.scheme != "s3":
         return []
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not _S3_BUCKET.fullmatch(bucket) or ".." in bucket:
-        return [error(name, "model.uri", f"model.uri names the S3 bucket '{bucket}', which is not a bucket name "
-                                          f"(3-63 lowercase letters, digits, '.' and '-'; see {_S3_NAMES_DOC})")]
-    wild = next((c for c in "*?$" if c in prefix), None)
+    path = f"targets.{name}.model_uri" if target.get("model_uri") else "model.uri"
+    if ".." in found.store:
+        return [error(name, path, f"{path} names the S3 bucket '{found.store}', which is not a bucket name "
+                                  f"(3-63 lowercase letters, digits, '.' and '-'; see {_S3_NAMES_DOC})")]
+    wild = next((c for c in "*?$" if c in found.path), None)
     if wild:
-        return [error(name, "model.uri", f"model.uri has '{wild}' in its key prefix; the replicas' read grant names "
-                                          f"the prefix in an IAM policy, where '*' and '?' are wildcards and ${{...}} "
-                                          f"a policy variable (see {_IAM_VARIABLES_DOC})")]
+        return [error(name, path, f"{path} has '{wild}' in its key prefix; the replicas' read grant names the "
+                                  f"prefix in an IAM policy, where '*' and '?' are wildcards and ${{...}} a policy "
+                                  f"variable (see {_IAM_VARIABLES_DOC})")]
     return []
 
 

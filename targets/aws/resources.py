@@ -6,7 +6,7 @@ import base64
 import json
 
 from compiler import ir
-from targets import startup
+from targets import delivery, startup
 from targets.base import output_endpoint, resource_name
 
 # The range the output is checked against: hashicorp/aws 5.100.0 (also validated with terraform in tests) and 6.x
@@ -36,8 +36,9 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     vpc_id, subnets = network(stack, target)
     lb_sg, replica_sg = _security_groups(stack, service, vpc_id)
     lb, group = _load_balancer(stack, service, target, vpc_id, subnets, lb_sg)
-    template = _launch_template(stack, service, target, replica_sg)
-    asg = _autoscaling_group(stack, service, template, group, target.get("replica_subnet_ids") or subnets)
+    profile, grants = _instance_profile(stack, service, target)
+    template = _launch_template(stack, service, target, replica_sg, profile)
+    asg = _autoscaling_group(stack, service, template, group, target.get("replica_subnet_ids") or subnets, grants)
     if service.autoscale:
         _scaling_policy(stack, service, asg, lb, group)
     output_endpoint(stack, service, lb.dns_name)
@@ -126,9 +127,8 @@ def _load_balancer(stack, service: ir.Service, target: ir.Target, vpc_id, subnet
     return lb, group
 
 
-def _launch_template(stack, service: ir.Service, target: ir.Target, replica_sg):
+def _launch_template(stack, service: ir.Service, target: ir.Target, replica_sg, profile):
     image = _image(stack, service, target)
-    profile = _instance_profile(stack, service)
     tags = {**dict(service.labels), "Name": service.name}
     # Replica subnets of their own route out through a NAT: no public IP. The security group then moves to the
     # interface, as EC2 takes groups on the template or on its interfaces, not both (provider doc:
@@ -137,7 +137,7 @@ def _launch_template(stack, service: ir.Service, target: ir.Target, replica_sg):
     return stack.add(
         "aws_launch_template", "launch_template", name=resource_name(service, ""),
         image_id=image.id, instance_type=target.machine.instance_type,
-        user_data=base64.b64encode(startup.cloud_init(service).encode()).decode(),
+        user_data=base64.b64encode(startup.cloud_init(service, target).encode()).decode(),
         vpc_security_group_ids=None if private else [replica_sg.id], update_default_version=True,
         network_interfaces=[{"device_index": 0, "associate_public_ip_address": "false",
                              "security_groups": [replica_sg.id], "delete_on_termination": "true"}] if private else None,
@@ -161,37 +161,55 @@ def _image(stack, service: ir.Service, target: ir.Target):
                       filter=[{"name": "name", "values": [pattern]}, {"name": "state", "values": ["available"]}])
 
 
-def _instance_profile(stack, service: ir.Service):
-    """A role for the replicas; with an s3:// model URI it may read (only) that prefix."""
+def _instance_profile(stack, service: ir.Service, target: ir.Target):
+    """A role for the replicas, which may read (only) the model's S3 prefix and their secrets: the instance profile,
+    and the grants the replicas need from their first boot."""
     assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                        "Principal": {"Service": "ec2.amazonaws.com"}}]}
     role = stack.add("aws_iam_role", "replica_role", name=resource_name(service, "replica"),
                      assume_role_policy=json.dumps(assume, sort_keys=True),
                      description=f"infc {service.name}: model replicas")
-    policy = model_read_policy(stack, service)
+    grants = []
+    policy = model_read_policy(stack, target)
     if policy:
-        stack.add("aws_iam_role_policy", "model_read", name="model-read", role=role.id, policy=stack.json(policy))
-    return stack.add("aws_iam_instance_profile", "replica_profile",
-                     name=resource_name(service, "replica"), role=role.name)
+        grants.append(stack.add("aws_iam_role_policy", "model_read", name="model-read", role=role.id,
+                                policy=stack.json(policy)))
+    if target.secrets:
+        # Each secret by its exact ARN: GetSecretValue for Secrets Manager, GetParameter for Parameter Store
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html,
+        # .../list_awssystemsmanager.html). A customer-managed KMS key must also let the role decrypt (key policy).
+        refs = [delivery.aws_secret(s.ref) for s in target.secrets]
+        statements = [{"Effect": "Allow", "Action": action, "Resource": sorted({r.arn for r in refs if r.service == kind})}
+                      for kind, action in (("secretsmanager", "secretsmanager:GetSecretValue"),
+                                           ("ssm", "ssm:GetParameter")) if any(r.service == kind for r in refs)]
+        grants.append(stack.add(
+            "aws_iam_role_policy", "secrets_read", name="secrets-read", role=role.id,
+            policy=json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)))
+    profile = stack.add("aws_iam_instance_profile", "replica_profile",
+                        name=resource_name(service, "replica"), role=role.name)
+    return profile, grants
 
 
-def model_read_policy(stack, service: ir.Service, partition=None) -> dict | None:
-    """With an s3:// model.uri, an IAM policy that may read (only) that prefix; None otherwise. `partition`: the
-    stack's aws_partition reference, if it has one already."""
-    uri = service.model_uri or ""
-    if not uri.startswith("s3://"):
+def model_read_policy(stack, target: ir.Target, partition=None) -> dict | None:
+    """With an s3:// model URI for `target`, an IAM policy that may read (only) that prefix; None otherwise.
+    `partition`: the stack's aws_partition reference, if it has one already."""
+    found = delivery.source(target.model_uri)
+    if found is None or found.scheme != "s3":
         return None
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    bucket, prefix = found.store, found.path
     partition = partition or stack.data("aws_partition", "partition").partition
     arn = stack.fmt("arn:{}:s3:::{}", partition, bucket)
+    # KServe's download calls HeadBucket, which S3 authorizes as s3:ListBucket without a prefix: IfExists lets it
+    # through, and listings that name a prefix must name this one
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html).
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": stack.fmt("{}/{}*", arn, prefix)},
         {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn,
-         "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
+         "Condition": {"StringLikeIfExists": {"s3:prefix": [f"{prefix}*"]}}},
     ]}
 
 
-def _autoscaling_group(stack, service: ir.Service, template, group, subnets):
+def _autoscaling_group(stack, service: ir.Service, template, group, subnets, grants):
     tags = {**dict(service.labels), "Name": service.name}
     return stack.add(
         "aws_autoscaling_group", "autoscaling_group", name=resource_name(service, ""),
@@ -202,7 +220,8 @@ def _autoscaling_group(stack, service: ir.Service, template, group, subnets):
         # ("A refresh will not start when version = \"$Latest\"", aws provider docs, autoscaling_group).
         launch_template={"id": template.id, "version": template.latest_version},
         instance_refresh={"strategy": "Rolling"},
-        tag=[{"key": key, "value": value, "propagate_at_launch": True} for key, value in sorted(tags.items())])
+        tag=[{"key": key, "value": value, "propagate_at_launch": True} for key, value in sorted(tags.items())],
+        depends_on=grants)  # replicas read the model and their secrets on first boot
 
 
 def _scaling_policy(stack, service: ir.Service, asg, lb, group) -> None:

@@ -6,10 +6,10 @@ import math
 
 from compiler import ir
 from compiler.errors import Diagnostic
-from targets import startup
+from targets import delivery, startup
 from targets.azure import gateway
 from targets.azure import site as azure_site
-from targets.base import Limit, check_limits, check_scale_to_zero, error, uncredentialed_uri, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, warning
 
 _DISK_DOC = "https://learn.microsoft.com/en-us/azure/virtual-machines/managed-disks-overview#os-disk"
 _VMSS_SIZE_DOC = "https://learn.microsoft.com/en-us/azure/virtual-machines/managed-disks-overview"
@@ -103,7 +103,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += check_limits("azure", service, HEALTH_EXTENSION_LIMITS)
     out += check_scale_to_zero("azure", service, SCALE_TO_ZERO)
     out += azure_site.check_tags("azure", service)
-    out += startup.check_size("azure", service, "cloud-init custom data", startup.cloud_init(service),
+    out += startup.check_size("azure", service, "cloud-init custom data", startup.cloud_init(service, target),
                               CUSTOM_DATA_MAX, _CUSTOM_DATA_DOC)
     out += gateway.check(service, target)
     out += _check_repair(service)
@@ -133,8 +133,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
         out.append(error("azure", "targets.azure.image",
                          f"azure has no default image for {service.arch} replicas with "
                          f"{service.accelerator}: set targets.azure.image (publisher:offer:sku:version)"))
-    out += uncredentialed_uri("azure", service, ("s3", "gs"), "the container must bring its own, or the bucket "
-                                                              "must be public")
+    out += delivery.check("azure", service, target)
     return out
 
 

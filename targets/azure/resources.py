@@ -8,8 +8,9 @@ import json
 import math
 
 from compiler import ir
-from targets import startup
+from targets import delivery, startup
 from targets.azure import autoscale, gateway, site as azure_site
+from targets.azure.grants import grant, lookup, secret_grants
 from targets.azure.limits import IMAGES, extension_probe, grace_minutes, image_key
 from targets.base import output_endpoint, resource_name
 
@@ -43,7 +44,8 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     site = _site(stack, service, target)
     front = gateway.emit(stack, service, target, site)
     nic_nsg, secured = _replica_security_group(stack, service, site, front)
-    scale_set = _scale_set(stack, service, target, site, front, nic_nsg, secured)
+    identity, grants = _replica_identity(stack, service, target, site)
+    scale_set = _scale_set(stack, service, target, site, front, nic_nsg, [*secured, *grants], identity)
     if service.autoscale:
         _autoscale(stack, service, site, scale_set, front)
     output_endpoint(stack, service, front.host)
@@ -99,7 +101,35 @@ def _replica_security_group(stack, service: ir.Service, site: Site, front: gatew
     return nsg.id, rules
 
 
-def _scale_set(stack, service: ir.Service, target: ir.Target, site: Site, front: gateway.Front, nic_nsg, secured):
+def _replica_identity(stack, service: ir.Service, target: ir.Target, site: Site):
+    """The replicas' user-assigned identity, when they read the model from Azure Blob or secrets from Key Vault, with
+    the read grants it needs from the first boot (created before the scale set, unlike a system-assigned one):
+    Storage Blob Data Reader on the model's container, Key Vault Secrets User on each secret. Returns (identity or
+    None, grants)."""
+    if not startup.uses_identity(target):
+        return None, []
+    identity = stack.add("azurerm_user_assigned_identity", "replica_identity", name=resource_name(service, "replicas"),
+                         resource_group_name=site.resource_group, location=site.location, tags=site.tags)
+    grants = []
+    found = delivery.source(target.model_uri)
+    if found is not None and found.scheme == "blob":
+        account = lookup(stack, "model_storage", "Microsoft.Storage/storageAccounts", found.store)
+        scope = stack.fmt("{}/blobServices/default/containers/{}", account, found.container)
+        grants.append(grant(stack, "model_read", scope, "Storage Blob Data Reader", identity.principal_id))
+    grants += secret_grants(stack, target.secrets, identity.principal_id)
+    return identity, grants
+
+
+def _custom_data(stack, service: ir.Service, target: ir.Target, identity):
+    """The cloud-init user data, base64: a literal, or built by Terraform around the identity's client id."""
+    parts = startup.cloud_init_parts(service, target)
+    if identity is None:
+        return base64.b64encode(parts[0].encode()).decode()
+    return stack.expr('base64encode(join("", [{}, {}, {}]))', parts[0], identity.client_id, parts[1])
+
+
+def _scale_set(stack, service: ir.Service, target: ir.Target, site: Site, front: gateway.Front, nic_nsg, secured,
+               identity):
     key = target.get("ssh_public_key") or _generated_key(stack)
     publisher, offer, sku, version = (str(target.get("image")).split(":") if target.get("image")
                                       else IMAGES[image_key(service)])
@@ -116,7 +146,8 @@ def _scale_set(stack, service: ir.Service, target: ir.Target, site: Site, front:
         os_disk={"caching": "ReadWrite", "storage_account_type": "Premium_LRS", "disk_size_gb": service.disk_gib},
         network_interface=[{"name": "primary", "primary": True, "network_security_group_id": nic_nsg,
                             "ip_configuration": [ip_config]}],
-        custom_data=base64.b64encode(startup.cloud_init(service).encode()).decode(),
+        custom_data=_custom_data(stack, service, target, identity),
+        identity={"type": "UserAssigned", "identity_ids": [identity.id]} if identity else None,
         priority="Spot" if service.spot else None,
         eviction_policy="Delete" if service.spot else None,
         max_bid_price=-1 if service.spot else None,  # -1: never evicted for price, only for capacity
@@ -133,8 +164,8 @@ def _scale_set(stack, service: ir.Service, target: ir.Target, site: Site, front:
         overprovision=False,  # required by surge; GPUs are too scarce to start extra VMs anyway
         single_placement_group=False,  # allows up to 1,000 instances
         boot_diagnostics={},  # managed storage: cloud-init console
-        # LB rules before the scale set joins the pool (azurerm docs); outbound and NSG before replicas boot, or the
-        # image pull in cloud-init fails.
+        # LB rules before the scale set joins the pool (azurerm docs); outbound, NSG and the identity's grants before
+        # replicas boot, or the image pull or the model download in cloud-init fails.
         tags=site.tags, depends_on=[*front.depends_on, *site.ready, *secured],
         # The autoscale setting owns the instance count once it exists.
         lifecycle={"ignore_changes": ["instances"]} if service.autoscale else None)

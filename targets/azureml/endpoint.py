@@ -7,8 +7,11 @@ import json
 import math
 
 from compiler import ir
+from compiler.ir import MODEL_DIR
+from targets import delivery
 from targets.azure import autoscale
 from targets.azure.autoscale import iso_duration
+from targets.azure.grants import secret_grants
 from targets.azureml.limits import REQUEST_TIMEOUT_S
 
 # azurerm has no online endpoints: these are azapi resources against the Azure ML REST API. 2024-10-01 is a stable
@@ -47,10 +50,12 @@ def emit(stack, service: ir.Service, target: ir.Target, workspace_id, group, loc
         "azapi_resource", "online_endpoint", type=f"{WORKSPACES}/onlineEndpoints@{API}", name=service.name,
         parent_id=workspace_id, location=location, tags=tags, body=endpoint_body, identity=[{"type": "SystemAssigned"}])
     instance_type = target.machine.instance_type
+    grants = _secret_grants(stack, target, endpoint)
     deployment = stack.add(
         "azapi_resource", "deployment", type=f"{WORKSPACES}/onlineEndpoints/deployments@{API}",
         name=DEPLOYMENT, parent_id=endpoint.id, location=location, tags=tags,
-        body=deployment_body(service, instance_type, environment_id),
+        body=deployment_body(service, target, instance_type, environment_id),
+        depends_on=grants,  # the platform reads the secrets with the endpoint's identity when it creates it
         # An existing deployment's instance type cannot be changed: a new one means a new deployment.
         replace_triggers_refs=["properties.instanceType"],
         # The autoscale setting owns the instance count once it exists.
@@ -101,13 +106,23 @@ def _environment(stack, service: ir.Service, target: ir.Target, workspace_id, ta
     return environment.id
 
 
-def deployment_body(service: ir.Service, instance_type: str, environment_id) -> dict:
-    """ManagedOnlineDeployment: instance type, the environment, variables, probes, request and scale settings.
-    Durations are ISO 8601; the instance count is the ARM sku capacity (name "Default"), as the Azure ML SDK sends it."""
+def _secret_grants(stack, target: ir.Target, endpoint) -> list:
+    """Key Vault Secrets User on each secret for the endpoint's (system-assigned) identity, with which Azure ML reads
+    the secrets it injects (secret injection: https://learn.microsoft.com/en-us/azure/machine-learning/
+    how-to-deploy-online-endpoint-with-secret-injection)."""
+    return secret_grants(stack, target.secrets, endpoint.identity[0].principal_id)
+
+
+def deployment_body(service: ir.Service, target: ir.Target, instance_type: str, environment_id) -> dict:
+    """ManagedOnlineDeployment: instance type, the environment, the model and where it is mounted, variables (secrets
+    as Key Vault references Azure ML resolves), probes, request and scale settings. Durations are ISO 8601; the
+    instance count is the ARM sku capacity (name "Default"), as the Azure ML SDK sends it."""
     ready, live = service.readiness, service.liveness
     env = {"MODEL_NAME": service.model_name}
-    env.update({"MODEL_URI": service.model_uri} if service.model_uri else {})
+    env.update({"MODEL_URI": target.model_uri, "MODEL_DIR": MODEL_DIR} if target.model_uri else {})
     env.update(dict(service.env))
+    # A value of this form is resolved by the platform with the endpoint's identity, never written anywhere here.
+    env.update({s.name: f"${{{{keyvault:{delivery.key_vault_secret(s.ref).url}}}}}" for s in target.secrets})
     readiness = probe(service.initial_delay_s, ready.interval_s, ready.timeout_s, ready.healthy_threshold,
                       ready.unhealthy_threshold)
     # The platform always probes liveness (and restarts on failure); without probes.liveness it watches the readiness
@@ -119,6 +134,10 @@ def deployment_body(service: ir.Service, instance_type: str, environment_id) -> 
             "endpointComputeType": "Managed",
             "instanceType": instance_type,
             "environmentId": environment_id,
+            # A registry model's asset id, mounted read-only at MODEL_DIR (OnlineDeploymentProperties model,
+            # modelMountPath: https://learn.microsoft.com/en-us/rest/api/azureml/online-deployments/create-or-update).
+            "model": target.model_uri,
+            "modelMountPath": MODEL_DIR if target.model_uri else None,
             "environmentVariables": env,
             "readinessProbe": readiness,
             "livenessProbe": liveness,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from compiler import ir
 from compiler.errors import Diagnostic, suggest
+from compiler.ir import MODEL_DIR
+from targets import delivery
 from targets.azure import site as azure_site
-from targets.base import Limit, check_limits, check_scale_to_zero, error, uncredentialed_uri, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, warning
 
 _ML_DOCS = "https://learn.microsoft.com/en-us/azure/machine-learning"
 _LIMITS_DOC = f"{_ML_DOCS}/how-to-manage-quotas#azure-machine-learning-online-endpoints-and-batch-endpoints"
@@ -18,6 +20,8 @@ _ENVIRONMENT_REST = ("https://learn.microsoft.com/en-us/rest/api/azureml/environ
 _ROUTE_REST = "https://learn.microsoft.com/en-us/rest/api/azureml/environment-versions/create-or-update#route"
 _ENDPOINT_REST = ("https://learn.microsoft.com/en-us/rest/api/azureml/online-endpoints/create-or-update"
                   "#onlineendpointproperties")
+_SECRET_INJECTION_DOC = f"{_ML_DOCS}/how-to-deploy-online-endpoint-with-secret-injection"
+_MOUNT_DOC = f"{_ML_DOCS}/how-to-deploy-custom-container#locating-the-mounted-model"
 _AUTOSCALE_DOC = "https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/resources/monitor_autoscale_setting"
 
 LIMITS = (
@@ -109,18 +113,36 @@ def _check_hardware(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
 
 def _check_model(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out = []
-    if service.args and not target.get("image"):
-        out.append(error("azureml", "model.args",
-                         f"model.args is set ({' '.join(service.args)}), but an Azure ML environment has an image and "
-                         "routes, no command or arguments, so the container would start with its image's own CMD "
-                         f"(see {_ENVIRONMENT_REST}); build an image whose CMD carries the arguments and set it as "
-                         "targets.azureml.image"))
-    elif service.args:
-        out.append(warning("azureml", "model.args",
-                           "model.args are not passed on azureml: targets.azureml.image must start the server with "
-                           f"them itself ({' '.join(service.args)})"))
-    out += uncredentialed_uri("azureml", service, ("s3", "gs"), "the container must bring its own, or the bucket "
-                                                                "must be public")
+    for field, words in (("model.command", service.command), ("model.args", service.args)):
+        if words and not target.get("image"):
+            out.append(error("azureml", field,
+                             f"{field} is set ({' '.join(words)}), but an Azure ML environment has an image and routes, "
+                             "no command or arguments, so the container would start with its image's own entrypoint "
+                             f"and CMD (see {_ENVIRONMENT_REST}); build an image whose ENTRYPOINT and CMD carry them "
+                             "and set it as targets.azureml.image"))
+        elif words:
+            out.append(warning("azureml", field,
+                               f"{field} is not passed on azureml: targets.azureml.image must start the server with it "
+                               f"itself ({' '.join(words)})"))
+    out += delivery.check("azureml", service, target)
+    if delivery.source(target.model_uri) is not None:
+        out.append(warning("azureml", "targets.azureml.model_uri" if target.get("model_uri") else "model.uri",
+                           f"Azure ML mounts the registered model at {MODEL_DIR} in its own layout (the model's "
+                           "files may sit in a folder named after the path it was registered from); check the "
+                           "layout once in the deployment's logs and point targets.azureml.image's arguments there "
+                           f"(see {_MOUNT_DOC})"))
+    for secret in target.secrets:
+        if not delivery.key_vault_secret(secret.ref).version:
+            out.append(Diagnostic(
+                f"azureml: model.secrets.{secret.name}.azureml names no secret version; Azure ML's secret injection "
+                f"takes https://<vault>.vault.azure.net/secrets/<name>/<version> (see {_SECRET_INJECTION_DOC})",
+                path=("model", "secrets", secret.name, "azureml")))
+    if target.secrets:
+        out.append(warning("azureml", "model.secrets",
+                           "model.secrets on azureml uses Azure ML's secret injection, a preview feature: the "
+                           "deployment fails to create unless the endpoint's identity can read each secret, which "
+                           f"infc grants (Key Vault Secrets User; the vault must use Azure RBAC) (see "
+                           f"{_SECRET_INJECTION_DOC})"))
     return out
 
 

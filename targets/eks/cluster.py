@@ -60,8 +60,8 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     # Every object waits for the nodes: on destroy the replicas go first, so deleting the node group does not drain
     # them one by one against their PodDisruptionBudget.
     annotations = ingress.service_annotations(service) if eks.serves_http(service) else None
-    workload = emit_workload(After(stack, nodes, *ready), service, eks.workload_settings(service, target),
-                             ingress=False, service_annotations=annotations, identity=identity)
+    workload = emit_workload(After(stack, nodes, *ready), service, target,
+                             settings=eks.workload_settings(service, target), ingress=False, service_annotations=annotations, identity=identity)
     if eks.has_https(service):
         host = ingress.emit(stack, service, target, workload, nodes)
     else:
@@ -136,7 +136,7 @@ def _node_group(stack, service: ir.Service, target: ir.Target, eks_cluster, subn
 def _pod_identity(stack, service: ir.Service, target: ir.Target, eks_cluster, partition):
     """With an s3:// model.uri, a role the replicas' service account assumes through EKS Pod Identity, allowed to read
     that prefix; returns the workload's Identity (always its own service account) and what the pods wait for."""
-    policy = model_read_policy(stack, service, partition)
+    policy = model_read_policy(stack, target, partition)
     if policy is None:
         return Identity(), []
     assume = {"Version": "2012-10-17", "Statement": [{

@@ -10,6 +10,7 @@ import re
 
 from compiler import ir, values
 from compiler.errors import Diagnostic
+from targets import delivery
 from targets.aws import limits as aws_limits
 from targets.base import Limit, check_limits, error, label_errors, warning
 from targets.kubernetes import cluster
@@ -98,9 +99,10 @@ def serves_http(service: ir.Service) -> bool:
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything EKS cannot express, as errors naming field and range. No CDK needed."""
     out = check_workload(service, "eks", workload_settings(service, target), ingress=False, node_disk=True,
-                         idle_timeout=True, credentialed=("s3",))
+                         idle_timeout=True)
+    out += delivery.check("eks", service, target)
     out += label_errors("eks", values.aws_tag_problems(list(service.labels), ()))
-    out += aws_limits.check_model_uri("eks", service)
+    out += aws_limits.check_model_uri("eks", target)
     out += check_limits("eks", service, SERVICE_LIMITS) if serves_http(service) else []
     out += _check_ingress(service, target) if has_https(service) else []
     out += _check_machine(service, target)

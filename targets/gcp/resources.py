@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from compiler import ir
-from targets import startup
+from targets import delivery, startup
 from targets.base import resource_name
 from targets.gcp import lb
 from targets.gcp.limits import IMAGES, gpu_kind
@@ -22,12 +22,12 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     stack.provider("google", *PROVIDER, project=target.get("project"), region=target.get("region"),
                    default_labels=dict(service.labels) or None)
     network = lb.network(stack, target)
-    account = _service_account(stack, service)
+    account, grants = _service_account(stack, service, target)
     template = _instance_template(stack, service, target, network, account)
     health = lb.health_checks(stack, service, target)
     nat = lb.nat(stack, service, target, network) \
         if target.get("private_replicas") and target.get("cloud_nat") else None
-    group = _instance_group(stack, service, target, template, health, nat)
+    group = _instance_group(stack, service, target, template, health, [nat] if nat else [], *grants)
     if service.autoscale:
         _autoscaler(stack, service, target, group)
     proxies = lb.proxy_subnet(stack, service, target, network)
@@ -35,17 +35,29 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     lb.load_balancer(stack, service, target, network, group, health, proxies)
 
 
-def _service_account(stack, service: ir.Service):
-    """A service account without roles for the replicas; with a gs:// model URI it may read that bucket."""
+def _service_account(stack, service: ir.Service, target: ir.Target):
+    """A service account without roles for the replicas; it may read the model's gs:// bucket and its secrets.
+    Returns it and those grants, which the replicas need from their first boot."""
     account = stack.add("google_service_account", "replica_account",
                         account_id=f"infc-{service.name}",  # 6-30 characters for every 1-24 character name
                         display_name=f"infc {service.name}: model replicas")
-    uri = service.model_uri or ""
-    if uri.startswith("gs://"):
-        bucket = uri.removeprefix("gs://").partition("/")[0]
-        stack.add("google_storage_bucket_iam_member", "model_read", bucket=bucket,
-                  role="roles/storage.objectViewer", member=stack.fmt("serviceAccount:{}", account.email))
-    return account
+    member, grants = stack.fmt("serviceAccount:{}", account.email), []
+    found = delivery.source(target.model_uri)
+    if found is not None and found.scheme == "gs":
+        grants.append(stack.add("google_storage_bucket_iam_member", "model_read", bucket=found.store,
+                                role="roles/storage.objectViewer", member=member))
+    # Secret Manager Secret Accessor on each secret, not the project
+    # (https://cloud.google.com/secret-manager/docs/access-control#secretmanager.secretAccessor).
+    seen = set()
+    for secret in target.secrets:
+        ref = delivery.gcp_secret(secret.ref)
+        if (ref.project, ref.secret) in seen:  # two variables, one secret: one binding (a second would share it)
+            continue
+        seen.add((ref.project, ref.secret))
+        grants.append(stack.add(
+            "google_secret_manager_secret_iam_member", f"secret_read_{secret.name}", project=ref.project,
+            secret_id=ref.secret, role="roles/secretmanager.secretAccessor", member=member))
+    return account, grants
 
 
 def secure_boot(service: ir.Service, target: ir.Target) -> bool:
@@ -77,7 +89,7 @@ def _instance_template(stack, service: ir.Service, target: ir.Target, network, a
         machine_type=machine.instance_type, labels=labels or None, tags=[service.name],
         # Project-wide SSH keys would admit every key holder of the project; instance keys (gcloud compute ssh)
         # and OS Login still work (https://cloud.google.com/compute/docs/connect/restrict-ssh-keys).
-        metadata={"startup-script": startup.startup_script(service), "block-project-ssh-keys": "TRUE"},
+        metadata={"startup-script": startup.startup_script(service, target), "block-project-ssh-keys": "TRUE"},
         shielded_instance_config={"enable_secure_boot": secure_boot(service, target), "enable_vtpm": True,
                                   "enable_integrity_monitoring": True},
         disk=[{"boot": True, "auto_delete": True, "source_image": image, "disk_size_gb": service.disk_gib,
@@ -94,7 +106,7 @@ def _instance_template(stack, service: ir.Service, target: ir.Target, network, a
         lifecycle={"create_before_destroy": True})
 
 
-def _instance_group(stack, service: ir.Service, target: ir.Target, template, health, nat):
+def _instance_group(stack, service: ir.Service, target: ir.Target, template, health, nat: list, *grants):
     gpus = gpu_kind(target) != "none"
     return stack.add(
         "google_compute_region_instance_group_manager", "instance_group", name=resource_name(service, ""),
@@ -111,7 +123,8 @@ def _instance_group(stack, service: ir.Service, target: ir.Target, template, hea
         update_policy={"type": "PROACTIVE", "minimal_action": "REPLACE",
                        "instance_redistribution_type": "NONE" if gpus else "PROACTIVE"},
         wait_for_instances=False,
-        depends_on=[nat] if nat else ())  # replicas pull the image on first boot, through the NAT
+        # Replicas pull the image on first boot, through the NAT, and read the model and secrets with their grants.
+        depends_on=[*nat, *grants])
 
 
 def initialization_period(service: ir.Service) -> int:

@@ -55,7 +55,8 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     https = gke.has_https(service)
     # Every object waits for the node pool: on destroy, the Deployment and its PodDisruptionBudget go before the
     # nodes, so deleting the pool does not drain replicas one by one against the budget.
-    workload = emit_workload(After(stack, pool), service, gke.workload_settings(service, target), ingress=False,
+    workload = emit_workload(After(stack, pool), service, target, settings=gke.workload_settings(service, target),
+                             ingress=False,
                              service_annotations=gke.NEG_ANNOTATION if https else None)
     if https:
         address = _ingress(stack, service, target, workload, pool)

@@ -8,6 +8,7 @@ import re
 
 from compiler import ir
 from compiler.errors import Diagnostic
+from targets import delivery
 from targets.base import Limit, check_limits, error, warning
 from targets.gcp import limits as gcp_limits
 from targets.gcp.limits import SUCCESS_CODE, check_labels, gpu_kind
@@ -90,6 +91,7 @@ def has_https(service: ir.Service) -> bool:
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything GKE cannot express, as errors naming field and range. No CDK needed."""
     out = check_workload(service, "gke", workload_settings(service, target), ingress=False, node_disk=True)
+    out += delivery.check("gke", service, target)
     out += check_limits("gke", service, LIMITS)
     out += check_labels("gke", service)  # the cluster's and nodes' Google Cloud labels
     out += _check_machine(service, target)

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 from compiler import ir, values
 from compiler.errors import Diagnostic, format_path
-from targets.base import Limit, check_limits, check_scale_to_zero, error, uncredentialed_uri, warning
+from targets import delivery
+from targets.base import Limit, check_limits, check_scale_to_zero, error, warning
 
 _PROBE_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#Probe"
 _HTTP_PROBE_DOC = ("https://kubernetes.io/docs/tasks/configure-pod-container/"
@@ -102,6 +103,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     family = target.get("ip_family")
     out += source_family_problems(service, "kubernetes", family, f"the Service is single-stack {family} "
                                   f"(targets.kubernetes.ip_family)", _DUAL_STACK_DOC)
+    out += delivery.check("kubernetes", service, target)
     if service.spot:
         out.append(warning("kubernetes", "hardware.spot",
                            "hardware.spot has no portable Kubernetes form: the cluster's node pools decide capacity, "
@@ -139,14 +141,13 @@ def volume_name(directory: str) -> str:
 
 
 def check_workload(service: ir.Service, name: str, settings: Mapping[str, object], *, ingress: bool = True,
-                   node_disk: bool = False, idle_timeout: bool = False,
-                   credentialed: tuple[str, ...] = ()) -> list[Diagnostic]:
+                   node_disk: bool = False, idle_timeout: bool = False) -> list[Diagnostic]:
     """The checks of the Kubernetes workload (also emitted by managed-cluster targets), reported as target `name`.
 
     ingress=False: the caller emits the https Ingress (emit_workload(ingress=False)) and reports its own warnings
     about it; node_disk=True: the caller sizes the nodes' disks from hardware.disk_gib, so it is carried;
-    idle_timeout=True: the caller carries load_balancer.idle_timeout (e.g. in its cloud's Service annotations);
-    credentialed: the model.uri schemes whose store the caller grants the replicas access to."""
+    idle_timeout=True: the caller carries load_balancer.idle_timeout (e.g. in its cloud's Service annotations).
+    What the model's download can read is targets/delivery.py's check."""
     out = check_limits(name, service, LIMITS)
     out += check_scale_to_zero(name, service, SCALE_TO_ZERO)
     for path, value, low, what in MINIMUMS:
@@ -158,7 +159,7 @@ def check_workload(service: ir.Service, name: str, settings: Mapping[str, object
     out += _resources(service, name)
     out += _autoscale(service, name)
     out += _listeners(service, name, settings, ingress)
-    out += _not_carried(service, name, node_disk, idle_timeout, credentialed)
+    out += _not_carried(service, name, node_disk, idle_timeout)
     out += _settings(name, settings, service)
     if service.accelerator != "none" and settings.get("node_selector") is None \
             and service.accelerator not in GPU_PRODUCTS:
@@ -408,8 +409,7 @@ def _listeners(service: ir.Service, name: str, settings: Mapping[str, object], i
     return out
 
 
-def _not_carried(service: ir.Service, name: str, node_disk: bool, idle_timeout: bool,
-                 credentialed: tuple[str, ...]) -> list[Diagnostic]:
+def _not_carried(service: ir.Service, name: str, node_disk: bool, idle_timeout: bool) -> list[Diagnostic]:
     """Spec values with no portable Kubernetes field: a warning unless they are the spec default."""
     out = []
     if service.load_balancer.idle_timeout_s != SPEC_DEFAULTS["idle_timeout_s"] and not idle_timeout:
@@ -420,8 +420,5 @@ def _not_carried(service: ir.Service, name: str, node_disk: bool, idle_timeout: 
         out.append(warning(name, "hardware.disk_gib",
                            f"hardware.disk_gib ({service.disk_gib}) is not carried: pods use their node's disk; size "
                            "the nodes' disks for the image and the model"))
-    schemes = tuple(scheme for scheme in ("s3", "gs") if scheme not in credentialed)
-    out += uncredentialed_uri(name, service, schemes, "a private bucket needs a service account bound to a cloud "
-                                                      "identity (EKS Pod Identity or IRSA, GKE Workload Identity)")
     return out
 

@@ -11,6 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 
 from compiler import ir
+from compiler.ir import MODEL_DIR
+from targets import delivery
 from targets.kubernetes.limits import (
     ARCH,
     ARCH_LABEL,
@@ -35,6 +37,11 @@ from targets.kubernetes.limits import (
 PROVIDER = ("hashicorp/kubernetes", ">= 3.0.0, < 4.0.0")
 
 CONTAINER = "model"
+DOWNLOAD_CONTAINER = "model-download"
+MODEL_VOLUME = "model"
+# The download's requests and limits: KServe's storage initializer defaults (config/configmap/inferenceservice.yaml:
+# memoryRequest 100Mi, memoryLimit 1Gi, cpuRequest 100m, cpuLimit 1).
+DOWNLOAD_RESOURCES = {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 # Time Kubernetes itself gives a rollout to schedule pods and pull images (progressDeadlineSeconds default);
 # infc adds initial_delay, the model's load time, on top.
 PROGRESS_DEADLINE_S = 600
@@ -71,13 +78,22 @@ def labels(service: ir.Service) -> dict[str, str]:
 
 @dataclasses.dataclass(frozen=True)
 class Identity:
-    """The hook managed clusters give the replicas cloud credentials through: a ServiceAccount named after the service
-    that the pods run as, with the annotations and pod labels the cloud's mechanism reads (EKS Pod Identity needs
-    none: its association names the namespace and account; AKS workload identity needs the client id annotation and
-    the azure.workload.identity/use pod label)."""
+    """The hook managed clusters give the replicas cloud credentials through (for the model download too): a
+    ServiceAccount named after the service that the pods run as, with the annotations and pod labels the cloud's
+    mechanism reads (EKS Pod Identity needs none: its association names the namespace and account; AKS workload
+    identity needs the client id annotation and the azure.workload.identity/use pod label, and its webhook gives every
+    container AZURE_CLIENT_ID), and variables the download needs beyond those."""
 
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
     pod_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    download_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def kubelet_literal(text: str) -> str:
+    """`text` as the kubelet passes it on: it expands $(VAR) in command, args and env values and reads $$ as $
+    (kubernetes third_party/forked/golang/expansion/expand.go), so every $ is doubled to carry the text as written
+    (https://kubernetes.io/docs/tasks/inject-data-application/define-command-argument-container/)."""
+    return text.replace("$", "$$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,23 +109,26 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     """The kubernetes target's stack: the provider (kubeconfig from the environment) and the workload."""
     # No arguments: the provider reads KUBE_CONFIG_PATH / KUBE_CTX (it ignores KUBECONFIG) or in-cluster config.
     stack.provider("kubernetes", *PROVIDER)
-    emit_workload(stack, service, target.settings)
+    emit_workload(stack, service, target)
 
 
-def emit_workload(stack, service: ir.Service, settings: Mapping[str, object], *, ingress: bool = True,
-                  service_annotations: Mapping[str, str] | None = None, identity: Identity | None = None) -> Workload:
+def emit_workload(stack, service: ir.Service, target: ir.Target, *, settings: Mapping[str, object] | None = None,
+                  ingress: bool = True, service_annotations: Mapping[str, str] | None = None,
+                  identity: Identity | None = None) -> Workload:
     """Every Kubernetes object of `service`, in dependency order, with the provider already in `stack`.
 
-    settings: namespace, namespace_exists, certificate (TLS secret), node_selector, ingress_class, host, cpu_limit,
-    liveness_from_readiness, run_as_user, writable_dirs (targets.kubernetes; absent keys take its defaults), and
-    ip_family ("IPv4" or "IPv6"), the http Service's single family, whose source ranges it keeps, and tolerations
-    (extra pod tolerations, e.g. of a managed cluster's spot taint).
+    target: the model URI and secrets it delivers, and its settings: namespace, namespace_exists, certificate (TLS
+    secret), node_selector, ingress_class, host, cpu_limit, liveness_from_readiness, run_as_user, writable_dirs
+    (targets.kubernetes; absent keys take its defaults), ip_family ("IPv4" or "IPv6"), the http Service's single
+    family, whose source ranges it keeps, and tolerations (extra pod tolerations, e.g. of a managed cluster's spot
+    taint), unless `settings` replaces them.
     ingress=False leaves https to the caller (e.g. a GKE Ingress with a pre-shared certificate);
     service_annotations are added to the Service's (e.g. a BackendConfig reference); identity: the pods run as a
-    ServiceAccount of their own (Identity)."""
+    ServiceAccount of their own (Identity), whose cloud identity also serves the model download."""
+    settings = target.settings if settings is None else settings
     namespace = _namespace(stack, service, settings)
     account = _service_account(stack, service, namespace, identity) if identity else None
-    deployment = _deployment(stack, service, settings, namespace, account, identity)
+    deployment = _deployment(stack, service, target, settings, namespace, account, identity)
     svc = _service(stack, service, settings, namespace, service_annotations or {})
     if ingress and any(x.protocol == "https" for x in service.load_balancer.listeners):
         _ingress(stack, service, settings, namespace)
@@ -143,12 +162,16 @@ def _meta(service: ir.Service, namespace, annotations=None) -> dict:
     return {"name": service.name, "namespace": namespace, "labels": labels(service), "annotations": annotations or None}
 
 
-def _deployment(stack, service: ir.Service, settings: Mapping[str, object], namespace, account=None,
-                identity: Identity | None = None):
+def _deployment(stack, service: ir.Service, target: ir.Target, settings: Mapping[str, object], namespace,
+                account=None, identity: Identity | None = None):
     pod_labels = {**labels(service), **(dict(identity.pod_labels) if identity else {})}
     gpu = service.accelerator != "none"
     writable = list(settings.get("writable_dirs") or ())
     volumes = [{"name": volume_name(d), "empty_dir": {}} for d in writable]
+    download = _download(target, identity)
+    if download:
+        # The model's files: written by the init container, read-only for the server; on the node's disk.
+        volumes.insert(0, {"name": MODEL_VOLUME, "empty_dir": {}})
     # GPU replicas get a memory-backed /dev/shm (the container default is 64 MiB), as `docker run --ipc host`
     # does on VMs; vLLM needs it for tensor parallelism (docs.vllm.ai, deployment/k8s).
     if gpu:
@@ -159,7 +182,8 @@ def _deployment(stack, service: ir.Service, settings: Mapping[str, object], name
     # NET_BIND_SERVICE it works for a non-root user too (kubernetes.io/docs/tasks/administer-cluster/sysctl-cluster).
     low_port = min(service.ports) < 1024
     pod = {
-        "container": [_container(service, settings)],
+        "init_container": [download] if download else None,
+        "container": [_container(service, target, settings)],
         "node_selector": _node_selector(service, settings),
         "affinity": _gpu_affinity(service, settings),
         "toleration": ([{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}] if gpu else [])
@@ -189,10 +213,38 @@ def _deployment(stack, service: ir.Service, settings: Mapping[str, object], name
             "template": {"metadata": {"labels": pod_labels}, "spec": pod}})
 
 
-def _container(service: ir.Service, settings: Mapping[str, object]) -> dict:
+def _download(target: ir.Target, identity: Identity | None) -> dict | None:
+    """The init container that downloads the model into the model volume before the server starts: KServe's storage
+    initializer with the pod's credentials (its service account's cloud identity; HF_TOKEN for hf://)."""
+    found = delivery.source(target.model_uri)
+    if found is None:
+        return None
+    refs = {s.name: s.ref for s in target.secrets}
+    env = [_secret_env(name, refs[name]) for name in delivery.download_env(target)]
+    extra = identity.download_env if identity else {}
+    env += [{"name": k, "value": kubelet_literal(v)} for k, v in sorted(extra.items())]
+    if found.scheme == "s3" and not identity:
+        # Without a cloud identity boto3 refuses to sign; KServe's awsAnonymousCredential reads a public bucket.
+        env.append({"name": "awsAnonymousCredential", "value": "true"})
+    return {
+        "name": DOWNLOAD_CONTAINER, "image": delivery.STORAGE_INITIALIZER,
+        "image_pull_policy": pull_policy(delivery.STORAGE_INITIALIZER),
+        "args": [kubelet_literal(found.initializer_uri), MODEL_DIR], "env": env or None,
+        "resources": DOWNLOAD_RESOURCES,
+        "volume_mount": [{"name": MODEL_VOLUME, "mount_path": MODEL_DIR}],
+        "security_context": {"allow_privilege_escalation": False, "run_as_non_root": True,
+                             "run_as_user": str(delivery.INITIALIZER_UID), "capabilities": {"drop": ["ALL"]}}}
+
+
+def _secret_env(name: str, ref: str) -> dict:
+    secret, key = delivery.kubernetes_secret(ref)
+    return {"name": name, "value_from": {"secret_key_ref": {"name": secret, "key": key}}}
+
+
+def _container(service: ir.Service, target: ir.Target, settings: Mapping[str, object]) -> dict:
     gpu = service.accelerator != "none"
     env = [("MODEL_NAME", service.model_name)]
-    env += [("MODEL_URI", service.model_uri)] if service.model_uri else []
+    env += [("MODEL_URI", target.model_uri), ("MODEL_DIR", MODEL_DIR)] if target.model_uri else []
     env += list(service.env)
     # Requests are hardware.cpus / memory_gib (or infc's defaults): the replica gets at least them, and its limits
     # are the same (Guaranteed QoS) unless cpu_limit lets CPU burst. GPUs are limits only (an extended resource's
@@ -205,11 +257,15 @@ def _container(service: ir.Service, settings: Mapping[str, object]) -> dict:
     writable = list(settings.get("writable_dirs") or ())
     mounts = [("shm", "/dev/shm")] if gpu else []
     mounts += [(volume_name(d), d) for d in writable]
+    model = [{"name": MODEL_VOLUME, "mount_path": MODEL_DIR, "read_only": True}] if target.model_uri else []
     hc, live = service.readiness, liveness(service, settings)
     return {
         "name": CONTAINER, "image": service.image, "image_pull_policy": pull_policy(service.image),
-        "args": list(service.args) or None,
-        "env": [{"name": k, "value": v} for k, v in env],
+        # model.command and model.args as written: the kubelet would expand $(VAR) in them (kubelet_literal).
+        "command": [kubelet_literal(a) for a in service.command] if service.command else None,
+        "args": [kubelet_literal(a) for a in service.args] or None,
+        "env": [{"name": k, "value": kubelet_literal(v)} for k, v in env]
+        + [_secret_env(s.name, s.ref) for s in target.secrets],
         "port": [{"name": "http", "container_port": service.port, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": decimal_quantity(cpus), "memory": memory}, "limits": limits},
         "readiness_probe": {
@@ -226,7 +282,7 @@ def _container(service: ir.Service, settings: Mapping[str, object]) -> dict:
             "http_get": _http_get(live.path, live.port), "period_seconds": live.interval_s,
             "timeout_seconds": live.timeout_s, "success_threshold": 1, "failure_threshold": live.failure_threshold,
             "initial_delay_seconds": 0} if live else None,
-        "volume_mount": [{"name": n, "mount_path": d} for n, d in mounts] or None,
+        "volume_mount": model + [{"name": n, "mount_path": d} for n, d in mounts] or None,
         # Serving images often run as root (vLLM's does), so runAsNonRoot only with run_as_user; every capability
         # is dropped. The root filesystem is read-only once writable_dirs says where the server writes.
         "security_context": {"allow_privilege_escalation": False,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import pathlib
+import shlex
 import shutil
 import subprocess
 
@@ -20,6 +20,7 @@ from targets import aws
 from targets.aws import limits as aws_limits
 from tests.conftest import (ROOT, checkov, examples_naming, provider_mirror, spec_dict, synth_documents,
                             terraform, terraform_rc)
+from tests.replica_sandbox import boot_script
 
 STACKS = [(example.stem, f"{c.service.name}-aws")
           for example in examples_naming("aws") for c in compile_files([str(example)], ["aws"])[0]]
@@ -91,11 +92,10 @@ def stack(synthesized: pathlib.Path, name: str) -> dict:
     return json.loads((synthesized / "stacks" / name / "cdk.tf.json").read_text())
 
 
-def user_data(doc: dict) -> dict:
-    encoded = doc["resource"]["aws_launch_template"]["launch_template"]["user_data"]
-    text = base64.b64decode(encoded).decode()
-    assert text.startswith("#cloud-config\n")
-    return yaml.safe_load(text)
+def server_run(doc: dict) -> tuple[list[str], str]:
+    """The server's `docker run` argv (the boot script's last line) and the whole boot script of the user data."""
+    script, _ = boot_script(doc, "aws")
+    return shlex.split(script.rstrip("\n").rsplit("\n", 1)[-1]), script
 
 
 def test_https_redirect_and_tls_policy(synthesized):
@@ -122,18 +122,19 @@ def test_asg_uses_elb_health_and_initial_delay(synthesized):
 
 
 def test_gpu_user_data_runs_the_container_with_gpus(synthesized):
-    cloud = user_data(stack(synthesized, "llama70b-aws"))
-    run = cloud["runcmd"][-1]
+    run, script = server_run(stack(synthesized, "llama70b-aws"))
     assert run[:2] == ["docker", "run"] and run[run.index("--gpus") + 1] == "all"
-    assert run[-5:] == ["vllm/vllm-openai:v0.6.3", "--tensor-parallel-size", "8", "--max-model-len", "16384"]
-    env = cloud["write_files"][0]["content"]
-    assert "MODEL_URI=s3://acme-models/llama-3.1-70b-instruct/\n" in env and "VLLM_LOGGING_LEVEL=INFO\n" in env
+    assert run[run.index("--volume") + 1] == "/var/lib/infc/models:/mnt/models:ro"
+    assert run[-9:] == ["vllm/vllm-openai:v0.6.3", "--model", "/mnt/models", "--served-model-name",
+                        "llama-3.1-70b-instruct", "--tensor-parallel-size", "8", "--max-model-len", "16384"]
+    assert ("MODEL_URI=hf://meta-llama/Llama-3.1-70B-Instruct\nMODEL_DIR=/mnt/models\nVLLM_LOGGING_LEVEL=INFO\n"
+            in script)
 
 
 def test_cpu_service_is_internal_without_gpus_in_given_subnets(synthesized):
     doc = stack(synthesized, "embed-aws")
     assert doc["resource"]["aws_lb"]["load_balancer"]["internal"] is True
-    assert "--gpus" not in user_data(doc)["runcmd"][-1]
+    assert "--gpus" not in server_run(doc)[0]
     assert "data" not in doc or "aws_subnets" not in doc["data"]  # given subnets: no lookup
     assert doc["resource"]["aws_autoscaling_group"]["autoscaling_group"]["vpc_zone_identifier"] == [
         "subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"]

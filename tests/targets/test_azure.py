@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 import pathlib
+import shlex
 import subprocess
 import sys
 
@@ -24,6 +25,7 @@ from targets.azure import gateway as gw
 from targets.azure import limits as azure_limits
 from targets.azure import resources as azure_resources
 from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
+from tests.replica_sandbox import CLIENT_ID, boot_script
 
 def _errors(path: pathlib.Path) -> list[str]:
     try:
@@ -407,8 +409,9 @@ def test_values_azure_has_no_setting_for_are_warnings_not_silent_drops():
         "azure: probes.liveness.timeout (2s) has no setting on the scale set's application health extension, which "
         "watches probes.liveness for repairs; path, port, interval and failure_threshold are carried "
         f"(see {azure_limits._HEALTH_EXT_DOC})",
-        "azure: model.uri is an s3:// URI, handed to the container as MODEL_URI, but infc grants the replicas no "
-        "credentials for it on azure: the container must bring its own, or the bucket must be public",
+        "azure: model.uri is an S3 bucket, which azure replicas read without credentials (infc can grant them only "
+        "their own cloud's storage): only a public one can be read; a copy in this cloud's storage, set as "
+        "targets.azure.model_uri, is also nearer to the replicas",
     ]
 
 
@@ -522,12 +525,17 @@ def test_ssh_is_key_only_and_a_generated_key_is_a_sensitive_output(synthesized):
 
 
 def test_custom_data_runs_the_container_with_gpus(synthesized):
-    vmss = one(stack(synthesized, "llama70b-azure"), "azurerm_linux_virtual_machine_scale_set")
-    text = base64.b64decode(vmss["custom_data"]).decode()
-    assert text.startswith("#cloud-config\n")
-    run = yaml.safe_load(text)["runcmd"][-1]
+    doc = stack(synthesized, "llama70b-azure")
+    vmss = one(doc, "azurerm_linux_virtual_machine_scale_set")
+    assert vmss["identity"] == {"type": "UserAssigned",
+                                "identity_ids": ["${azurerm_user_assigned_identity.replica_identity.id}"]}
+    # cloud-init writes the identity's client id, which Terraform joins into the user data, then runs the script.
+    script, files = boot_script(doc, "azure")
+    assert files == {"/etc/infc/identity": CLIENT_ID}
+    run = shlex.split(script.rstrip("\n").rsplit("\n", 1)[-1])
     assert run[:2] == ["docker", "run"] and run[run.index("--gpus") + 1] == "all"
-    assert run[-5:] == ["vllm/vllm-openai:v0.6.3", "--tensor-parallel-size", "8", "--max-model-len", "16384"]
+    assert run[-9:] == ["vllm/vllm-openai:v0.6.3", "--model", "/mnt/models", "--served-model-name",
+                        "llama-3.1-70b-instruct", "--tensor-parallel-size", "8", "--max-model-len", "16384"]
 
 
 def test_gateway_subnet_nsg_has_what_the_v2_sku_requires(synthesized):

@@ -20,7 +20,7 @@ from compiler.driver import compile_files
 from compiler.errors import CompileError
 from compiler.lower import lower
 from compiler.spec import Spec
-from targets import azureml
+from targets import azureml, delivery
 from targets.azureml import endpoint
 from targets.azureml import limits as azureml_limits
 from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
@@ -132,9 +132,19 @@ LIMIT_CASES = [
      "serve spot replicas from another target"),
     ({"model": {"name": "m", "image": "i", "args": ["--port", "8000"]}},
      "azureml: model.args is set (--port 8000), but an Azure ML environment has an image and routes, no command or "
-     "arguments, so the container would start with its image's own CMD "
-     f"(see {azureml_limits._ENVIRONMENT_REST}); build an image whose CMD carries the arguments and set it as "
+     "arguments, so the container would start with its image's own entrypoint and CMD "
+     f"(see {azureml_limits._ENVIRONMENT_REST}); build an image whose ENTRYPOINT and CMD carry them and set it as "
      "targets.azureml.image"),
+    ({"model": {"name": "m", "image": "i", "command": ["vllm", "serve"]}},
+     "azureml: model.command is set (vllm serve), but an Azure ML environment has an image and routes, no command or "
+     "arguments, so the container would start with its image's own entrypoint and CMD "
+     f"(see {azureml_limits._ENVIRONMENT_REST}); build an image whose ENTRYPOINT and CMD carry them and set it as "
+     "targets.azureml.image"),
+    ({"model": {"name": "m", "image": "i", "uri": "gs://bucket/m/"}},
+     "azureml: model.uri is a Cloud Storage bucket; a managed online deployment mounts Azure ML registered models "
+     "only: register the files in a registry (az ml model create --registry-name ...) and set "
+     "targets.azureml.model_uri to azureml://registries/<registry>/models/<name>/versions/<version> "
+     f"(see {delivery._REGISTRY_DOC})"),
     ({"probes": readiness(initial_delay=1, timeout=1)}, None),
     ({"probes": readiness(initial_delay=0)},
      "azureml: probes.readiness.initial_delay is 0s; a managed online deployment probe's initial_delay must be at "
@@ -187,6 +197,9 @@ DRAIN = ("azureml: load_balancer.drain_timeout ({}s) has no setting on a managed
          f"instances on its own terms (see {azureml_limits._DEPLOYMENT_DOC})")
 
 
+REGISTRY_MODEL = "azureml://registries/acme-ml/models/m/versions/1"
+
+
 def test_values_a_managed_endpoint_has_no_place_for_are_warnings():
     # https 443, idle timeout within the request timeout, no draining: what remains is always true on Azure ML
     assert diagnostics("warning", load_balancer={"drain_timeout": 0, "idle_timeout": "3m",
@@ -196,10 +209,11 @@ def test_values_a_managed_endpoint_has_no_place_for_are_warnings():
           "listeners": [{"port": 8443, "protocol": "https"}, {"port": 80, "protocol": "http", "redirect_to": 8443}]}
     assert diagnostics("warning", load_balancer=lb, probes=readiness(success_codes="200-299"),
                        replicas={"min": 1, "max": 51, "autoscale": {"metric": "cpu_percent", "target": 50}},
-                       model={"name": "m", "image": "i", "uri": "gs://bucket/m/"}) == [
+                       model={"name": "m", "image": "i", "uri": REGISTRY_MODEL}) == [
         DISK.format(100),
-        "azureml: model.uri is a gs:// URI, handed to the container as MODEL_URI, but infc grants the replicas no "
-        "credentials for it on azureml: the container must bring its own, or the bucket must be public",
+        "azureml: Azure ML mounts the registered model at /mnt/models in its own layout (the model's files may sit in "
+        "a folder named after the path it was registered from); check the layout once in the deployment's logs and "
+        f"point targets.azureml.image's arguments there (see {azureml_limits._MOUNT_DOC})",
         "azureml: probes.readiness.success_codes (200-299) has no setting on a managed online deployment probe "
         f"(see {azureml_limits._PROBE_DOC})",
         "azureml: load_balancer.listeners[0] (https 8443) is served as HTTPS on 443: a managed online endpoint has one "
@@ -231,6 +245,7 @@ def test_the_a100_example_runs_its_derived_image_from_the_attached_registry(synt
 def test_l4_is_a_clear_error(tmp_path):
     doc = copy.deepcopy(MISTRAL)
     doc["targets"] = {"azureml": {"location": "eastus"}}
+    del doc["model"]["secrets"]  # references for other targets only
     (tmp_path / "l4.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     assert _errors(tmp_path / "l4.yaml") == ["azureml: no x86_64 instance type has nvidia-l4 (offered on: aws, gcp)"]
 
@@ -304,9 +319,17 @@ def test_body_keys_survive_exactly(synthesized):
             "endpointComputeType": "Managed",
             "instanceType": "Standard_ND96amsr_A100_v4",
             "environmentId": "${azapi_resource.environment_version.id}",
+            # The registry model, mounted at MODEL_DIR (OnlineDeploymentProperties model, modelMountPath).
+            "model": "azureml://registries/acme-ml/models/llama-3.1-70b-instruct/versions/1",
+            "modelMountPath": "/mnt/models",
+            # HF_TOKEN: a Key Vault reference Azure ML resolves with the endpoint's identity (secret injection);
+            # Terraform reads $${ as a literal ${.
             "environmentVariables": {"MODEL_NAME": "llama-3.1-70b-instruct",
-                                     "MODEL_URI": "s3://acme-models/llama-3.1-70b-instruct/",
-                                     "VLLM_LOGGING_LEVEL": "INFO"},
+                                     "MODEL_URI": "azureml://registries/acme-ml/models/llama-3.1-70b-instruct/"
+                                                  "versions/1",
+                                     "MODEL_DIR": "/mnt/models", "VLLM_LOGGING_LEVEL": "INFO",
+                                     "HF_TOKEN": "$${{keyvault:https://acme-kv.vault.azure.net/secrets/hf-token/"
+                                                 "0123456789abcdef0123456789abcdef}}"},
             "readinessProbe": {"initialDelay": "PT30M", "period": "PT30S", "timeout": "PT10S", "successThreshold": 2,
                                "failureThreshold": 3},
             # no probes.liveness: the readiness route and timings, success threshold fixed at 1
@@ -319,6 +342,12 @@ def test_body_keys_survive_exactly(synthesized):
     }
     assert deployment["replace_triggers_refs"] == ["properties.instanceType"]
     assert deployment["lifecycle"] == {"ignore_changes": ["body.sku.capacity"]}
+    # The endpoint's identity may read that one secret, before the deployment is created.
+    assert deployment["depends_on"] == ["azurerm_role_assignment.secret_read_HF_TOKEN"]
+    grant = doc["resource"]["azurerm_role_assignment"]["secret_read_HF_TOKEN"]
+    assert (grant["scope"], grant["role_definition_name"], grant["principal_id"]) == (
+        '${data.azurerm_resources.key_vault_acme-kv.resources[0].id}/secrets/hf-token', "Key Vault Secrets User",
+        "${azapi_resource.online_endpoint.identity[0].principal_id}")
 
 
 def test_environment_is_the_image_with_its_routes_versioned_by_content(synthesized):
@@ -456,7 +485,7 @@ def test_labels_are_tags_on_every_resource_that_takes_them(synthesized):
         res = stack(synthesized, name)["resource"]
         for kind, resources in res.items():
             for key, resource in resources.items():
-                if kind == "azapi_update_resource":
+                if kind in ("azapi_update_resource", "azurerm_role_assignment"):  # no tags argument
                     continue
                 if kind == "azapi_resource" and key.startswith("environment"):
                     assert resource["body"]["properties"]["tags"] == labels, (name, key)

@@ -124,8 +124,8 @@ def test_cluster_roles_and_access(synthesized):
                                      "endpoint_private_access": True}
     principals = {name: json.loads(role["assume_role_policy"])["Statement"][0]["Principal"]["Service"]
                   for name, role in res["aws_iam_role"].items()}
-    assert principals == {"cluster_role": "eks.amazonaws.com", "node_role": "ec2.amazonaws.com",
-                          "workload_role": "pods.eks.amazonaws.com"}
+    # llama's model is hf:// (downloaded with HF_TOKEN): no workload role (embed's s3:// one has it, below)
+    assert principals == {"cluster_role": "eks.amazonaws.com", "node_role": "ec2.amazonaws.com"}
     policies = {a["role"]: set() for a in res["aws_iam_role_policy_attachment"].values()}
     for attachment in res["aws_iam_role_policy_attachment"].values():
         policies[attachment["role"]].add(attachment["policy_arn"].rsplit("/", 1)[1])
@@ -179,24 +179,29 @@ def test_cpu_service_in_given_subnets_on_the_standard_ami(synthesized):
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout"] == "240"
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-connection-draining-timeout"] == "30"
     assert service["spec"]["load_balancer_source_ranges"] == ["10.0.0.0/16"]
-    assert "aws_eks_pod_identity_association" not in doc["resource"]  # no s3:// model.uri to read
+    assert "aws_eks_pod_identity_association" in doc["resource"]  # targets.eks.model_uri is s3:// (below)
 
 
 def test_pod_identity_reads_the_model_prefix(synthesized):
-    res = stack(synthesized, "llama70b-eks")["resource"]
+    assert "aws_eks_pod_identity_association" not in stack(synthesized, "llama70b-eks")["resource"]  # hf://
+    res = stack(synthesized, "embed-eks")["resource"]
     association = res["aws_eks_pod_identity_association"]["pod_identity"]
     account = res["kubernetes_service_account_v1"]["service_account"]["metadata"]
-    assert (association["namespace"], association["service_account"]) == ("inference", account["name"])
-    assert res["kubernetes_namespace_v1"]["namespace"]["metadata"][0]["name"] == "inference"
+    assert (association["namespace"], association["service_account"]) == ("search", account["name"])
+    assert res["kubernetes_namespace_v1"]["namespace"]["metadata"][0]["name"] == "search"
     assert association["role_arn"] == "${aws_iam_role.workload_role.arn}"
     policy = json.loads(res["aws_iam_role_policy"]["model_read"]["policy"])
-    # model.uri s3://acme-models/llama-3.1-70b-instruct/
+    # targets.eks.model_uri s3://acme-search-models/bge-small-en-v1.5/
     assert [s["Resource"] for s in policy["Statement"]] == [
-        "arn:${data.aws_partition.partition.partition}:s3:::acme-models/llama-3.1-70b-instruct/*",
-        "arn:${data.aws_partition.partition.partition}:s3:::acme-models"]
+        "arn:${data.aws_partition.partition.partition}:s3:::acme-search-models/bge-small-en-v1.5/*",
+        "arn:${data.aws_partition.partition.partition}:s3:::acme-search-models"]
     assert res["aws_eks_addon"]["pod_identity_agent"]["addon_name"] == "eks-pod-identity-agent"
     pod = res["kubernetes_deployment_v1"]["deployment"]["spec"]["template"]["spec"]
     assert pod["service_account_name"] == "${kubernetes_service_account_v1.service_account.metadata[0].name}"
+    # the model download runs in the pod with that account's credentials, not anonymously
+    (download,) = pod["init_container"]
+    assert download["args"] == ["s3://acme-search-models/bge-small-en-v1.5/", "/mnt/models"]
+    assert "awsAnonymousCredential" not in [e["name"] for e in download.get("env") or []]
 
 
 def test_kubernetes_provider_mints_tokens_with_the_aws_cli(synthesized):

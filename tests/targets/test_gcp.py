@@ -226,10 +226,12 @@ def startup_script(doc: dict) -> str:
 
 def test_gpu_startup_script_runs_the_container_with_gpus(synthesized):
     script = startup_script(stack(synthesized, "llama70b-gcp"))
-    assert ("docker run --detach --name model --restart unless-stopped --env-file /etc/infc/model.env --gpus all "
-            "--ipc host --publish 8000:8000 vllm/vllm-openai:v0.6.3 --tensor-parallel-size 8 --max-model-len 16384"
-            ) in script
-    assert "MODEL_URI=s3://acme-models/llama-3.1-70b-instruct/\nVLLM_LOGGING_LEVEL=INFO\n" in script
+    assert ("docker run --detach --name model --restart unless-stopped --env-file /etc/infc/model.env --env-file "
+            "/etc/infc/secrets.env --gpus all --ipc host --publish 8000:8000 --volume "
+            "/var/lib/infc/models:/mnt/models:ro vllm/vllm-openai:v0.6.3 --model /mnt/models --served-model-name "
+            "llama-3.1-70b-instruct --tensor-parallel-size 8 --max-model-len 16384\n") in script
+    assert ("MODEL_URI=hf://meta-llama/Llama-3.1-70B-Instruct\nMODEL_DIR=/mnt/models\nVLLM_LOGGING_LEVEL=INFO\n"
+            in script)
     assert "nvidia-container-toolkit" in script
 
 

@@ -218,9 +218,9 @@ WARNING_CASES = [
      "kubernetes: load_balancer.stickiness pins each client by IP (Service sessionAffinity ClientIP, 3 hours), not "
      "by cookie: clients behind one NAT share a replica"),
     ({"model": {"name": "m", "image": "i", "uri": "gs://bucket/m/"}},
-     "kubernetes: model.uri is a gs:// URI, handed to the container as MODEL_URI, but infc grants the replicas no "
-     "credentials for it on kubernetes: a private bucket needs a service account bound to a cloud identity (EKS Pod "
-     "Identity or IRSA, GKE Workload Identity)"),
+     "kubernetes: model.uri is a Cloud Storage bucket: the init container downloads it with the pod's credentials, "
+     "which are the cluster's business (e.g. GKE Workload Identity on the workload's service account); without them "
+     "only a public one can be read"),
     ({"hardware": {"memory_gib": None}},
      "kubernetes: hardware.memory_gib is not set: each replica requests, and is limited to, 8Gi of memory, infc's "
      "default for a GPU replica; a server that needs more is OOM-killed, so set hardware.memory_gib"),
@@ -320,17 +320,29 @@ def test_gpu_deployment(synthesized):
     assert spec["progress_deadline_seconds"] == 600 + 1800
     assert container["resources"] == {"limits": {"cpu": "64", "memory": "512Gi", "nvidia.com/gpu": "8"},
                                       "requests": {"cpu": "64", "memory": "512Gi"}}
-    assert container["args"] == ["--tensor-parallel-size", "8", "--max-model-len", "16384"]
+    assert container["args"] == ["--model", "/mnt/models", "--served-model-name", "llama-3.1-70b-instruct",
+                                 "--tensor-parallel-size", "8", "--max-model-len", "16384"]
     assert container["env"] == [{"name": "MODEL_NAME", "value": "llama-3.1-70b-instruct"},
-                                {"name": "MODEL_URI", "value": "s3://acme-models/llama-3.1-70b-instruct/"},
-                                {"name": "VLLM_LOGGING_LEVEL", "value": "INFO"}]
+                                {"name": "MODEL_URI", "value": "hf://meta-llama/Llama-3.1-70B-Instruct"},
+                                {"name": "MODEL_DIR", "value": "/mnt/models"},
+                                {"name": "VLLM_LOGGING_LEVEL", "value": "INFO"},
+                                {"name": "HF_TOKEN", "value_from": {"secret_key_ref": {"name": "hf-token",
+                                                                                       "key": "token"}}}]
+    # KServe's storage initializer writes the model's volume first, with the token of the gated repository.
+    (init,) = pod(doc)["init_container"]
+    assert (init["image"], init["args"]) == ("kserve/storage-initializer:v0.20.0",
+                                             ["hf://meta-llama/Llama-3.1-70B-Instruct", "/mnt/models"])
+    assert init["volume_mount"] == [{"name": "model", "mount_path": "/mnt/models"}]
+    assert init["env"] == [container["env"][-1]]
+    assert {"name": "model", "empty_dir": {}} in pod(doc)["volume"]
     terms = pod(doc)["affinity"]["node_affinity"]["required_during_scheduling_ignored_during_execution"]
     assert terms["node_selector_term"] == [{"match_expressions": [{
         "key": "nvidia.com/gpu.product", "operator": "In",
         "values": ["NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"]}]}]
     assert pod(doc)["toleration"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
-    assert pod(doc)["volume"] == [{"empty_dir": {"medium": "Memory"}, "name": "shm"}]
-    assert container["volume_mount"] == [{"mount_path": "/dev/shm", "name": "shm"}]
+    assert pod(doc)["volume"] == [{"empty_dir": {"medium": "Memory"}, "name": "shm"}, {"empty_dir": {}, "name": "model"}]
+    assert container["volume_mount"] == [{"name": "model", "mount_path": "/mnt/models", "read_only": True},
+                                         {"mount_path": "/dev/shm", "name": "shm"}]
 
 
 def test_probes_carry_every_field_and_startup_covers_initial_delay(synthesized):
@@ -392,7 +404,8 @@ def test_cpu_service_is_internal_with_fixed_replicas(synthesized):
     assert spec["replicas"] == "2" and "kubernetes_horizontal_pod_autoscaler_v2" not in doc["resource"]
     assert container["resources"] == {"limits": {"cpu": "4", "memory": "8Gi"},
                                       "requests": {"cpu": "4", "memory": "8Gi"}}
-    assert not {"affinity", "toleration", "volume"} & set(pod(doc))
+    assert not {"affinity", "toleration"} & set(pod(doc))
+    assert pod(doc)["volume"] == [{"name": "model", "empty_dir": {}}]  # the model's files only: no /dev/shm
     # TEI serves on port 80: every port of the pod's network namespace is unprivileged, no capability is added.
     assert container["security_context"]["capabilities"] == {"drop": ["ALL"]}
     assert pod(doc)["security_context"]["sysctl"] == [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
@@ -460,7 +473,8 @@ def test_workload_reuses_a_provider_configured_by_another_target(tmp_path):
 
     def build(stack):
         stack.provider("kubernetes", *k8s.PROVIDER, host="https://203.0.113.10")
-        workload = emit_workload(stack, service, {"namespace": "ml", "node_selector": {"pool": "gpu"}}, ingress=False,
+        workload = emit_workload(stack, service, service.targets[0],
+                                 settings={"namespace": "ml", "node_selector": {"pool": "gpu"}}, ingress=False,
                                  service_annotations={"cloud.google.com/neg": '{"ingress": true}'})
         assert workload.namespace != "ml"  # a reference to the namespace it created
 
