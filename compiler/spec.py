@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from compiler.ir import MODEL_DIR
-from compiler.spec_base import (_RESOURCE_GROUP, _SEGMENT, AWS_REGION, AZURE_LOCATION, HOSTNAME, NAMESPACE, _Model,
-                                _Stateful, _TargetSettings, _Workload)
+from compiler.spec_base import (_RESOURCE_GROUP, _SEGMENT, AWS_REGION, AZURE_LOCATION, HOSTNAME, NAMESPACE,
+                                _ManagedCluster, _Model, _Stateful, _TargetSettings, _Workload)
 from compiler.spec_clusters import AksTarget, EksTarget
 from compiler.values import (INT32_MAX, AmiId, Arg, AwsSecretRef, AzureSecretRef, Cidr, EnvName, GcpSecretRef, HttpPath,
                              Identifier, ImageRef, InstanceTypeName, KubernetesSecretRef, Line, ModelUri, NonEmptyLine,
@@ -403,16 +403,9 @@ class AzureMLTarget(_Stateful):
         "stack again fails until it is purged or recovered. Default true.")
 
 
-class GkeTarget(_TargetSettings, _Workload):
+class GkeTarget(_ManagedCluster):
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
     region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region of the regional cluster, e.g. us-central1.")
-    namespace: str | None = Field(
-        default=None, pattern=NAMESPACE, max_length=63,
-        description="Namespace of the workload in the new cluster; created unless 'default'. Default: one named "
-        "after the service (metadata.name).")
-    host: str | None = Field(
-        default=None, pattern=HOSTNAME,
-        description="Hostname the Ingress for https listeners serves. Default: none (any host).")
     master_authorized_cidrs: list[Cidr] | None = Field(
         default=None, min_length=1, max_length=50,
         description="IPv4 ranges that may reach the cluster's control plane endpoint (master authorized networks). "

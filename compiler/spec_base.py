@@ -155,3 +155,15 @@ class _Workload(_Model):
         "setting it makes the container's root filesystem read-only. Default: none, the root filesystem stays "
         "writable, because serving images write model caches in image-specific places (vLLM ~/.cache, TGI and "
         "TEI /data).")
+
+
+class _ManagedCluster(_TargetSettings, _Workload):
+    """A cluster infc creates (gke, eks, aks) running the kubernetes workload: where the workload goes in it."""
+
+    namespace: str | None = Field(
+        default=None, pattern=NAMESPACE, max_length=63,
+        description="Namespace of the workload in the new cluster; created unless 'default'. Default: one named "
+        "after the service (metadata.name).")
+    host: str | None = Field(
+        default=None, pattern=HOSTNAME,
+        description="Hostname the https Ingress serves, matching its certificate. Default: none (any host).")

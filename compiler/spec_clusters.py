@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from compiler.spec_base import (_AZURE_ID, _RESOURCE_GROUP, AWS_REGION, AZURE_LOCATION, HOSTNAME, NAMESPACE, _Model,
-                                _TargetSettings, _Workload)
+from compiler.spec_base import _AZURE_ID, _RESOURCE_GROUP, AWS_REGION, AZURE_LOCATION, _ManagedCluster, _Model
 from compiler.values import Cidr, Identifier, SubnetId, VpcId
 
 _REGISTRY = ("Create a container registry for the service's images, {what}, and let the {who} pull from it; its URL is "
@@ -13,7 +12,7 @@ _REGISTRY = ("Create a container registry for the service's images, {what}, and 
              "until it exists). Default false.")
 
 
-class EksTarget(_TargetSettings, _Workload):
+class EksTarget(_ManagedCluster):
     certificate: Identifier | None = Field(
         default=None,
         description="ARN of the ACM certificate (in the cluster's region) the https listener's ALB terminates with.")
@@ -26,13 +25,6 @@ class EksTarget(_TargetSettings, _Workload):
         description="Subnets (in at least two availability zones) for the cluster and its nodes; nodes need outbound "
         "internet access (a public IP or a NAT) to pull images. Default: the VPC's default subnets in the zones EKS "
         "supports, looked up at plan time.")
-    namespace: str | None = Field(
-        default=None, pattern=NAMESPACE, max_length=63,
-        description="Namespace of the workload in the new cluster; created unless 'default'. Default: one named "
-        "after the service (metadata.name).")
-    host: str | None = Field(
-        default=None, pattern=HOSTNAME,
-        description="Hostname the https Ingress serves, matching its certificate. Default: none (any host).")
     public_access_cidrs: list[Cidr] | None = Field(
         default=None, min_length=1, max_length=40,
         description="IPv4 ranges that may reach the cluster's public API endpoint. They must include the machine "
@@ -52,7 +44,7 @@ class AzureMLCompute(_Model):
         "stack with its storage account, key vault and application insights, as the azureml target makes them.")
 
 
-class AksTarget(_TargetSettings, _Workload):
+class AksTarget(_ManagedCluster):
     certificate: Identifier | None = Field(
         default=None,
         description="Key Vault certificate URI (https://<vault>.vault.azure.net/certificates/<name>) the https "
@@ -66,13 +58,6 @@ class AksTarget(_TargetSettings, _Workload):
         default=None, pattern=_AZURE_ID.format("Microsoft\\.Network/virtualNetworks/[^/\\x00-\\x20\\x7f-\\xa0]+/subnets"),
         description="Existing subnet for the nodes (Azure CNI Overlay: pods take addresses from an overlay range, "
         "not from the subnet). Default: AKS creates a virtual network in the node resource group.")
-    namespace: str | None = Field(
-        default=None, pattern=NAMESPACE, max_length=63,
-        description="Namespace of the workload in the new cluster; created unless 'default'. Default: one named "
-        "after the service (metadata.name).")
-    host: str | None = Field(
-        default=None, pattern=HOSTNAME,
-        description="Hostname the https Ingress serves, matching its certificate. Default: none (any host).")
     key_vault_id: str | None = Field(
         default=None, pattern=_AZURE_ID.format("Microsoft\\.KeyVault/vaults"),
         description="The Key Vault (Azure RBAC permission model) that holds targets.aks.certificate: the "

@@ -29,6 +29,8 @@ IMAGES = {
         "kind": "tei", "entrypoint": ["text-embeddings-router"], "port_env": "PORT", "port": 80,
         "model_flag": "--model-id", "default_model": None},
 }
+# examples/gke-registry.yaml serves vllm/vllm-openai pushed to its own Artifact Registry repository under this name.
+IMAGES["us-central1-docker.pkg.dev/acme-ml/qwen-chat/vllm-qwen"] = IMAGES["vllm/vllm-openai"]
 HEALTH = "/health"  # all three answer readiness here once the model is loaded
 
 

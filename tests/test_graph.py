@@ -118,20 +118,29 @@ def test_dot_parses_with_a_real_parser_and_draws_the_same_nodes(synth_for):
 
 
 def test_spec_strings_cannot_break_either_format(tmp_path, capsys):
-    uri = 'https://x/"]) --> evil["<script>#1;|;`{}\\n%%'
-    (tmp_path / "s.yaml").write_bytes(spec_yaml(model={"name": "m", "image": "vllm/vllm-openai:v0.6.3", "uri": uri},
+    """Model URIs are now one of five forms (compiler/values.py), but a label may still hold any text: hostile text in
+    a node and an edge label stays that label's text in Mermaid and in DOT."""
+    hostile = 'x/"]) --> evil["<script>#1;|;`{}\\n%%\n'
+    drawn = graph.Graph("s", (graph.Node("model", "", "model", ("model", hostile), "store"),
+                              graph.Node("client", "", "client", ("clients",), "client")),
+                        (graph.Edge("client", "model", True, hostile),))
+    nodes, edges = parse_mermaid(graph.mermaid(drawn))
+    assert nodes["model"] == ["model", hostile] and [e[2] for e in edges] == [hostile]
+    require(importlib.util.find_spec("pydot"), "pydot is not installed: the README set-up installs it (dev)")
+    import pydot
+
+    [parsed] = pydot.graph_from_dot_data(graph.dot(drawn))
+    [model] = [n for n in parsed.get_nodes() if n.get_name().strip('"') == "model"]
+    label = model.get("label")[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    assert label == "model\\n" + hostile.replace("\n", " ")
+    # and from a spec, end to end: the model node names the URI the replicas download
+    uri = "hf://Org-1/model.v2@main"
+    (tmp_path / "s.yaml").write_bytes(spec_yaml(model={"name": "m", "image": "vllm/vllm-openai:v0.6.3", "uri": uri,
+                                                       "args": ["--model", "/mnt/models"]},
                                                 targets={"kubernetes": {}}))
     assert main(["graph", str(tmp_path / "s.yaml"), "--target", "kubernetes"]) == 0
     nodes, _ = parse_mermaid(capsys.readouterr().out.rstrip("\n"))
     assert nodes["model"] == ["model", uri]
-    require(importlib.util.find_spec("pydot"), "pydot is not installed: the README set-up installs it (dev)")
-    import pydot
-
-    assert main(["graph", str(tmp_path / "s.yaml"), "--target", "kubernetes", "--format", "dot"]) == 0
-    [parsed] = pydot.graph_from_dot_data(capsys.readouterr().out)
-    [model] = [n for n in parsed.get_nodes() if n.get_name().strip('"') == "model"]
-    label = model.get("label")[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    assert label == "model\\n" + uri
 
 
 def test_llama_on_aws_draws_listeners_balancer_target_group_and_replicas(capsys):

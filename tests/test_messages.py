@@ -51,10 +51,10 @@ def test_the_same_values_written_by_the_user_warn_on_each_target_that_cannot_car
                      load_balancer={"idle_timeout": "240s", "drain_timeout": 30},
                      probes={"readiness": {"timeout": 5}}, targets=MULTI)
     assert [m for _, m in about(found, "idle_timeout")] == [
-        "azureml: load_balancer.idle_timeout (240s) has no managed online endpoint setting; the endpoint bounds each "
-        "request's total time instead, set to the 180s maximum, so longer requests are cut off (see "
-        "https://learn.microsoft.com/en-us/azure/machine-learning/how-to-manage-quotas#azure-machine-learning-online-"
-        "endpoints-and-batch-endpoints)"]
+        "azureml: load_balancer.idle_timeout (240s) is carried as the managed online endpoint's request timeout, "
+        "which bounds each request's total time and is at most 180s: it is set to 180s, so longer requests are cut off "
+        "(see https://learn.microsoft.com/en-us/azure/machine-learning/reference-yaml-deployment-managed-online"
+        "#requestsettings)"]
     assert sorted(m.split(":")[0] for _, m in about(found, "drain_timeout")) == ["azure", "azureml"]
     assert [m.split(":")[0] for _, m in about(found, "probes.readiness.timeout")] == ["azure"]
     assert [m.split(":")[0] for _, m in about(found, "disk_gib")] == ["azureml"]

@@ -5,7 +5,7 @@ VM targets (aws, azure, gcp): the boot script is taken out of the synthesized st
 tests/replica_sandbox.py, whose stubs play docker, the cloud CLIs, the secret stores, the model stores and the server
 (tests/fake_server.py, which starts only when the model files are where its arguments say and the arguments fit the
 model); it is then probed as the stack's load balancer would (port, path, success codes, timeout from the same
-JSON). Kubernetes targets (kubernetes, gke): the pod is played from the Deployment: the init container's download into
+JSON). Kubernetes targets (kubernetes, gke, eks, aks): the pod is played from the Deployment: the init container's download into
 its volume, the server container with that volume mounted where it says, its arguments and environment as the
 kubelet passes them, probed as its readiness probe says. A broken mapping must fail; a planted secret must appear
 only where the server reads it.
@@ -31,12 +31,14 @@ from tests.conftest import EXAMPLES, ROOT, synth_documents
 from tests.replica_sandbox import CLIENT_ID, Sandbox, boot_script, health_check, kubelet_reads
 
 MARKER = "hf_PLANTED-a7c3e91d-do-not-leak"  # the value of every secret in the stub stores
-VM, KUBERNETES = ("aws", "azure", "gcp"), ("kubernetes", "gke")
+VM, KUBERNETES = ("aws", "azure", "gcp"), ("kubernetes", "gke", "eks", "aks")
 
 # The models the examples serve, as their config.json on the Hugging Face Hub says (num_attention_heads,
 # num_key_value_heads, max_position_embeddings, torch_dtype), and whether the repository is gated (a license to
 # accept). Llama 3.1 8B/70B and Llama Guard 3 1B (a fine-tuned Llama 3.2 1B): meta-llama's model cards and configs;
-# Mistral 7B Instruct v0.3: mistralai's config; bge-small-en-v1.5: BAAI's config (BERT, 12 heads, 512 positions).
+# Mistral 7B Instruct v0.3: mistralai's config; bge-small-en-v1.5: BAAI's config (BERT, 12 heads, 512 positions);
+# Qwen2.5 7B Instruct: Qwen's config (28 heads, 4 key-value heads, 32768 positions; not gated); DistilBERT SST-2:
+# distilbert's config (n_heads 12, 512 positions; float32).
 MODELS = {
     "llama-3.1-70b-instruct": ({"num_attention_heads": 64, "num_key_value_heads": 8,
                                 "max_position_embeddings": 131072, "torch_dtype": "bfloat16"}, True),
@@ -48,6 +50,10 @@ MODELS = {
                                   "max_position_embeddings": 32768, "torch_dtype": "bfloat16"}, True),
     "bge-small-en-v1.5": ({"num_attention_heads": 12, "max_position_embeddings": 512, "torch_dtype": "float32"},
                           False),
+    "qwen2.5-7b-instruct": ({"num_attention_heads": 28, "num_key_value_heads": 4,
+                             "max_position_embeddings": 32768, "torch_dtype": "bfloat16"}, False),
+    "distilbert-base-uncased-finetuned-sst-2-english": (
+        {"num_attention_heads": 12, "max_position_embeddings": 512, "torch_dtype": "float32"}, False),
 }
 # Compute capability of each accelerator the examples use (NVIDIA's CUDA GPUs table): bfloat16 needs 8.0.
 CAPABILITY = {"nvidia-t4": 7.5, "nvidia-a10g": 8.6, "nvidia-l4": 8.9, "nvidia-a100-80gb": 8.0, "none": 0.0}

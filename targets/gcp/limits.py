@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 
 from compiler import ir, values
 from compiler.errors import Diagnostic

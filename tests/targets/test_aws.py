@@ -184,10 +184,11 @@ def test_secure_defaults(synthesized):
                 assert listener["ssl_policy"] == aws.TLS_POLICY == "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
-# The replicas' read grant for an s3:// model.uri: the objects under its key prefix and the listing of that prefix,
-# nothing wider (https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-policies-s3.html); no grant otherwise.
-MODEL_GRANTS = {"llama70b-aws": ("acme-models", "llama-3.1-70b-instruct/"),
-                "chat-aws": ("acme-models", "llama-3.1-8b-instruct/")}
+# The replicas' read grant for an s3:// model URI (targets.aws.model_uri, else model.uri): the objects under its key
+# prefix and the listing of that prefix, nothing wider (https://docs.aws.amazon.com/AmazonS3/latest/userguide/
+# example-policies-s3.html); IfExists lets KServe's HeadBucket through, which S3 authorizes as a listing without a
+# prefix (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html). No model grant otherwise.
+MODEL_GRANTS = {"embed-aws": ("acme-search-models", "bge-small-en-v1.5/")}
 PARTITION = "${data.aws_partition.partition.partition}"
 
 
@@ -195,18 +196,19 @@ PARTITION = "${data.aws_partition.partition.partition}"
 def test_model_read_grant_is_the_model_prefix_only(synthesized, example, name):
     (service,) = [c.service for c in compile_files([str(ROOT / "examples" / f"{example}.yaml")], ["aws"])[0]
                   if f"{c.service.name}-aws" == name]
+    uri = service.target("aws").model_uri or ""
     res = stack(synthesized, name)["resource"]
     if name not in MODEL_GRANTS:
-        assert not (service.model_uri or "").startswith("s3://") and "aws_iam_role_policy" not in res
+        assert not uri.startswith("s3://") and "model_read" not in res.get("aws_iam_role_policy", {})
         return
     bucket, prefix = MODEL_GRANTS[name]
-    assert service.model_uri == f"s3://{bucket}/{prefix}"
+    assert uri == f"s3://{bucket}/{prefix}"
     grant = res["aws_iam_role_policy"]["model_read"]
     assert grant["role"] == "${aws_iam_role.replica_role.id}"
     assert json.loads(grant["policy"]) == {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:{PARTITION}:s3:::{bucket}/{prefix}*"},
         {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:{PARTITION}:s3:::{bucket}",
-         "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}}]}
+         "Condition": {"StringLikeIfExists": {"s3:prefix": [f"{prefix}*"]}}}]}
     profile = res["aws_iam_instance_profile"]["replica_profile"]
     assert profile["role"] == "${aws_iam_role.replica_role.name}"
     template = res["aws_launch_template"]["launch_template"]

@@ -341,9 +341,12 @@ def test_key_vault_id_grants_the_gateway_its_certificate_in_one_apply(synthesize
         "tenant_id": "${azurerm_user_assigned_identity.gateway_identity.tenant_id}", "secret_permissions": ["Get"]}
     assert one(doc, "azurerm_application_gateway")["depends_on"][-2:] == [
         "azurerm_role_assignment.gateway_certificate_role", "azurerm_key_vault_access_policy.gateway_certificate_policy"]
-    # without key_vault_id nothing is granted: the two-apply path stays, and the output says how
+    # without key_vault_id the gateway is granted nothing (llama's role assignments are its replicas' HF_TOKEN
+    # secret): the two-apply path stays, and the output says how
     llama = stack(synthesized, "llama70b-azure")
-    assert "azurerm_role_assignment" not in llama["resource"] and "data" not in llama
+    assert "gateway_certificate_role" not in llama["resource"].get("azurerm_role_assignment", {})
+    assert "azurerm_key_vault_access_policy" not in llama["resource"]
+    assert "azurerm_key_vault" not in llama.get("data", {})
     assert "terraform apply -target" in llama["output"]["gateway_identity_principal_id"]["description"]
 
 
