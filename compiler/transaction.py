@@ -19,6 +19,7 @@ import pathlib
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Iterator
 
 from compiler.errors import CompileError, Diagnostic
@@ -125,8 +126,24 @@ def recover(out: pathlib.Path) -> bool:
         committed = marker.is_file() and _digest(marker.read_bytes()) == data["marker"]
         if not committed:
             _roll_back(out, txn / "backup", data)
-    shutil.rmtree(txn)
+    _remove_tree(txn)
     return True
+
+
+def _remove_tree(path: pathlib.Path, attempts: int = 100) -> None:
+    """rmtree that outlasts a writer: when a signal interrupts synth, CDK Terrain's Node process may still be writing
+    its work files under `path` for a moment, and a directory that gains a file while rmtree empties it fails with
+    ENOTEMPTY. Retried for up to ~5 s."""
+    for attempt in range(attempts):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.ENOTEMPTY or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 def _roll_back(out: pathlib.Path, backup: pathlib.Path, data: dict) -> None:

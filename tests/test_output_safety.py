@@ -3,6 +3,7 @@ all-or-nothing under a lock, killed runs are undone, and environment failures ar
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pathlib
@@ -415,3 +416,25 @@ def test_leftovers_of_an_earlier_infc_are_pointed_out_not_deleted(tmp_path, spec
     assert synth(spec, tmp_path / "out") == 0
     assert f"warning: {tmp_path / '.out.old-abc123'} was left beside --out" in capsys.readouterr().err
     assert (old / "terraform.tfstate").read_text() == "{}"
+
+
+def test_cleanup_outlasts_a_writer_still_adding_files(tmp_path, monkeypatch):
+    """A signal can stop synth while CDK Terrain's Node process still writes into the transaction directory: rmtree
+    then meets a directory that gained a file (ENOTEMPTY, once an exit 3 under load). The cleanup retries."""
+    from compiler import transaction
+
+    (tmp_path / "txn" / "stacks").mkdir(parents=True)
+    real, failures = shutil.rmtree, []
+
+    def racing(path, *args, **kwargs):
+        if len(failures) < 2:
+            failures.append(path)
+            raise OSError(errno.ENOTEMPTY, "Directory not empty", "stacks")
+        real(path, *args, **kwargs)
+
+    monkeypatch.setattr(transaction.shutil, "rmtree", racing)
+    transaction._remove_tree(tmp_path / "txn")
+    assert len(failures) == 2 and not (tmp_path / "txn").exists()
+    monkeypatch.setattr(transaction.shutil, "rmtree", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "no")))
+    with pytest.raises(PermissionError):  # anything else is not retried
+        transaction._remove_tree(tmp_path / "other")
