@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 
 from compiler import ir
@@ -74,3 +75,30 @@ def output_endpoint(stack, service: ir.Service, host) -> None:
 def resource_name(service: ir.Service, suffix: str) -> str:
     """Cloud resource names: `<metadata.name>-<suffix>`, stable because both parts come from the spec."""
     return f"{service.name}-{suffix}" if suffix else service.name
+
+
+# Private registries by host: Amazon ECR (<account>.dkr.ecr.<region>.amazonaws.com, https://docs.aws.amazon.com/
+# AmazonECR/latest/userguide/Registries.html), Azure Container Registry (<name>.azurecr.io), Artifact Registry
+# (<location>-docker.pkg.dev) and Container Registry's gcr.io hosts (served by Artifact Registry).
+_REGISTRIES = ((re.compile(r"[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"), "Amazon ECR"),
+               (re.compile(r"[a-z0-9]+\.azurecr\.io"), "Azure Container Registry"),
+               (re.compile(r"[a-z0-9-]+-docker\.pkg\.dev"), "Artifact Registry"),
+               (re.compile(r"((us|eu|asia)\.)?gcr\.io"), "Container Registry (gcr.io)"))
+
+
+def private_registry(image: str) -> tuple[str, str] | None:
+    """(host, registry) when `image` names a registry that needs credentials to pull from, else None."""
+    host = image.split("/", 1)[0] if "/" in image else ""
+    return next(((host, name) for pattern, name in _REGISTRIES if pattern.fullmatch(host)), None)
+
+
+def unpulled_image(target: str, service: ir.Service, who: str) -> list[Diagnostic]:
+    """A warning when model.image is in a private registry and `target` gives `who` no pull access to it."""
+    found = private_registry(service.image)
+    if found is None:
+        return []
+    host, registry = found
+    return [warning(target, "model.image",
+                    f"model.image is in {registry} ({host}), but infc gives {who} no pull access to it on {target}: "
+                    "the pull fails unless the repository allows anonymous pulls; grant it yourself, or use a public "
+                    "image")]

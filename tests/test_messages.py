@@ -148,3 +148,32 @@ def test_synth_shows_progress_on_a_terminal_when_it_takes_more_than_a_second(tmp
                  "--format", fmt]) == 0
     assert ("infc: synthesizing 2 stack(s) with CDK Terrain...\n" in terminal.getvalue()) is shown
     assert capsys.readouterr().out.startswith("stack " if fmt == "text" else "{")
+
+
+@pytest.mark.parametrize("image, registry", [
+    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/vllm:v0.6.3", "Amazon ECR"),
+    ("acme.azurecr.io/vllm:v0.6.3", "Azure Container Registry"),
+    ("us-central1-docker.pkg.dev/acme/models/vllm:v0.6.3", "Artifact Registry"),
+    ("eu.gcr.io/acme/vllm:v0.6.3", "Container Registry (gcr.io)"),
+])
+def test_an_image_in_a_private_registry_the_replicas_cannot_pull_from_is_a_warning(tmp_path, image, registry):
+    """The VM targets and a generic cluster get no pull credentials from infc (issue 13 item 12 is open): the
+    boot-time pull would fail silently, so each says so (gke, eks and aks grant pull on their own registries)."""
+    host = image.split("/")[0]
+    found = about(messages(tmp_path, model={"name": "m", "image": image},
+                           hardware={"accelerator": "nvidia-t4", "memory_gib": 16},
+                           targets={**MULTI, "gcp": {"project": "acme-ml", "region": "us-central1"}}),
+                  "model.image is in")
+    who = {"kubernetes": "the cluster's nodes"}
+    assert sorted(found) == sorted(
+        ("warning", f"{t}: model.image is in {registry} ({host}), but infc gives {who.get(t, 'the replicas')} no pull "
+                    f"access to it on {t}: the pull fails unless the repository allows anonymous pulls; grant it "
+                    "yourself, or use a public image") for t in ("aws", "azure", "gcp", "kubernetes"))
+
+
+def test_public_images_get_no_registry_warning(tmp_path):
+    for image in ("vllm/vllm-openai:v0.6.3", "ghcr.io/huggingface/text-generation-inference:2.4.0",
+                  "nvcr.io/nvidia/tritonserver:24.08-py3"):
+        found = messages(tmp_path, model={"name": "m", "image": image},
+                         hardware={"accelerator": "nvidia-t4", "memory_gib": 16}, targets=MULTI)
+        assert not [m for m in found if m[0] == "error"] and about(found, "model.image is in") == []

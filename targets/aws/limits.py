@@ -5,7 +5,7 @@ from __future__ import annotations
 from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery, startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, unpulled_image, warning
 
 _TG_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"
 _LB_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html"
@@ -59,6 +59,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += _check_placement(target)
     out += check_model_uri("aws", target)
     out += delivery.check("aws", service, target)
+    out += unpulled_image("aws", service, "the replicas")
     out += label_errors("aws", values.aws_tag_problems(list(service.labels), RESERVED_TAGS))
     out += startup.check_size("aws", service, "cloud-init user data", startup.cloud_init(service, target),
                               USER_DATA_MAX, _USER_DATA_DOC)

@@ -9,7 +9,7 @@ from compiler.errors import Diagnostic
 from targets import delivery, startup
 from targets.azure import gateway
 from targets.azure import site as azure_site
-from targets.base import Limit, check_limits, check_scale_to_zero, error, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, unpulled_image, warning
 
 _DISK_DOC = "https://learn.microsoft.com/en-us/azure/virtual-machines/managed-disks-overview#os-disk"
 _VMSS_SIZE_DOC = "https://learn.microsoft.com/en-us/azure/virtual-machines/managed-disks-overview"
@@ -134,6 +134,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                          f"azure has no default image for {service.arch} replicas with "
                          f"{service.accelerator}: set targets.azure.image (publisher:offer:sku:version)"))
     out += delivery.check("azure", service, target)
+    out += unpulled_image("azure", service, "the replicas")
     return out
 
 

@@ -7,7 +7,7 @@ import ipaddress
 from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery, startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, unpulled_image, warning
 
 _HC_DOC = "https://cloud.google.com/load-balancing/docs/health-check-concepts"
 _HC_API = "https://cloud.google.com/compute/docs/reference/rest/v1/healthChecks"
@@ -94,6 +94,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += check_labels("gcp", service)
     out += _check_model_uri(target)
     out += delivery.check("gcp", service, target)
+    out += unpulled_image("gcp", service, "the replicas")
     out += startup.check_size("gcp", service, "startup-script", startup.startup_script(service, target),
                               METADATA_VALUE_MAX, _METADATA_DOC)
     out += _check_probes(service)

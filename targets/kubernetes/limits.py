@@ -10,7 +10,7 @@ from decimal import Decimal
 from compiler import ir, values
 from compiler.errors import Diagnostic, format_path
 from targets import delivery
-from targets.base import Limit, check_limits, check_scale_to_zero, error, warning
+from targets.base import Limit, check_limits, check_scale_to_zero, error, unpulled_image, warning
 
 _PROBE_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#Probe"
 _HTTP_PROBE_DOC = ("https://kubernetes.io/docs/tasks/configure-pod-container/"
@@ -104,6 +104,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += source_family_problems(service, "kubernetes", family, f"the Service is single-stack {family} "
                                   f"(targets.kubernetes.ip_family)", _DUAL_STACK_DOC)
     out += delivery.check("kubernetes", service, target)
+    out += unpulled_image("kubernetes", service, "the cluster's nodes")
     if service.spot:
         out.append(warning("kubernetes", "hardware.spot",
                            "hardware.spot has no portable Kubernetes form: the cluster's node pools decide capacity, "
