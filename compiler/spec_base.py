@@ -18,8 +18,6 @@ _RESOURCE_GROUP = r"^[-A-Za-z0-9_.()]{0,89}[-A-Za-z0-9_()]$"
 # The id of an Azure resource of a type: _AZURE_ID.format("Microsoft\\.KeyVault/vaults").
 _AZURE_ID = f"^/subscriptions/{_SEGMENT}/resourceGroups/{_SEGMENT}/providers/{{}}/{_SEGMENT}$"
 AWS_REGION = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
-AWS_VPC = r"^vpc-[0-9a-f]+$"
-AWS_SUBNET = r"^subnet-[0-9a-f]+$"
 AZURE_LOCATION = r"^[a-z0-9]+$"
 # A Kubernetes namespace (a DNS label) and an Ingress host (a DNS name, optionally a wildcard).
 NAMESPACE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"

@@ -82,11 +82,10 @@ class Identity:
     ServiceAccount named after the service that the pods run as, with the annotations and pod labels the cloud's
     mechanism reads (EKS Pod Identity needs none: its association names the namespace and account; AKS workload
     identity needs the client id annotation and the azure.workload.identity/use pod label, and its webhook gives every
-    container AZURE_CLIENT_ID), and variables the download needs beyond those."""
+    container, the download's too, AZURE_CLIENT_ID)."""
 
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
     pod_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    download_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def kubelet_literal(text: str) -> str:
@@ -221,8 +220,6 @@ def _download(target: ir.Target, identity: Identity | None) -> dict | None:
         return None
     refs = {s.name: s.ref for s in target.secrets}
     env = [_secret_env(name, refs[name]) for name in delivery.download_env(target)]
-    extra = identity.download_env if identity else {}
-    env += [{"name": k, "value": kubelet_literal(v)} for k, v in sorted(extra.items())]
     if found.scheme == "s3" and not identity:
         # Without a cloud identity boto3 refuses to sign; KServe's awsAnonymousCredential reads a public bucket.
         env.append({"name": "awsAnonymousCredential", "value": "true"})
