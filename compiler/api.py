@@ -75,7 +75,7 @@ def add_service(stack: Any, source: Source, target: str, *, service: str | None 
     they must not collide with your own. `service` picks a service by metadata.name when `source` holds several.
     `providers=False` leaves the provider blocks to you (one default provider per name and stack; CDK Terrain then
     needs your own provider constructs for them). The state backend
-    stays yours. Returns the warnings; raises CompileError on any error. Your app's synth does not run infc's provider
+    stays yours. Returns the warnings; raises CompileError on any error in the spec, and ValueError when `service` names no service of `source` or is missing while it holds several. Your app's synth does not run infc's provider
     schema check: `infc synth` of the same spec does."""
     from compiler import cdk
 
