@@ -218,12 +218,12 @@ def test_gcp_internal_load_balancer(resources):
 
 # --- Kubernetes ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["v-k8s", "v-k8s-derived", "v-k8s-v6"])
+@pytest.mark.parametrize("name", ["v-k8s", "v-k8s-derived", "v-k8s-v6", "v-eks", "v-aks"])
 def test_kubernetes_service_ports_and_source_ranges(resources, name):
-    """The Service is single-stack in targets.kubernetes.ip_family (default IPv4) and carries the allowed_cidrs of
-    that family only: one GCE firewall rule cannot mix IPv4 and IPv6 (issue 13 item 6)."""
+    """The Service is single-stack in targets.kubernetes.ip_family (default IPv4; always IPv4 on eks and aks) and
+    carries the allowed_cidrs of that family only: one GCE firewall rule cannot mix IPv4 and IPv6 (issue 13 item 6)."""
     res, lb = resources(name), spec(name)["load_balancer"]
-    family = spec(name)["targets"]["kubernetes"].get("ip_family", "IPv4")
+    family = spec(name)["targets"].get("kubernetes", {}).get("ip_family", "IPv4")
     service = res["kubernetes_service_v1"]["service"]["spec"]
     assert service["type"] == "LoadBalancer"
     assert (service["ip_families"], service["ip_family_policy"]) == ([family], "SingleStack")

@@ -100,7 +100,7 @@ def http_get(path: str, port: int) -> dict:
     return {"path": path, "port": str(port), "scheme": "HTTP"}
 
 
-@pytest.mark.parametrize("name", ["v-k8s", "v-gke"])
+@pytest.mark.parametrize("name", ["v-k8s", "v-gke", "v-eks", "v-aks"])
 def test_kubernetes_probes(resources, name):
     ready, live = probes(name)
     (container,) = resources(name)["kubernetes_deployment_v1"]["deployment"]["spec"]["template"]["spec"]["container"]

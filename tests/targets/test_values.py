@@ -45,6 +45,8 @@ INSTANCE_TYPES = [
     ("v-gcp-internal", lambda r: r["google_compute_region_instance_template"]["instance_template"]["machine_type"],
      "g2-standard-8"),
     ("v-gke", lambda r: r["google_container_node_pool"]["node_pool"]["node_config"]["machine_type"], "n1-standard-8"),
+    ("v-eks", lambda r: r["aws_eks_node_group"]["node_group"]["instance_types"], ["g4dn.2xlarge"]),
+    ("v-aks", lambda r: r["azurerm_kubernetes_cluster_node_pool"]["node_pool"]["vm_size"], "Standard_NC8as_T4_v3"),
     ("v-aml", lambda r: r["azapi_resource"]["deployment"]["body"]["properties"]["instanceType"],
      "Standard_NC24ads_A100_v4"),
 ]
@@ -129,7 +131,7 @@ def test_gcp_autoscaler(resources):
 
 
 def test_kubernetes_and_gke_replicas_requests_and_hpa(resources):
-    for name in ("v-k8s", "v-k8s-derived", "v-gke"):
+    for name in ("v-k8s", "v-k8s-derived", "v-gke", "v-eks", "v-aks"):
         doc, res = spec(name), resources(name)
         hw, replicas, auto = doc["hardware"], doc["replicas"], doc["replicas"]["autoscale"]
         deployment = res["kubernetes_deployment_v1"]["deployment"]["spec"]
@@ -159,6 +161,19 @@ def test_gke_node_pool_bounds_follow_replicas(resources):
     autoscaling = resources("v-gke")["google_container_node_pool"]["node_pool"]["autoscaling"]
     assert (autoscaling["total_min_node_count"], autoscaling["total_max_node_count"]) == (replicas["min"],
                                                                                         replicas["max"])
+
+
+def test_eks_and_aks_gpu_pool_bounds_follow_replicas(resources):
+    """One GPU per replica and per node on both: the managed node group (EKS) and the autoscaled user pool (AKS) hold
+    as many nodes as replicas; EKS starts at the minimum and leaves the desired size to the cluster autoscaler."""
+    low, high = spec("v-eks")["replicas"]["min"], spec("v-eks")["replicas"]["max"]
+    group = resources("v-eks")["aws_eks_node_group"]["node_group"]
+    assert group["scaling_config"] == {"min_size": low, "max_size": high, "desired_size": low}
+    assert group["lifecycle"]["ignore_changes"] == ["scaling_config[0].desired_size"]
+    low, high = spec("v-aks")["replicas"]["min"], spec("v-aks")["replicas"]["max"]
+    pool = resources("v-aks")["azurerm_kubernetes_cluster_node_pool"]["node_pool"]
+    assert (pool["auto_scaling_enabled"], pool["min_count"], pool["max_count"]) == (True, low, high)
+    assert "node_count" not in pool
 
 
 def test_azureml_counts_and_autoscale(resources):

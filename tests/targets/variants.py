@@ -93,6 +93,18 @@ VARIANTS = {
     "v-gke": spec("v-gke", {"gke": GCP}, {"accelerator": "nvidia-t4", "count": 1, "cpus": 4, "memory_gib": 12},
                   replicas={"min": 2, "max": 7, "autoscale": CPU},
                   load_balancer={"listeners": HTTP, "drain_timeout": 45}),
+    # EKS over http: the kubernetes workload on a managed node group. A 6-vCPU, 20 GiB pod with one T4 does not fit
+    # g4dn.xlarge (4 vCPUs, 16 GiB in compiler/catalog/aws.csv), so g4dn.2xlarge (8, 32): one replica per node.
+    "v-eks": spec("v-eks", {"eks": {"region": "eu-west-1", "namespace": "serving"}},
+                  {"accelerator": "nvidia-t4", "count": 1, "cpus": 6, "memory_gib": 20},
+                  replicas={"min": 3, "max": 8, "autoscale": CPU},
+                  load_balancer={"allowed_cidrs": CIDRS, "listeners": HTTP, "drain_timeout": 45}),
+    # AKS over http: the GPU user pool. The same pod does not fit Standard_NC4as_T4_v3 (4 vCPUs, 28 GiB in azure.csv),
+    # so Standard_NC8as_T4_v3 (8, 56): one replica per node; request-rate HPA.
+    "v-aks": spec("v-aks", {"aks": {"location": "westeurope"}},
+                  {"accelerator": "nvidia-t4", "count": 1, "cpus": 6, "memory_gib": 20},
+                  replicas={"min": 2, "max": 6, "autoscale": {**REQUESTS, "target": 4.5}},
+                  load_balancer={"allowed_cidrs": ["203.0.113.0/24"], "listeners": HTTP, "drain_timeout": 45}),
     # Azure ML: a managed online deployment with both routes and probes, request autoscaling, one A100.
     "v-aml": spec("v-aml", {"azureml": {"location": "westeurope"}}, {"accelerator": "nvidia-a100-80gb", "count": 1},
                   load_balancer={"listeners": [{"port": 443, "protocol": "https"}], "idle_timeout": 120,
