@@ -33,7 +33,7 @@ def test_ci_fails_rather_than_skips_without_its_tools():
     before it runs the tests; the README says so."""
     script = (ROOT / ".ci" / "run").read_text().splitlines()
     assert REQUIRE_TOOLS in script
-    assert script.index(REQUIRE_TOOLS) < script.index(".venv/bin/python -m pytest")
+    assert script.index(REQUIRE_TOOLS) < script.index(".venv/bin/python -m pytest -n auto")
     assert "INFC_REQUIRE_TOOLS=1" in README.split("## Set up and test", 1)[1].split("\n## ", 1)[0]
 
 
