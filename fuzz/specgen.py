@@ -13,6 +13,7 @@ damage. Used by tests/test_properties.py and fuzz/fuzz_cli.py.
 from __future__ import annotations
 
 import copy
+import importlib
 import string
 
 import yaml
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from compiler import catalog
 
-TARGETS = ("aws", "azure", "gcp", "kubernetes", "azureml", "gke")
+TARGETS = ("aws", "azure", "gcp", "kubernetes", "azureml", "gke", "eks", "aks")
 CLOUD_OF = {t: catalog.CATALOG_OF[t] for t in TARGETS}  # kubernetes: None (no catalog)
 
 # --- small value strategies ---------------------------------------------------------------------------------------
@@ -99,9 +100,8 @@ def seconds_of(value) -> int:
 
 def _usable(target: str):
     """What a machine leaves a replica on `target` (GKE keeps part of each node), as the driver measures it."""
-    if target == "gke":
-        from targets.gke import allocatable
-        return allocatable
+    if target in ("gke", "eks", "aks"):
+        return importlib.import_module(f"targets.{target}").allocatable
     return lambda vcpus, memory: (vcpus, memory)
 
 
@@ -143,7 +143,8 @@ def hardware(draw, targets: tuple[str, ...]) -> dict:
         if hw["memory_gib"] == int(hw["memory_gib"]) and draw(st.booleans()):
             hw["memory_gib"] = int(hw["memory_gib"])
     if draw(st.booleans()):
-        hw["disk_gib"] = draw(st.integers(10, 4095))  # gke >= 10, azure OS disk <= 4095
+        # gke >= 10, azure OS disk <= 4095, aks node OS disk 30-2048
+        hw["disk_gib"] = draw(st.integers(30, 2048) if "aks" in targets else st.integers(10, 4095))
     if spot_written:
         hw["spot"] = spot
     types = {}
@@ -240,8 +241,9 @@ def specs(draw, targets: tuple[str, ...] | None = None) -> dict:
     if draw(st.booleans()):
         lb["public"] = True  # azureml, gke https: public only
     if draw(st.booleans()):
-        lb["allowed_cidrs"] = draw(st.sampled_from([["0.0.0.0/0"], ["0.0.0.0/0", "::/0"], ["::/0", "0.0.0.0/0"],
-                                                    ["0.0.0.0/0", "::0/0"]]))  # azureml: no filter
+        # azureml: no filter; aks https: the add-on's Ingress load balancer is IPv4 and open to all
+        lb["allowed_cidrs"] = draw(st.sampled_from([["0.0.0.0/0"]] if https and "aks" in targets else [
+            ["0.0.0.0/0"], ["0.0.0.0/0", "::/0"], ["::/0", "0.0.0.0/0"], ["0.0.0.0/0", "::0/0"]]))
     if lst is not None:
         lb["listeners"] = lst
     if draw(st.booleans()):  # whole minutes 4-20: azure LB 4-100 min, gateway 4-30 min, gcp 5-1200 s
@@ -257,8 +259,9 @@ def specs(draw, targets: tuple[str, ...] | None = None) -> dict:
     serving_port = model.get("port", 8000)
     probes: dict = {}
     ready: dict = {}
-    # azure's application health extension (liveness, or readiness behind a gateway) probes every 5-60 s
-    extension = 60 if "azure" in targets else 300
+    # azure's application health extension (liveness, or readiness behind a gateway) and aks's load balancer probe
+    # every 5-60 s
+    extension = 60 if {"azure", "aks"} & set(targets) else 300
     interval = draw(st.integers(5, extension))  # aws 5-300, gcp 1-300, azure LB >= 5
     timeout = draw(st.integers(2, min(120, interval - 1)))  # aws 2-120, < interval
     if draw(st.booleans()) or timeout >= 15:
@@ -271,6 +274,9 @@ def specs(draw, targets: tuple[str, ...] | None = None) -> dict:
     for key in ("healthy_threshold", "unhealthy_threshold"):
         if draw(st.booleans()):
             ready[key] = draw(st.integers(2, 10))  # aws 2-10, gcp 1-10
+    every = interval if "interval" in ready else 15  # the spec's default interval
+    if "aks" in targets and every * ready.get("unhealthy_threshold", 3) > 120:  # aks: the probes fit in 120 s
+        ready["unhealthy_threshold"] = 120 // every
     if draw(st.booleans()):
         ready["success_codes"] = draw(st.sampled_from(["200", 200]))  # gcp, azure LB: 200 only
     if draw(st.booleans()):
@@ -305,7 +311,7 @@ def secret_refs(draw, targets: tuple[str, ...]) -> dict:
             "azure": f"https://kv{name}.vault.azure.net/secrets/{name}",
             "gcp": draw(st.sampled_from([f"projects/acme-{name}/secrets/{name}",
                                          f"projects/123/secrets/{name}/versions/2"])),
-            "kubernetes": f"{name}/token", "gke": f"{name}/token",
+            "kubernetes": f"{name}/token", "gke": f"{name}/token", "eks": f"{name}/token", "aks": f"{name}/token",
             "azureml": f"https://kv{name}.vault.azure.net/secrets/{name}/{'0' * 32}"}
     return {t: refs[t] for t in targets}
 
@@ -397,7 +403,49 @@ def _gke(https: bool, args: bool):
     })
 
 
-_TARGET = {"aws": _aws, "azure": _azure, "gcp": _gcp, "kubernetes": _kubernetes, "azureml": _azureml, "gke": _gke}
+@st.composite
+def _eks_settings(draw, https: bool) -> dict:
+    """The certificate is an ACM ARN in the cluster's region (targets/eks/limits.py)."""
+    out = draw(_settings(False, {"region": _REGION}, {
+        "vpc_id": HEX.map(lambda h: f"vpc-{h}"),
+        "subnet_ids": st.lists(HEX.map(lambda h: f"subnet-{h}"), min_size=2, max_size=4, unique=True),
+        "public_access_cidrs": st.lists(st.sampled_from(["203.0.113.0/24", "198.51.100.7/32", "10.0.0.0/8"]),
+                                        min_size=1, max_size=3, unique=True),
+        "namespace": K8S_NAME,
+        "host": HOST,
+        "registry": st.booleans(),
+    }))
+    if https:
+        out["certificate"] = f"arn:aws:acm:{out['region']}:123456789012:certificate/{draw(HEX)}"
+    return out
+
+
+def _eks(https: bool, args: bool):
+    return _eks_settings(https)
+
+
+def _aks(https: bool, args: bool):
+    sub = "/subscriptions/0000/resourceGroups/rg/providers"
+    return _settings(https, {"location": _LOCATION}, {
+        "certificate": _word(_ALNUM, 3, 12).map(lambda n: f"https://kv{n}.vault.azure.net/certificates/{n}"),
+        "resource_group": _RG,
+        "subnet_id": _word(_ALNUM, 1, 10).map(
+            lambda n: f"{sub}/Microsoft.Network/virtualNetworks/vnet-{n}/subnets/nodes"),
+        "key_vault_id": _word(_ALNUM, 3, 12).map(lambda n: f"{sub}/Microsoft.KeyVault/vaults/kv{n}"),
+        "api_authorized_cidrs": st.lists(st.sampled_from(["203.0.113.0/24", "198.51.100.7/32"]), min_size=1,
+                                         max_size=2, unique=True),
+        "registry": st.booleans(),
+        "container_registry_id": _word(_ALNUM, 5, 10).map(
+            lambda n: f"{sub}/Microsoft.ContainerRegistry/registries/{n}"),
+        "azureml_compute": st.just({}) | _word(_ALNUM, 3, 12).map(lambda n: {
+            "workspace_id": f"{sub}/Microsoft.MachineLearningServices/workspaces/w{n}"}),
+        "namespace": K8S_NAME,
+        "host": HOST,
+    })
+
+
+_TARGET = {"aws": _aws, "azure": _azure, "gcp": _gcp, "kubernetes": _kubernetes, "azureml": _azureml, "gke": _gke,
+           "eks": _eks, "aks": _aks}
 
 
 def dump(doc) -> bytes:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 
-# The functions and keywords infc's own expressions use (targets/*.py: gke_cluster, azureml, and CDK tokens).
-FUNCTIONS = {"base64decode", "base64encode", "toset", "length", "substr", "sha1", "join", "lookup", "element", "tolist"}
+# The functions and keywords infc's own expressions use (targets/*.py: gke_cluster, azureml, eks's Ingress hostname
+# (try), and CDK tokens).
+FUNCTIONS = {"base64decode", "base64encode", "toset", "length", "substr", "sha1", "join", "lookup", "element", "tolist",
+             "try"}
 KEYWORDS = {"for", "in", "if", "true", "false", "null"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 

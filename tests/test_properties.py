@@ -66,7 +66,7 @@ def test_valid_specs_validate_and_lower_for_every_target_they_name(doc):
 
 @ci(20)
 @given(specs(targets=TARGETS))
-def test_valid_specs_synthesize_well_formed_terraform_for_all_six_targets(doc):
+def test_valid_specs_synthesize_well_formed_terraform_for_every_target(doc):
     with spec_file(dump(doc)) as path:
         out = path.parent / "out"
         code, _, err = cli("synth", str(path), "--out", str(out))
