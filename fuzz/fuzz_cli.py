@@ -6,7 +6,7 @@ damaged: the same specs mutated (keys deleted, misspelt or added, values retyped
          lines on stderr, or 0 when the damage left them valid; exit 3 or a traceback is a bug;
 synth:   every damaged spec that `validate` accepts (or the share --synth-share of them) goes through `infc synth`:
          it must exit 0 and write well-formed JSON whose strings are literal text except infc's own references
-         (tests/terraform_strings.py); --synth N more valid specs go through synth for all six targets.
+         (tests/terraform_strings.py); --synth N more valid specs go through synth for every target.
 
 Failures are collected, not raised, so one run reports them all, with the counts: cases, exit codes, exit 3,
 validate-ok-but-synth-fails. synth costs 5-10 s a run today, so --synth-share below 1 keeps a run short.
@@ -68,7 +68,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000, help="damaged specs (default 10000)")
     parser.add_argument("--valid", type=int, default=2_000, help="valid specs through validate (default 2000)")
-    parser.add_argument("--synth", type=int, default=0, help="valid specs through synth of all six targets")
+    parser.add_argument("--synth", type=int, default=0, help="valid specs through synth of every target")
     parser.add_argument("--synth-share", type=float, default=1.0,
                         help="share of the damaged specs validate accepts that also go through synth (default 1)")
     parser.add_argument("--seed", type=int, default=0)

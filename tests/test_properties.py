@@ -112,7 +112,7 @@ def check_synth(data: bytes) -> None:
 
 
 def test_every_string_of_every_example_is_literal_or_infcs_own_reference(synth_for):
-    """All six targets' stacks of every example: each live `${...}` is a reference infc wrote, never user text."""
+    """Every target's stacks of every example: each live `${...}` is a reference infc wrote, never user text."""
     found = {}
     for target in TARGETS:
         for stack in sorted((synth_for(target) / "stacks").glob("*/cdk.tf.json")):
