@@ -176,7 +176,6 @@ def _cluster(stack, service: ir.Service, target: ir.Target, account, grants):
 def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, grants):
     machine, kind = target.machine, gcp.gpu_kind(target)
     bounds = node_bounds(service, target)
-    disk_type = next(disk for prefix, disk in gcp.DISK_TYPES if machine.instance_type.startswith(prefix))
     # GKE needs the accelerator for bundled families (a2, a3, g2) too, with the count the machine type has.
     accelerator = [{"type": machine.provider_accelerator, "count": machine.accelerator_count,
                     "gpu_driver_installation_config": {"gpu_driver_version": GPU_DRIVER}}] if kind != "none" else None
@@ -195,7 +194,7 @@ def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, 
         management={"auto_repair": True, "auto_upgrade": True},
         node_config={
             "machine_type": machine.instance_type, "image_type": IMAGE_TYPE, "disk_size_gb": service.disk_gib,
-            "disk_type": disk_type,  # the API's default is pd-standard (container_cluster#disk_type)
+            "disk_type": gcp.disk_type(machine),  # the API's default is pd-standard (container_cluster#disk_type)
             "spot": service.spot, "guest_accelerator": accelerator,
             "service_account": account.email, "oauth_scopes": SCOPES, "resource_labels": dict(service.labels) or None,
             # Pods get Workload Identity's metadata server, not the node's credentials.

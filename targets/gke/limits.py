@@ -9,7 +9,7 @@ import re
 from compiler import ir
 from compiler.errors import Diagnostic
 from targets import delivery
-from targets.base import Limit, check_limits, error, warning
+from targets.base import Limit, check_limits, error, fallback_refused, on_demand_base_refused, warning
 from targets.gcp import limits as gcp_limits
 from targets.gcp.limits import SUCCESS_CODE, check_labels, gpu_kind
 from targets.kubernetes import cluster
@@ -95,6 +95,9 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += check_limits("gke", service, LIMITS)
     out += check_labels("gke", service)  # the cluster's and nodes' Google Cloud labels
     out += _check_machine(service, target)
+    out += fallback_refused("gke", service, target, "infc emits one node pool, and a node pool has one machine type")
+    out += on_demand_base_refused("gke", service, "a node pool is all Spot or all standard nodes, and infc emits one "
+                                                  "pool")
     out += _check_ingress(service, target) if has_https(service) else []
     out += _check_service(service)
     out += _check_cluster(service, target)
