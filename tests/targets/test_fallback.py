@@ -144,8 +144,11 @@ REFUSED = [
      "aks: hardware.flexible is not supported on aks", ("hardware", "flexible")),
     ({"accelerator": "nvidia-t4", "spot": True, "on_demand_base": 0}, {"aks": {"location": "eastus"}},
      "aks: hardware.on_demand_base is not supported on aks", ("hardware", "on_demand_base")),
-    ({"accelerator": "nvidia-l4", "flexible": True}, {"gke": GCP},
-     "gke: hardware.flexible is not supported on gke", ("hardware", "flexible")),
+    ({"accelerator": "nvidia-l4", "alternatives": [{"accelerator": "nvidia-l4", "count": 2}]}, {"gke": GCP},
+     "gke: hardware.alternatives is not supported on gke: the node pools serve one workload",
+     ("hardware", "alternatives")),
+    ({"accelerator": "nvidia-l4", "spot": True, "on_demand_base": 1}, {"gke": GCP},
+     "gke: hardware.on_demand_base is not supported on gke", ("hardware", "on_demand_base")),
     ({"accelerator": "nvidia-l4", "alternatives": [{"accelerator": "nvidia-a10g"}]}, {"eks": {"region": "us-east-1"}},
      "eks: hardware.alternatives is not supported on eks", ("hardware", "alternatives")),
     ({"accelerator": "nvidia-l4", "spot": True, "on_demand_base": 1}, {"eks": {"region": "us-east-1"}},
@@ -210,7 +213,7 @@ def test_validate_lists_the_types_per_target_in_text_and_json(tmp_path, capsys):
 SPOT = {**L4, "spot": True, "on_demand_base": 1,
         "alternatives": [{"accelerator": "nvidia-a10g"}, {"accelerator": "nvidia-l4", "count": 4, "args": TP4}]}
 DOCS = [doc("fb-spot", SPOT, AWS), doc("fb-od", L4, AWS), doc("fb-gcp", L4, {"gcp": GCP}),
-        doc("fb-eks", L4, {"eks": {"region": "us-east-1"}})]
+        doc("fb-eks", L4, {"eks": {"region": "us-east-1"}}), doc("fb-gke", {**L4, "memory_gib": 16}, {"gke": GCP})]
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +276,24 @@ def test_gcp_fallback_is_instance_flexibility_ranked_cheapest_first(stacks):
 def test_eks_fallback_is_the_node_group_instance_types(stacks):
     group = stacks("fb-eks-eks")["aws_eks_node_group"]["node_group"]
     assert group["instance_types"] == cheapest_first("aws", "nvidia-l4", 1)
+
+
+def test_gke_fallback_is_one_node_pool_per_type_each_pinned_to_its_zones(stacks):
+    resources = json.loads(json.dumps(stacks("fb-gke-gke")))
+    pools = resources["google_container_node_pool"]
+    service, _ = compiled({**L4, "memory_gib": 16}, {"gke": GCP})
+    types = [m.instance_type for m in service.target("gke").machines]
+    assert len(types) >= 2
+    ids = ["node_pool"] + [f"node_pool_{t.replace('-', '_')}" for t in types[1:]]
+    assert list(pools) == ids
+    assert [(p["name"], p["node_config"]["machine_type"]) for p in pools.values()] == \
+        [("fb-gke-nodes", types[0])] + [(f"fb-gke-{t}", t) for t in types[1:]]
+    # Every pool starts empty: the cluster autoscaler scales up whichever has capacity for the pending replicas.
+    assert {p["autoscaling"]["total_min_node_count"] for p in pools.values()} == {0}
+    assert {p["autoscaling"]["total_max_node_count"] for p in pools.values()} == {1}
+    data = [f"data.google_compute_machine_types.machine_types{'_' + t.replace('-', '_') if i else ''}"
+            for i, t in enumerate(types)]
+    assert [p["node_locations"] for p in pools.values()] == [
+        f"${{[for zone, types in {d} : zone if length(types.machine_types) > 0]}}" for d in data]
+    deployment = next(iter(resources["kubernetes_deployment_v1"].values()))
+    assert deployment["depends_on"] == [f"google_container_node_pool.{i}" for i in ids]
