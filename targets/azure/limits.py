@@ -13,8 +13,11 @@ from targets.base import (Limit, check_limits, check_scale_to_zero, error, fallb
                           unpulled_image, warning)
 
 # The replicas are a uniform scale set: one VM size, one priority. Several sizes, and a Regular/Spot mix, belong to
-# scale sets in Flexible orchestration (VM size flexibility, Spot Priority Mix), a different resource infc does not emit
-# (https://learn.microsoft.com/en-us/azure/virtual-machine-scale-sets/instance-mix-overview).
+# scale sets in Flexible orchestration (instance mix, Spot Priority Mix), a different resource infc does not emit:
+# azurerm_orchestrated_virtual_machine_scale_set's sku_profile {allocation_strategy, vm_sizes} (azurerm 4.x,
+# hashicorp/terraform-provider-azurerm TestAccOrchestratedVirtualMachineScaleSet_skuProfile_basic; absent from
+# azurerm_linux_virtual_machine_scale_set in compiler/provider_schemas/azurerm-5.10.0.json;
+# https://learn.microsoft.com/en-us/azure/virtual-machine-scale-sets/instance-mix-overview).
 _ONE_SIZE = ("the replicas are a uniform Linux VM scale set (azurerm_linux_virtual_machine_scale_set), which runs one "
              "VM size at one priority; several sizes or a Regular/Spot mix need a scale set in Flexible orchestration, "
              "which infc does not emit")

@@ -297,3 +297,22 @@ def test_gke_fallback_is_one_node_pool_per_type_each_pinned_to_its_zones(stacks)
         f"${{[for zone, types in {d} : zone if length(types.machine_types) > 0]}}" for d in data]
     deployment = next(iter(resources["kubernetes_deployment_v1"].values()))
     assert deployment["depends_on"] == [f"google_container_node_pool.{i}" for i in ids]
+
+
+def test_an_alternatives_args_reach_its_launch_template_as_literal_argv_elements():
+    """hardware.alternatives[i].args take model.args' path: one argv element each, quoted for the shell, read back
+    by cloud-init as written (tests/test_hostile.py has the model.args cases)."""
+    import shlex
+
+    from targets import startup
+    from targets.base import on_machine
+
+    hostile = ["$(reboot)", "; rm -rf / #", "'q' \"d\" ${x} `id`"]
+    service, _ = compiled({"accelerator": "nvidia-l4", "alternatives": [
+        {"accelerator": "nvidia-l4", "count": 4, "args": hostile}]}, AWS)
+    target = service.target("aws")
+    replica = on_machine(service, target.fallback[-1])
+    assert startup.docker_run(replica, target)[-3:] == hostile
+    (script,) = yaml.safe_load(startup.cloud_init(replica, target))["write_files"]
+    assert script["content"].rstrip("\n").endswith(" ".join(shlex.quote(a) for a in hostile))
+    assert startup.docker_run(on_machine(service, target.machine), target)[-len(ARGS):] == ARGS
