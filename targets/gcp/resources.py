@@ -117,12 +117,14 @@ def _instance_group(stack, service: ir.Service, target: ir.Target, template, hea
         distribution_policy_target_shape="BALANCED" if spread else "EVEN",
         update_policy={"type": "PROACTIVE", "minimal_action": "REPLACE",
                        "instance_redistribution_type": "NONE" if spread else "PROACTIVE"},
-        # Capacity fallback: one instance selection per type, ranked in order of preference (cheapest first); the
+        # Capacity fallback: one instance selection per type, ranked in order of preference (cheapest first) from 1,
+        # as Google's sample does (terraform-google-modules/terraform-docs-samples
+        # compute/rmig_instance_flexibility_policy/main.tf; a rank of 0 would be the proto's unset value); the
         # selections override the template's machine type, so the first type is listed too
         # (https://cloud.google.com/compute/docs/instance-groups/about-instance-flexibility).
         instance_flexibility_policy={"instance_selections": [
             {"name": machine.instance_type, "rank": rank, "machine_types": [machine.instance_type]}
-            for rank, machine in enumerate(target.machines)]} if target.fallback else None,
+            for rank, machine in enumerate(target.machines, start=1)]} if target.fallback else None,
         wait_for_instances=False,
         # Replicas pull the image on first boot, through the NAT, and read the model and secrets with their grants.
         depends_on=[*nat, *grants])

@@ -268,7 +268,7 @@ def test_gcp_fallback_is_instance_flexibility_ranked_cheapest_first(stacks):
     group = stacks("fb-gcp-gcp")["google_compute_region_instance_group_manager"]["instance_group"]
     types = cheapest_first("gcp", "nvidia-l4", 1)
     assert group["instance_flexibility_policy"] == {"instance_selections": [
-        {"name": t, "rank": rank, "machine_types": [t]} for rank, t in enumerate(types)]}
+        {"name": t, "rank": rank, "machine_types": [t]} for rank, t in enumerate(types, start=1)]}
     assert group["distribution_policy_target_shape"] == "BALANCED"
     assert group["update_policy"]["instance_redistribution_type"] == "NONE"
 
