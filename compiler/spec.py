@@ -150,7 +150,8 @@ class Hardware(_Model):
         "(accelerator, count, arch, cpus, memory_gib, spot), cheapest first, in every zone of the region, so that "
         "one type out of capacity does not stop the service. aws: a mixed instances policy; gcp: instance "
         "flexibility of the regional managed instance group; gke: one node pool per type. Other targets refuse it "
-        "with the reason. `infc validate` lists the types per target. Default false: the cheapest type only.")
+        "with the reason. `infc validate` lists the types per target. A target with hardware.instance_types.<target> runs "
+        "the types named there instead. Default false: the cheapest type only.")
     alternatives: list[Alternative] = Field(
         default_factory=list,
         description="Other accelerators the service accepts when the first has no capacity, in order of preference "

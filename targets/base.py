@@ -104,17 +104,17 @@ def unpulled_image(target: str, service: ir.Service, who: str) -> list[Diagnosti
                     "image")]
 
 
-def fallback_refused(target: str, service: ir.Service, machines: ir.Target | None, reason: str) -> list[Diagnostic]:
+def fallback_refused(target: str, service: ir.Service, emitted: ir.Target | None, reason: str) -> list[Diagnostic]:
     """Errors at each capacity-fallback setting the spec holds (hardware.flexible, hardware.alternatives, a list of
     types in hardware.instance_types.<target>) on a target that runs replicas on one type only: `reason` says why.
-    `machines`: the target, whose fallback types show a list in instance_types."""
+    `emitted`: the target, whose fallback types show a list in instance_types (None: not asked)."""
     out = []
     if service.flexible:
         out.append(error(target, "hardware.flexible", f"hardware.flexible is not supported on {target}: {reason}"))
     if service.alternatives:
         out.append(error(target, "hardware.alternatives",
                          f"hardware.alternatives is not supported on {target}: {reason}"))
-    if machines and machines.fallback and not service.flexible and not service.alternatives:
+    if emitted and emitted.fallback and not service.flexible and not service.alternatives:
         out.append(error(target, f"hardware.instance_types.{target}",
                          f"hardware.instance_types.{target} lists several types; {target} takes one: {reason}"))
     return out
