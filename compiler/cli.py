@@ -231,7 +231,9 @@ def _validate(args) -> int:
     _result(args, [f"ok: {len(compiled)} service(s), {stacks} stack(s){counted}"]
             + (["capacity fallback, instance types in order of preference:", *lines] if lines else []),
             {"ok": True, "services": len(compiled), "stacks": stacks, "warnings": len(warnings),
-             "fallback": {stack: {"mechanism": how, "instance_types": types} for stack, (how, types) in fallback.items()}})
+             # Only with a capacity fallback, so the document of every other spec stays as it was.
+             **({"fallback": {stack: {"mechanism": how, "instance_types": types}
+                              for stack, (how, types) in fallback.items()}} if fallback else {})})
     return EXIT_OK
 
 

@@ -207,6 +207,8 @@ def test_validate_lists_the_types_per_target_in_text_and_json(tmp_path, capsys):
     path.write_text(yaml.safe_dump(doc("svc", {"accelerator": "nvidia-l4"}, AWS), sort_keys=False))
     assert main(["validate", str(path)]) == 0
     assert "capacity fallback" not in capsys.readouterr().out
+    assert main(["validate", str(path), "--format", "json"]) == 0
+    assert "fallback" not in json.loads(capsys.readouterr().out)
 
 
 # One synth for the value tests below.
