@@ -226,9 +226,24 @@ def _validate(args) -> int:
     _report(warnings, args.format)
     stacks = sum(len(c.service.targets) for c in compiled)
     counted = f", {len(warnings)} warning(s) above" if warnings else ""
-    _result(args, [f"ok: {len(compiled)} service(s), {stacks} stack(s){counted}"],
-            {"ok": True, "services": len(compiled), "stacks": stacks, "warnings": len(warnings)})
+    fallback = _fallback(compiled)
+    lines = [f"{stack} ({how}): {', '.join(types)}" for stack, (how, types) in fallback.items()]
+    _result(args, [f"ok: {len(compiled)} service(s), {stacks} stack(s){counted}"]
+            + (["capacity fallback, instance types in order of preference:", *lines] if lines else []),
+            {"ok": True, "services": len(compiled), "stacks": stacks, "warnings": len(warnings),
+             # Only with a capacity fallback, so the document of every other spec stays as it was.
+             **({"fallback": {stack: {"mechanism": how, "instance_types": types}
+                              for stack, (how, types) in fallback.items()}} if fallback else {})})
     return EXIT_OK
+
+
+def _fallback(compiled) -> dict[str, tuple[str, list[str]]]:
+    """Per stack with a capacity fallback (hardware.flexible, alternatives, a list of instance types): the platform's
+    mechanism (the backend's FALLBACK) and every instance type, in order of preference."""
+    import targets as backends
+
+    return {f"{c.service.name}-{t.name}": (backends.backend(t.name).FALLBACK, [m.instance_type for m in t.machines])
+            for c in compiled for t in c.service.targets if t.fallback}
 
 
 def _explain(args) -> int:

@@ -20,6 +20,16 @@ class Machine:
     provider_accelerator: str  # the cloud's own accelerator name, where it has one
     vcpus: int | None  # None when the type came from instance_types and is not in the catalog
     memory_gib: float | None
+    args: tuple[str, ...] | None = None  # hardware.alternatives[i].args: model.args of replicas on this machine
+
+
+@dataclasses.dataclass(frozen=True)
+class Alternative:
+    """An accelerator the service accepts after the first (hardware.alternatives), in order of preference."""
+
+    accelerator: str
+    count: int
+    args: tuple[str, ...] | None  # None: model.args
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +99,14 @@ class Target:
     machine: Machine | None  # None for targets that take no instance type (kubernetes)
     model_uri: str | None = None  # where this target's replicas get the files: targets.<t>.model_uri or model.uri
     secrets: tuple[Secret, ...] = ()  # model.secrets with this target's references, by name
+    # Capacity fallback: the other types the replicas may run on, in order of preference after `machine`
+    # (hardware.flexible, a list in hardware.instance_types, hardware.alternatives).
+    fallback: tuple[Machine, ...] = ()
+
+    @property
+    def machines(self) -> tuple[Machine, ...]:
+        """Every type the replicas may run on, `machine` first."""
+        return ((self.machine,) if self.machine else ()) + self.fallback
 
     def get(self, key: str, default: object = None) -> object:
         value = self.settings.get(key)
@@ -113,6 +131,9 @@ class Service:
     disk_gib: int
     spot: bool
     arch: str
+    flexible: bool  # hardware.flexible
+    alternatives: tuple[Alternative, ...]
+    on_demand_base: int | None  # replicas on on-demand capacity with spot (hardware.on_demand_base)
     min_replicas: int
     max_replicas: int
     autoscale: Autoscale | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -24,43 +25,82 @@ def replica_bounds(spec: Spec) -> tuple[int, int]:
     return r.min, r.max if r.max is not None else max(r.min, 1)
 
 
-def machine(spec: Spec, target: str, allocatable: catalog.Capacity | None = None
-            ) -> tuple[ir.Machine | None, list[Diagnostic]]:
-    """The instance type for `target`: `instance_types.<target>` if given, else the cheapest catalog fit, with the
-    requests measured against what the target leaves a replica (`allocatable`; default: the whole machine)."""
+def machines(spec: Spec, target: str, allocatable: catalog.Capacity | None = None
+             ) -> tuple[tuple[ir.Machine, ...], list[Diagnostic]]:
+    """Every instance type `target` may run replicas on, in order of preference: `instance_types.<target>` if given
+    (one type, or a list), else the cheapest catalog fit (every fit, cheapest first, with hardware.flexible); then
+    the same for each of hardware.alternatives. The requests are measured against what the target leaves a replica
+    (`allocatable`; default: the whole machine). Empty, with the errors, when the first accelerator has no type."""
     cloud = catalog.CATALOG_OF[target]
     if cloud is None:
-        return None, []
+        return (), []
     hw, count = spec.hardware, accelerator_count(spec)
-    how = catalog.how_bought(target, hw.spot)
     chosen = hw.instance_types.get(target)
     if chosen:
+        named = [chosen] if isinstance(chosen, str) else list(chosen)
         path = ("hardware", "instance_types", target)
-        rows = catalog.lookup(cloud, chosen)
-        if not rows:
-            known = [r.instance_type for r in catalog.rows(cloud)]
-            return ir.Machine(chosen, hw.accelerator, count, "", None, None), [Diagnostic(
-                f"{target}: instance type '{chosen}' is not in the {cloud} catalog, so it is used as given: infc "
-                f"cannot check that it has {_asked(hw, count)}, nor price it{suggest(chosen, known)}",
-                path=path, severity="warning")]
-        if any(r.retired for r in rows):
-            return None, [Diagnostic(
-                f"{target}: instance type '{chosen}' is retired: {cloud} no longer sells it; remove "
-                f"hardware.instance_types.{target} to let infc choose, or name a type that is sold", path=path)]
-        match = [r for r in rows if (r.accelerator, r.accelerator_count, r.arch) == (hw.accelerator, count, hw.arch)]
-        if not match:
-            offers = ", ".join(sorted({f"{r.accelerator_count}x {r.accelerator} ({r.arch})" for r in rows}))
-            return None, [Diagnostic(
-                f"{target}: instance type '{chosen}' has {offers}, but hardware asks for "
-                f"{count}x {hw.accelerator} ({hw.arch})", path=path)]
-        if not match[0].sells(how):
-            return None, [Diagnostic(_unsold_override(target, match[0], how, hw.spot), path=path)]
-        return _from_row(match[0]), []
-    try:
-        row = catalog.select(cloud, hw.accelerator, count, hw.arch, hw.cpus, hw.memory_gib, allocatable, how)
-    except catalog.NoMatch as exc:
-        return None, [Diagnostic(f"{target}: {exc}", path=("hardware", exc.field))]
-    return _from_row(row), []
+        found, diagnostics = [], []
+        for index, name in enumerate(named):
+            one, problems = _named(spec, target, name, path + ((index,) if isinstance(chosen, list) else ()))
+            found += [one] if one else []
+            diagnostics += problems
+            if named.index(name) != index:
+                diagnostics.append(Diagnostic(f"{target}: instance type '{name}' is named twice", path=path + (index,)))
+        if any(d.severity == "error" for d in diagnostics):
+            return (), diagnostics
+    else:
+        try:
+            found, diagnostics = _fits(spec, target, hw.accelerator, count, allocatable), []
+        except catalog.NoMatch as exc:
+            return (), [Diagnostic(f"{target}: {exc}", path=("hardware", exc.field))]
+    for index, alt in enumerate(hw.alternatives):
+        try:
+            more = _fits(spec, target, alt.accelerator, alt.count, allocatable)
+        except catalog.NoMatch as exc:
+            diagnostics.append(Diagnostic(
+                f"{target}: hardware.alternatives[{index}] ({alt.count}x {alt.accelerator}) is skipped: {exc}",
+                path=("hardware", "alternatives", index), severity="warning"))
+            continue
+        args = tuple(alt.args) if alt.args is not None else None
+        taken = {m.instance_type for m in found}
+        found += [dataclasses.replace(m, args=args) for m in more if m.instance_type not in taken]
+    return tuple(found), diagnostics
+
+
+def _fits(spec: Spec, target: str, accelerator: str, count: int, allocatable: catalog.Capacity | None
+          ) -> list[ir.Machine]:
+    """The cheapest catalog type with `count` of `accelerator` (every one, cheapest first, with hardware.flexible)."""
+    hw = spec.hardware
+    rows = catalog.fits(catalog.CATALOG_OF[target], accelerator, count, hw.arch, hw.cpus, hw.memory_gib, allocatable,
+                        catalog.how_bought(target, hw.spot))
+    return [_from_row(row) for row in (rows if hw.flexible else rows[:1])]
+
+
+def _named(spec: Spec, target: str, chosen: str, path: tuple) -> tuple[ir.Machine | None, list[Diagnostic]]:
+    """A type the user named in instance_types.<target>, checked against the catalog."""
+    cloud = catalog.CATALOG_OF[target]
+    hw, count = spec.hardware, accelerator_count(spec)
+    how = catalog.how_bought(target, hw.spot)
+    rows = catalog.lookup(cloud, chosen)
+    if not rows:
+        known = [r.instance_type for r in catalog.rows(cloud)]
+        return ir.Machine(chosen, hw.accelerator, count, "", None, None), [Diagnostic(
+            f"{target}: instance type '{chosen}' is not in the {cloud} catalog, so it is used as given: infc "
+            f"cannot check that it has {_asked(hw, count)}, nor price it{suggest(chosen, known)}",
+            path=path, severity="warning")]
+    if any(r.retired for r in rows):
+        return None, [Diagnostic(
+            f"{target}: instance type '{chosen}' is retired: {cloud} no longer sells it; remove "
+            f"hardware.instance_types.{target} to let infc choose, or name a type that is sold", path=path)]
+    match = [r for r in rows if (r.accelerator, r.accelerator_count, r.arch) == (hw.accelerator, count, hw.arch)]
+    if not match:
+        offers = ", ".join(sorted({f"{r.accelerator_count}x {r.accelerator} ({r.arch})" for r in rows}))
+        return None, [Diagnostic(
+            f"{target}: instance type '{chosen}' has {offers}, but hardware asks for "
+            f"{count}x {hw.accelerator} ({hw.arch})", path=path)]
+    if not match[0].sells(how):
+        return None, [Diagnostic(_unsold_override(target, match[0], how, hw.spot), path=path)]
+    return _from_row(match[0]), []
 
 
 def _asked(hw, count: int) -> str:
@@ -101,10 +141,11 @@ def lower(spec: Spec, emitted: list[str], allocatable: Mapping[str, catalog.Capa
     diagnostics: list[Diagnostic] = []
     targets = []
     for name in emitted:
-        chosen, found = machine(spec, name, (allocatable or {}).get(name))
+        chosen, found = machines(spec, name, (allocatable or {}).get(name))
         diagnostics += found
         settings = getattr(spec.targets, name).model_dump(exclude_none=True)
-        targets.append(ir.Target(name, MappingProxyType(settings), chosen, **delivery(spec, name)))
+        targets.append(ir.Target(name, MappingProxyType(settings), chosen[0] if chosen else None,
+                                 **delivery(spec, name), fallback=chosen[1:]))
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
 
@@ -129,6 +170,10 @@ def lower(spec: Spec, emitted: list[str], allocatable: Mapping[str, catalog.Capa
         disk_gib=hw.disk_gib,
         spot=hw.spot,
         arch=hw.arch,
+        flexible=hw.flexible,
+        alternatives=tuple(ir.Alternative(a.accelerator, a.count, tuple(a.args) if a.args is not None else None)
+                           for a in hw.alternatives),
+        on_demand_base=hw.on_demand_base,
         min_replicas=low,
         max_replicas=high,
         autoscale=ir.Autoscale(auto.metric, auto.target, auto.scale_out_delay, auto.scale_in_delay) if auto else None,

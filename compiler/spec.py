@@ -100,6 +100,17 @@ class Model(_Model):
         "an hf:// model.uri. Default: none.")
 
 
+class Alternative(_Model):
+    accelerator: str = Field(
+        description="Canonical accelerator name from the catalog (as hardware.accelerator; not 'none').")
+    count: int = Field(default=1, ge=1, le=INT32_MAX, description="Accelerators per replica. Default 1.")
+    args: list[Arg] | None = Field(
+        default=None,
+        description=f"Arguments that replace model.args for replicas on this accelerator, {LITERAL}, e.g. another "
+        "--tensor-parallel-size. aws gives each accelerator its own launch template; targets that run one replica "
+        "definition on every type refuse args that differ. Default: model.args.")
+
+
 class Hardware(_Model):
     accelerator: str = Field(
         description="Canonical accelerator name from the catalog (nvidia-t4, nvidia-t4g, nvidia-l4, nvidia-a10g, "
@@ -123,14 +134,36 @@ class Hardware(_Model):
     arch: Literal["x86_64", "arm64"] = Field(
         default="x86_64",
         description="CPU architecture of the replicas; must match the container image. Default x86_64.")
-    instance_types: dict[TargetName, InstanceTypeName] = Field(
+    instance_types: dict[TargetName, InstanceTypeName | list[InstanceTypeName]] = Field(
         default_factory=dict,
-        description="Per-target instance type that overrides catalog selection, e.g. {aws: g6.2xlarge}. "
+        description="Per-target instance type that overrides catalog selection, e.g. {aws: g6.2xlarge}, or a list "
+        "of them in order of preference, e.g. {aws: [g6.2xlarge, g6.4xlarge]}: the replicas then run on whichever "
+        "has capacity (the capacity fallback of hardware.flexible, with these types only). "
         "A catalog entry must have the requested accelerator, count and arch, be sold the way hardware.spot asks "
         "and not be retired. A type outside the catalog is used as given, with a warning (infc cannot check what it "
         "has, nor price it), where the target takes one: azureml only sizes on the managed online endpoints SKU list, "
         "gke a GPU type only from the catalog (the node pool needs Google's accelerator name), gcp a GPU only on an "
         "N1 type or a GPU machine family.")
+    flexible: bool = Field(
+        default=False,
+        description="Capacity fallback: let each target launch replicas on every catalog instance type that fits "
+        "(accelerator, count, arch, cpus, memory_gib, spot), cheapest first, in every zone of the region, so that "
+        "one type out of capacity does not stop the service. aws: a mixed instances policy; gcp: instance "
+        "flexibility of the regional managed instance group; gke: one node pool per type. Other targets refuse it "
+        "with the reason. `infc validate` lists the types per target. A target with hardware.instance_types.<target> runs "
+        "the types named there instead. Default false: the cheapest type only.")
+    alternatives: list[Alternative] = Field(
+        default_factory=list,
+        description="Other accelerators the service accepts when the first has no capacity, in order of preference "
+        "after hardware.accelerator (e.g. nvidia-l4, then nvidia-a10g): each with its own count and, where it "
+        "differs, its own model.args. Each gets the cheapest fitting type, or every fitting type with "
+        "hardware.flexible; a target that sells none of an alternative skips it with a warning. Targets and "
+        "mechanisms as for hardware.flexible. Default: none.")
+    on_demand_base: int | None = Field(
+        default=None, ge=0, le=INT32_MAX,
+        description="With hardware.spot: this many replicas run on on-demand capacity, the rest on spot (aws: the "
+        "mixed instances policy's on_demand_base_capacity). Targets without such a split refuse it. Default: none, "
+        "every replica on spot.")
 
 
 class Autoscale(_Model):

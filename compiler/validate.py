@@ -75,6 +75,30 @@ def _hardware(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
         elif target not in spec.targets.named():
             out.append(_warn(f"hardware.instance_types.{target}",
                              f"hardware.instance_types.{target} is set but '{target}' is not under targets:"))
+    return out + _fallback(spec)
+
+
+def _fallback(spec: Spec) -> list[Diagnostic]:
+    """hardware.alternatives and on_demand_base: accelerators named once, a base only with spot capacity."""
+    hw, out = spec.hardware, []
+    seen = {(hw.accelerator, hw.count or 1)}
+    for index, alt in enumerate(hw.alternatives):
+        path = f"hardware.alternatives.{index}.accelerator"
+        problem = accelerator_error(alt.accelerator)
+        if alt.accelerator == catalog.NONE or hw.accelerator == catalog.NONE:
+            out.append(_err(path, f"hardware.alternatives[{index}]: alternatives are other accelerators for GPU "
+                                  "serving; neither hardware.accelerator nor an alternative may be 'none'"))
+        elif problem:
+            out.append(_err(path, problem.replace("hardware.accelerator", f"hardware.alternatives[{index}]"
+                                                  ".accelerator", 1)))
+        elif (alt.accelerator, alt.count) in seen:
+            out.append(_err(path, f"hardware.alternatives[{index}]: {alt.count}x {alt.accelerator} is already asked "
+                                  "for earlier; name each accelerator and count once"))
+        seen.add((alt.accelerator, alt.count))
+    if hw.on_demand_base is not None and not hw.spot:
+        out.append(_err("hardware.on_demand_base", "hardware.on_demand_base splits replicas between on-demand and "
+                                                   "spot capacity; it needs hardware.spot: true (without spot every "
+                                                   "replica is on-demand already)"))
     return out
 
 

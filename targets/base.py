@@ -102,3 +102,42 @@ def unpulled_image(target: str, service: ir.Service, who: str) -> list[Diagnosti
                     f"model.image is in {registry} ({host}), but infc gives {who} no pull access to it on {target}: "
                     "the pull fails unless the repository allows anonymous pulls; grant it yourself, or use a public "
                     "image")]
+
+
+def fallback_refused(target: str, service: ir.Service, emitted: ir.Target | None, reason: str) -> list[Diagnostic]:
+    """Errors at each capacity-fallback setting the spec holds (hardware.flexible, hardware.alternatives, a list of
+    types in hardware.instance_types.<target>) on a target that runs replicas on one type only: `reason` says why.
+    `emitted`: the target, whose fallback types show a list in instance_types (None: not asked)."""
+    out = []
+    if service.flexible:
+        out.append(error(target, "hardware.flexible", f"hardware.flexible is not supported on {target}: {reason}"))
+    if service.alternatives:
+        out.append(error(target, "hardware.alternatives",
+                         f"hardware.alternatives is not supported on {target}: {reason}"))
+    if emitted and emitted.fallback and not service.flexible and not service.alternatives:
+        out.append(error(target, f"hardware.instance_types.{target}",
+                         f"hardware.instance_types.{target} lists several types; {target} takes one: {reason}"))
+    return out
+
+
+def on_machine(service: ir.Service, machine: ir.Machine) -> ir.Service:
+    """`service` as its replicas on `machine` run it: that machine's accelerator and count, and its model.args
+    (hardware.alternatives[i].args where given)."""
+    return dataclasses.replace(service, accelerator=machine.accelerator, accelerator_count=machine.accelerator_count,
+                               args=service.args if machine.args is None else machine.args)
+
+
+def on_demand_base_refused(target: str, service: ir.Service, reason: str) -> list[Diagnostic]:
+    """An error at hardware.on_demand_base on a target that cannot split replicas between on-demand and spot."""
+    if service.on_demand_base is None:
+        return []
+    return [error(target, "hardware.on_demand_base", f"hardware.on_demand_base is not supported on {target}: {reason}")]
+
+
+def args_differ(target: str, service: ir.Service, reason: str) -> list[Diagnostic]:
+    """Errors at each hardware.alternatives[i].args that differs from model.args, on a target that runs one replica
+    definition on every type: `reason` says why."""
+    return [error(target, f"hardware.alternatives.{index}.args",
+                  f"hardware.alternatives[{index}].args differ from model.args; {target} cannot give replicas on "
+                  f"{alt.accelerator} their own arguments: {reason}")
+            for index, alt in enumerate(service.alternatives) if alt.args is not None and alt.args != service.args]

@@ -51,6 +51,9 @@ ACCEPTED: tuple[Finding, ...] = (
     Finding("aws", "CKV_AWS_341", "resource.launch_template",
             "IMDSv2 is required, with hop limit 2: the model container runs on Docker's bridge network, one hop "
             "beyond the instance, and needs the instance role's credentials to read an s3:// model.uri"),
+    Finding("aws", "CKV_AWS_341", "resource.launch_template_nvidia_l4_x4",
+            "as launch_template: the launch template of a capacity fallback's alternative with its own args "
+            "(examples/l4-fallback.yaml), with the same metadata options"),
     Finding("aws", "CKV_AWS_378", "aws_lb_target_group.target_group",
             "TLS terminates at the load balancer; replicas serve plain HTTP inside the VPC, reachable only from the "
             "load balancer's security group (HTTPS to the targets would need a certificate on every replica)"),

@@ -142,9 +142,15 @@ def select(cloud: str, accelerator: str, count: int, arch: str, cpus: int | None
            allocatable: Capacity | None = None, how: str = ON_DEMAND) -> InstanceType:
     """The cheapest row sold `how` (on-demand or spot) with exactly `count` of `accelerator` and at least `cpus` and
     `memory_gib`, measured against `allocatable` (the target's capacity left for a replica, e.g. after a Kubernetes
-    node's reservations). Retired rows are never chosen.
+    node's reservations). Retired rows are never chosen."""
+    return fits(cloud, accelerator, count, arch, cpus, memory_gib, allocatable, how)[0]
 
-    Ties on price go to the smaller, then the alphabetically first type, so the choice is deterministic.
+
+def fits(cloud: str, accelerator: str, count: int, arch: str, cpus: int | None, memory_gib: float | None,
+         allocatable: Capacity | None = None, how: str = ON_DEMAND) -> list[InstanceType]:
+    """Every row select() could choose, cheapest first (hardware.flexible); raises NoMatch when there is none.
+
+    Ties on price go to the smaller, then the alphabetically first type, so the order is deterministic.
     """
     live = [r for r in rows(cloud) if r.accelerator == accelerator and not r.retired]
     same = [r for r in live if r.arch == arch]
@@ -172,7 +178,7 @@ def select(cloud: str, accelerator: str, count: int, arch: str, cpus: int | None
         raise NoMatch(f"no instance type with {what} has at least {wanted}; the largest is "
                       f"{biggest.instance_type} ({biggest.vcpus} vCPUs, {biggest.memory_gib:g} GiB{left})",
                       "cpus" if cpus and big_cpus < cpus else "memory_gib")
-    return min(fit, key=lambda r: (r.price_usd_hour, r.vcpus, r.memory_gib, r.instance_type))
+    return sorted(fit, key=lambda r: (r.price_usd_hour, r.vcpus, r.memory_gib, r.instance_type))
 
 
 def _counts(found: list[InstanceType]) -> list[int]:

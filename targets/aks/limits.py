@@ -12,7 +12,7 @@ from compiler import ir
 from compiler.errors import Diagnostic
 from targets import delivery
 from targets.azure import site as azure_site
-from targets.base import Limit, check_limits, error, warning
+from targets.base import Limit, check_limits, error, fallback_refused, on_demand_base_refused, warning
 from targets.kubernetes import cluster
 from targets.kubernetes.limits import check_workload
 
@@ -95,6 +95,9 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += _check_probe(service) if http else []
     out += _check_ingress(service, target) if https else []
     out += _check_machine(service, target)
+    out += fallback_refused("aks", service, target, "the replicas' node pool has one VM size (vm_size), and infc "
+                                                    "emits one pool")
+    out += on_demand_base_refused("aks", service, "the node pool runs all its nodes at one priority (Regular or Spot)")
     out += _check_cluster(service, target)
     return out
 

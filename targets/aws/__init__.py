@@ -3,4 +3,6 @@
 from targets.aws.limits import LIMITS, SCALE_TO_ZERO, check
 from targets.aws.resources import IMAGES, PROVIDER, TLS_POLICY, emit
 
-__all__ = ["IMAGES", "LIMITS", "PROVIDER", "SCALE_TO_ZERO", "TLS_POLICY", "check", "emit"]
+FALLBACK = "mixed instances policy"  # what the capacity fallback becomes (infc validate lists it)
+
+__all__ = ["FALLBACK", "IMAGES", "LIMITS", "PROVIDER", "SCALE_TO_ZERO", "TLS_POLICY", "check", "emit"]

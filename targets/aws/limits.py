@@ -5,7 +5,9 @@ from __future__ import annotations
 from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery, startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, unpulled_image, warning
+from targets.aws import resources
+from targets.base import (Limit, check_limits, check_scale_to_zero, error, label_errors, on_machine, unpulled_image,
+                          warning)
 
 _TG_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"
 _LB_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html"
@@ -17,6 +19,10 @@ _USER_DATA_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instanceda
 USER_DATA_MAX = 16 * 1024
 _S3_NAMES_DOC = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"
 _IAM_VARIABLES_DOC = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html"
+_OVERRIDES_DOC = "https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LaunchTemplateOverrides.html"
+# "The maximum number of instance types that can be associated with an Auto Scaling group is 40. The maximum number
+# of distinct launch templates you can define for an Auto Scaling group is 20." (_OVERRIDES_DOC)
+MAX_TYPES, MAX_TEMPLATES = 40, 20
 # Tags infc sets itself on the instances, their volumes and the autoscaling group.
 RESERVED_TAGS = ("Name",)
 
@@ -63,6 +69,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += label_errors("aws", values.aws_tag_problems(list(service.labels), RESERVED_TAGS))
     out += startup.check_size("aws", service, "cloud-init user data", startup.cloud_init(service, target),
                               USER_DATA_MAX, _USER_DATA_DOC)
+    out += _check_fallback(service, target)
     if service.liveness:
         out.append(warning("aws", "probes.liveness",
                            "probes.liveness has no separate check on EC2: the autoscaling group replaces "
@@ -107,3 +114,26 @@ def _check_placement(target: ir.Target) -> list[Diagnostic]:
                          f"{target.get('region')} can only use a regional web ACL of its own region (see {_WAF_DOC})"))
     return out
 
+
+
+def _check_fallback(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """The capacity fallback as a mixed instances policy: at most MAX_TYPES overrides and MAX_TEMPLATES launch
+    templates (one per set of arguments), each template's user data within USER_DATA_MAX. Never truncated."""
+    out = []
+    if len(target.machines) > MAX_TYPES:
+        out.append(error("aws", "hardware.flexible" if service.flexible else "hardware.instance_types.aws",
+                         f"the capacity fallback has {len(target.machines)} instance types; an autoscaling group "
+                         f"takes at most {MAX_TYPES} (see {_OVERRIDES_DOC}): narrow it with hardware.cpus, "
+                         "hardware.memory_gib or fewer hardware.alternatives, or list the types in "
+                         "hardware.instance_types.aws"))
+    found = resources.variants(service, target)
+    if len(found) > MAX_TEMPLATES:
+        out.append(error("aws", "hardware.alternatives",
+                         f"hardware.alternatives need {len(found)} launch templates (one per set of args); an "
+                         f"autoscaling group takes at most {MAX_TEMPLATES} (see {_OVERRIDES_DOC})"))
+    for key, (_, machine) in found.items():
+        if key is not None:
+            out += startup.check_size("aws", service, f"cloud-init user data on {machine.accelerator}",
+                                      startup.cloud_init(on_machine(service, machine), target), USER_DATA_MAX,
+                                      _USER_DATA_DOC)
+    return out

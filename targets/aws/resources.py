@@ -7,7 +7,7 @@ import json
 
 from compiler import ir
 from targets import delivery, startup
-from targets.base import output_endpoint, resource_name
+from targets.base import on_machine, output_endpoint, resource_name
 
 # The range the output is checked against: hashicorp/aws 5.100.0 (also validated with terraform in tests) and 6.x
 # (compiler/provider_schemas/).
@@ -37,8 +37,12 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     lb_sg, replica_sg = _security_groups(stack, service, vpc_id)
     lb, group = _load_balancer(stack, service, target, vpc_id, subnets, lb_sg)
     profile, grants = _instance_profile(stack, service, target)
-    template = _launch_template(stack, service, target, replica_sg, profile)
-    asg = _autoscaling_group(stack, service, template, group, target.get("replica_subnet_ids") or subnets, grants)
+    mixed = mixed_instances(service, target)
+    image = _image(stack, service, target)  # every accelerator is a GPU of hardware.arch: one image serves them all
+    templates = {args: _launch_template(stack, service, target, image, replica_sg, profile, variant, mixed)
+                 for args, variant in variants(service, target).items()}
+    asg = _autoscaling_group(stack, service, target, templates, group, target.get("replica_subnet_ids") or subnets,
+                             grants)
     if service.autoscale:
         _scaling_policy(stack, service, asg, lb, group)
     output_endpoint(stack, service, lb.dns_name)
@@ -127,16 +131,34 @@ def _load_balancer(stack, service: ir.Service, target: ir.Target, vpc_id, subnet
     return lb, group
 
 
-def _launch_template(stack, service: ir.Service, target: ir.Target, replica_sg, profile):
-    image = _image(stack, service, target)
+def mixed_instances(service: ir.Service, target: ir.Target) -> bool:
+    """Whether the group takes a mixed instances policy: several types (capacity fallback) or an on-demand base."""
+    return bool(target.fallback) or service.on_demand_base is not None
+
+
+def variants(service: ir.Service, target: ir.Target) -> dict[tuple[str, ...] | None, tuple[str, ir.Machine]]:
+    """One launch template per set of arguments the replicas run with: model.args (key None, the template
+    `launch_template`, as without fallback) and each different hardware.alternatives[i].args, named after the first
+    accelerator that uses it. Values: (the resource id's suffix, the first machine that uses it)."""
+    found: dict[tuple[str, ...] | None, tuple[str, ir.Machine]] = {None: ("", target.machine)}
+    for machine in target.fallback:
+        key = None if machine.args in (None, service.args) else machine.args
+        found.setdefault(key, (f"{machine.accelerator}-x{machine.accelerator_count}", machine))
+    return found
+
+
+def _launch_template(stack, service: ir.Service, target: ir.Target, image, replica_sg, profile, variant,
+                     mixed: bool):
+    suffix, machine = variant
+    service = on_machine(service, machine)
     tags = {**dict(service.labels), "Name": service.name}
     # Replica subnets of their own route out through a NAT: no public IP. The security group then moves to the
     # interface, as EC2 takes groups on the template or on its interfaces, not both (provider doc:
     # vpc_security_group_ids "Conflicts with network_interfaces.security_groups").
     private = bool(target.get("replica_subnet_ids"))
     return stack.add(
-        "aws_launch_template", "launch_template", name=resource_name(service, ""),
-        image_id=image.id, instance_type=target.machine.instance_type,
+        "aws_launch_template", "launch_template" + (f"_{suffix.replace('-', '_')}" if suffix else ""),
+        name=resource_name(service, suffix), image_id=image.id, instance_type=machine.instance_type,
         user_data=base64.b64encode(startup.cloud_init(service, target).encode()).decode(),
         vpc_security_group_ids=None if private else [replica_sg.id], update_default_version=True,
         network_interfaces=[{"device_index": 0, "associate_public_ip_address": "false",
@@ -147,7 +169,9 @@ def _launch_template(stack, service: ir.Service, target: ir.Target, replica_sg, 
         block_device_mappings=[{"device_name": image.root_device_name, "ebs": {
             "volume_size": service.disk_gib, "volume_type": "gp3", "encrypted": "true",
             "delete_on_termination": "true"}}],
-        instance_market_options={"market_type": "spot"} if service.spot else None,
+        # A mixed instances policy buys spot through its instances distribution; its launch templates must not ask
+        # for spot themselves (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-mixed-instances-groups.html).
+        instance_market_options={"market_type": "spot"} if service.spot and not mixed else None,
         tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume")])
 
 
@@ -209,8 +233,10 @@ def model_read_policy(stack, target: ir.Target, partition=None) -> dict | None:
     ]}
 
 
-def _autoscaling_group(stack, service: ir.Service, template, group, subnets, grants):
+def _autoscaling_group(stack, service: ir.Service, target: ir.Target, templates: dict, group, subnets, grants):
     tags = {**dict(service.labels), "Name": service.name}
+    template = templates[None]
+    mixed = _mixed_instances_policy(service, target, templates) if mixed_instances(service, target) else None
     return stack.add(
         "aws_autoscaling_group", "autoscaling_group", name=resource_name(service, ""),
         min_size=service.min_replicas, max_size=service.max_replicas, vpc_zone_identifier=subnets,
@@ -218,10 +244,35 @@ def _autoscaling_group(stack, service: ir.Service, template, group, subnets, gra
         default_instance_warmup=service.autoscale.scale_out_delay_s if service.autoscale else None,
         # The version number, not "$Latest": a new version then changes the group and starts the rolling refresh
         # ("A refresh will not start when version = \"$Latest\"", aws provider docs, autoscaling_group).
-        launch_template={"id": template.id, "version": template.latest_version},
+        launch_template=None if mixed else {"id": template.id, "version": template.latest_version},
+        mixed_instances_policy=mixed,
+        # With spot, launch a replacement when EC2 signals a spot instance at elevated risk of interruption.
+        capacity_rebalance=True if mixed and service.spot else None,
         instance_refresh={"strategy": "Rolling"},
         tag=[{"key": key, "value": value, "propagate_at_launch": True} for key, value in sorted(tags.items())],
         depends_on=grants)  # replicas read the model and their secrets on first boot
+
+
+def _mixed_instances_policy(service: ir.Service, target: ir.Target, templates: dict) -> dict:
+    """Every type of the capacity fallback as an override, in order of preference, each with the launch template of
+    its arguments; on-demand capacity takes the overrides in that order (prioritized), spot capacity the pools
+    least likely to be interrupted at the lowest price (price-capacity-optimized), above `on_demand_base` on-demand
+    replicas (https://docs.aws.amazon.com/autoscaling/ec2/userguide/allocation-strategies.html)."""
+    def spec(template) -> dict:
+        return {"launch_template_id": template.id, "version": template.latest_version}
+
+    overrides = []
+    for machine in target.machines:
+        key = None if machine.args in (None, service.args) else machine.args
+        overrides.append({"instance_type": machine.instance_type,
+                          "launch_template_specification": spec(templates[key]) if key is not None else None})
+    return {
+        "instances_distribution": {
+            "on_demand_allocation_strategy": "prioritized",
+            "on_demand_base_capacity": service.on_demand_base or 0,
+            "on_demand_percentage_above_base_capacity": 0 if service.spot else 100,
+            "spot_allocation_strategy": "price-capacity-optimized" if service.spot else None},
+        "launch_template": {"launch_template_specification": spec(templates[None]), "override": overrides}}
 
 
 def _scaling_policy(stack, service: ir.Service, asg, lb, group) -> None:

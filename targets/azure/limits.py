@@ -9,8 +9,18 @@ from compiler.errors import Diagnostic
 from targets import delivery, startup
 from targets.azure import gateway
 from targets.azure import site as azure_site
-from targets.base import Limit, check_limits, check_scale_to_zero, error, unpulled_image, warning
+from targets.base import (Limit, check_limits, check_scale_to_zero, error, fallback_refused, on_demand_base_refused,
+                          unpulled_image, warning)
 
+# The replicas are a uniform scale set: one VM size, one priority. Several sizes, and a Regular/Spot mix, belong to
+# scale sets in Flexible orchestration (instance mix, Spot Priority Mix), a different resource infc does not emit:
+# azurerm_orchestrated_virtual_machine_scale_set's sku_profile {allocation_strategy, vm_sizes} (azurerm 4.x,
+# hashicorp/terraform-provider-azurerm TestAccOrchestratedVirtualMachineScaleSet_skuProfile_basic; absent from
+# azurerm_linux_virtual_machine_scale_set in compiler/provider_schemas/azurerm-5.10.0.json;
+# https://learn.microsoft.com/en-us/azure/virtual-machine-scale-sets/instance-mix-overview).
+_ONE_SIZE = ("the replicas are a uniform Linux VM scale set (azurerm_linux_virtual_machine_scale_set), which runs one "
+             "VM size at one priority; several sizes or a Regular/Spot mix need a scale set in Flexible orchestration, "
+             "which infc does not emit")
 _DISK_DOC = "https://learn.microsoft.com/en-us/azure/virtual-machines/managed-disks-overview#os-disk"
 _VMSS_SIZE_DOC = "https://learn.microsoft.com/en-us/azure/virtual-machines/managed-disks-overview"
 _TF_DOCS = "https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/resources"
@@ -106,6 +116,8 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += startup.check_size("azure", service, "cloud-init custom data", startup.cloud_init(service, target),
                               CUSTOM_DATA_MAX, _CUSTOM_DATA_DOC)
     out += gateway.check(service, target)
+    out += fallback_refused("azure", service, target, _ONE_SIZE)
+    out += on_demand_base_refused("azure", service, _ONE_SIZE)
     out += _check_repair(service)
     if service.disk_gib > MAX_OS_DISK_GIB:
         out.append(error("azure", "hardware.disk_gib",

@@ -7,7 +7,8 @@ from compiler.errors import Diagnostic, suggest
 from compiler.ir import MODEL_DIR
 from targets import delivery
 from targets.azure import site as azure_site
-from targets.base import Limit, check_limits, check_scale_to_zero, error, warning
+from targets.base import (Limit, check_limits, check_scale_to_zero, error, fallback_refused, on_demand_base_refused,
+                          warning)
 
 _ML_DOCS = "https://learn.microsoft.com/en-us/azure/machine-learning"
 _LIMITS_DOC = f"{_ML_DOCS}/how-to-manage-quotas#azure-machine-learning-online-endpoints-and-batch-endpoints"
@@ -71,6 +72,8 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += azure_site.check_tags("azureml", service, max_key=128)  # the workspace's storage account takes them
     out += _check_name(service)
     out += _check_hardware(service, target)
+    one = "a managed online deployment runs every instance on its one instance_type, on dedicated capacity"
+    out += fallback_refused("azureml", service, target, one) + on_demand_base_refused("azureml", service, one)
     out += _check_model(service, target)
     out += _check_probes(service, target)
     out += _check_front(service)

@@ -3,4 +3,6 @@
 from targets.eks.cluster import emit
 from targets.eks.limits import INGRESS_LIMITS, SERVICE_LIMITS, allocatable, check, workload_settings
 
-__all__ = ["INGRESS_LIMITS", "SERVICE_LIMITS", "allocatable", "check", "emit", "workload_settings"]
+FALLBACK = "managed node group instance_types"  # what the capacity fallback becomes (infc validate lists it)
+
+__all__ = ["FALLBACK", "INGRESS_LIMITS", "SERVICE_LIMITS", "allocatable", "check", "emit", "workload_settings"]

@@ -116,13 +116,14 @@ def _cluster(stack, service: ir.Service, target: ir.Target, subnets, partition):
 
 
 def _node_group(stack, service: ir.Service, target: ir.Target, eks_cluster, subnets, partition):
-    machine = target.machine
     role, attached = _role(stack, service, "node_role", "eks-nodes", "ec2.amazonaws.com", "EKS nodes",
                            "sts:AssumeRole", NODE_POLICIES, partition)
     bounds = node_bounds(service, target)
     return stack.add(
         "aws_eks_node_group", "node_group", cluster_name=eks_cluster.name, node_group_name=eks.node_group_name(service),
-        node_role_arn=role.arn, subnet_ids=subnets, instance_types=[machine.instance_type],
+        node_role_arn=role.arn, subnet_ids=subnets,
+        # Every type of the capacity fallback, in order of preference (_check_fallback in limits.py).
+        instance_types=[m.instance_type for m in target.machines],
         ami_type=eks.AMI_TYPES[(bool(service.accelerator_count), service.arch)],
         capacity_type="SPOT" if service.spot else "ON_DEMAND", disk_size=service.disk_gib,
         # Starts at the fewest nodes; an autoscaler in the cluster changes desired_size, which Terraform then leaves

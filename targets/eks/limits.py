@@ -4,6 +4,7 @@ workload, its http listeners on a Classic Load Balancer (the in-tree service con
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 import re
@@ -12,12 +13,13 @@ from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery
 from targets.aws import limits as aws_limits
-from targets.base import Limit, check_limits, error, label_errors, warning
+from targets.base import Limit, check_limits, error, fallback_refused, label_errors, on_demand_base_refused, warning
 from targets.kubernetes import cluster
 from targets.kubernetes.limits import check_workload
 
 _EKS_DOC = "https://docs.aws.amazon.com/eks/latest/userguide/"
 _AMI_DOC = _EKS_DOC + "ml-eks-optimized-ami.html"
+_CAPACITY_DOC = _EKS_DOC + "managed-node-groups.html#managed-node-group-capacity-types"
 _DEVICE_PLUGIN_DOC = _EKS_DOC + "ml-eks-k8s-device-plugin.html"
 _AUTOSCALING_DOC = _EKS_DOC + "autoscaling.html"
 _MAX_PODS_DOC = _EKS_DOC + "cni-increase-ip-addresses.html"
@@ -106,6 +108,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += check_limits("eks", service, SERVICE_LIMITS) if serves_http(service) else []
     out += _check_ingress(service, target) if has_https(service) else []
     out += _check_machine(service, target)
+    out += _check_fallback(service, target)
     out += _check_nodes(service, target)
     v6 = [c for c in service.load_balancer.allowed_cidrs if ipaddress.ip_network(c).version == 6]
     if v6 and len(v6) == len(service.load_balancer.allowed_cidrs):
@@ -179,3 +182,19 @@ def _check_nodes(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                     "(it discovers the node group by the tags EKS puts on its autoscaling group) or Karpenter, or "
                     f"replicas beyond {bounds.min_nodes * bounds.replicas_per_node} stay Pending (see "
                     f"{_AUTOSCALING_DOC})")]
+
+
+def _check_fallback(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """The capacity fallback as the managed node group's instance_types: one accelerator and count (the workload
+    requests one GPU count and selects one accelerator), several types of it. On-demand nodes take the list's order,
+    spot nodes the pools with most capacity (_CAPACITY_DOC)."""
+    out = fallback_refused("eks", dataclasses.replace(service, flexible=False), None,
+                           "the node group's instance types serve one workload, which requests one GPU count "
+                           "and selects one accelerator") if service.alternatives else []
+    for machine in target.fallback:
+        if service.accelerator_count and machine.instance_type.partition(".")[0] not in NVIDIA_FAMILIES[service.arch]:
+            out.append(error("eks", "hardware.instance_types.eks",
+                             f"instance type {machine.instance_type} is not one the EKS-optimized accelerated AMI "
+                             f"{AMI_TYPES[(True, service.arch)]} supports (see {_AMI_DOC})"))
+    return out + on_demand_base_refused("eks", service, "a managed node group's capacity_type is all SPOT or all "
+                                                        "ON_DEMAND, and infc emits one group")

@@ -3,7 +3,9 @@
 Its network side (lb.py: network lookup, health checks, Cloud NAT, firewall, load balancer) serves the gke backend too.
 """
 
-from targets.gcp.limits import IMAGES, LIMITS, SCALE_TO_ZERO, check, gpu_kind
-from targets.gcp.resources import DISK_TYPES, PROVIDER, emit, secure_boot
+from targets.gcp.limits import IMAGES, LIMITS, SCALE_TO_ZERO, check, disk_type, gpu_kind
+from targets.gcp.resources import PROVIDER, emit, secure_boot
 
-__all__ = ["DISK_TYPES", "IMAGES", "LIMITS", "PROVIDER", "SCALE_TO_ZERO", "check", "emit", "gpu_kind", "secure_boot"]
+FALLBACK = "instance flexibility of the regional MIG"  # what the capacity fallback becomes (infc validate lists it)
+
+__all__ = ["FALLBACK", "IMAGES", "LIMITS", "PROVIDER", "SCALE_TO_ZERO", "check", "disk_type", "emit", "gpu_kind", "secure_boot"]

@@ -7,7 +7,8 @@ import ipaddress
 from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery, startup
-from targets.base import Limit, check_limits, check_scale_to_zero, error, label_errors, unpulled_image, warning
+from targets.base import (Limit, args_differ, check_limits, check_scale_to_zero, error, label_errors,
+                          on_demand_base_refused, unpulled_image, warning)
 
 _HC_DOC = "https://cloud.google.com/load-balancing/docs/health-check-concepts"
 _HC_API = "https://cloud.google.com/compute/docs/reference/rest/v1/healthChecks"
@@ -23,6 +24,7 @@ _ARMOR_DOC = "https://cloud.google.com/armor/docs/security-policy-overview"
 _AUTOSCALER_DOC = "https://cloud.google.com/compute/docs/autoscaler"
 _REDIRECT_DOC = _TF_DOC + "compute_url_map#https_redirect"
 _INTERNAL_CERT_DOC = "https://cloud.google.com/load-balancing/docs/l7-internal#ssl_certificates"
+_FLEX_DOC = "https://cloud.google.com/compute/docs/instance-groups/about-instance-flexibility"
 
 
 def _live(attr):
@@ -99,6 +101,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                               METADATA_VALUE_MAX, _METADATA_DOC)
     out += _check_probes(service)
     out += _check_machine(service, target)
+    out += _check_fallback(service, target)
     out += _check_listeners(service, target)
     out += _check_proxy_subnet(service, target)
     if target.get("cloud_nat") is False and not target.get("private_replicas"):
@@ -155,19 +158,20 @@ def _check_probes(service: ir.Service) -> list[Diagnostic]:
 
 
 def _check_machine(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
-    machine, out = target.machine, []
-    if not machine or not service.accelerator_count:
+    out = []
+    if not target.machine or not service.accelerator_count:
         return out
-    kind = machine.instance_type
-    if kind.startswith("n1-") and not machine.provider_accelerator:
-        out.append(error("gcp", "hardware.instance_types.gcp",
-                         f"hardware.instance_types.gcp '{kind}' is an N1 type outside the catalog, so infc does not "
-                         f"know Google's accelerator type for {service.accelerator}; pick a catalog type"))
-    elif not kind.startswith("n1-") and not kind.startswith(BUNDLED_GPU_FAMILIES):
-        out.append(error("gcp", "hardware.instance_types.gcp",
-                         f"machine type '{kind}' cannot carry {service.accelerator}: GPUs attach only to N1 types or "
-                         f"come with the {', '.join(f.rstrip('-') for f in BUNDLED_GPU_FAMILIES)} families "
-                         f"(see {_GPU_DOC})"))
+    for machine in target.machines:
+        kind = machine.instance_type
+        if kind.startswith("n1-") and not machine.provider_accelerator:
+            out.append(error("gcp", "hardware.instance_types.gcp",
+                             f"hardware.instance_types.gcp '{kind}' is an N1 type outside the catalog, so infc does "
+                             f"not know Google's accelerator type for {service.accelerator}; pick a catalog type"))
+        elif not kind.startswith("n1-") and not kind.startswith(BUNDLED_GPU_FAMILIES):
+            out.append(error("gcp", "hardware.instance_types.gcp",
+                             f"machine type '{kind}' cannot carry {service.accelerator}: GPUs attach only to N1 types "
+                             f"or come with the {', '.join(f.rstrip('-') for f in BUNDLED_GPU_FAMILIES)} families "
+                             f"(see {_GPU_DOC})"))
     if not target.get("image") and ("gpu", service.arch) not in IMAGES:
         out.append(error("gcp", "targets.gcp.image",
                          f"there is no default GPU image for {service.arch} on gcp; set targets.gcp.image"))
@@ -200,9 +204,52 @@ def _check_listeners(service: ir.Service, target: ir.Target) -> list[Diagnostic]
 
 
 def gpu_kind(target: ir.Target) -> str:
+    """'attached' (N1 + guest_accelerator), 'bundled' (a2/a3/a4/g2/g4) or 'none', of the target's first type."""
+    return machine_gpu_kind(target.machine)
+
+
+def machine_gpu_kind(machine: ir.Machine | None) -> str:
     """'attached' (N1 + guest_accelerator), 'bundled' (a2/a3/a4/g2/g4) or 'none'."""
-    machine = target.machine
     if not machine or not machine.accelerator_count:
         return "none"
     return "attached" if machine.instance_type.startswith("n1-") else "bundled"
+
+
+# A3 Ultra (H200) boots only from Hyperdisk; every other family in the catalog supports pd-balanced
+# (https://cloud.google.com/compute/docs/accelerator-optimized-machines#supported-disk-types).
+DISK_TYPES = (("a3-ultragpu-", "hyperdisk-balanced"), ("a4-", "hyperdisk-balanced"), ("", "pd-balanced"))
+
+
+def disk_type(machine: ir.Machine) -> str:
+    return next(disk for prefix, disk in DISK_TYPES if machine.instance_type.startswith(prefix))
+
+
+def _check_fallback(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """The capacity fallback as instance flexibility of the regional MIG (_FLEX_DOC), which overrides only the
+    machine type of the one instance template: every type must take the template's GPUs, boot disk and startup
+    script."""
+    out = on_demand_base_refused("gcp", service, "a managed instance group creates every VM with the provisioning "
+                                                 "model of its instance template, SPOT or STANDARD, not a mix")
+    out += args_differ("gcp", service, "instance flexibility overrides only the machine type; every VM runs the "
+                                       "instance template's one startup script")
+    machines = target.machines
+    path = ("hardware.alternatives" if service.alternatives else "hardware.flexible" if service.flexible
+            else "hardware.instance_types.gcp")
+    kinds = {machine_gpu_kind(m) for m in machines}
+    attached = {(m.provider_accelerator, m.accelerator_count) for m in machines if machine_gpu_kind(m) == "attached"}
+    if len(kinds) > 1 or len(attached) > 1:
+        listed = " and ".join(sorted({f"{m.accelerator_count}x {m.accelerator} on {m.instance_type.split('-')[0]}"
+                                      for m in machines}))
+        out.append(error("gcp", path,
+                         f"the capacity fallback mixes {listed}; an N1 type gets its GPUs from the instance "
+                         "template's guest_accelerator, one accelerator type and count for every machine type of the "
+                         f"group, so N1 types cannot be mixed with other GPUs or GPU machine families (see "
+                         f"{_FLEX_DOC})"))
+    disks = {disk_type(m) for m in machines}
+    if len(disks) > 1:
+        out.append(error("gcp", path,
+                         f"the capacity fallback needs boot disks of types {' and '.join(sorted(disks))}; the "
+                         "instance template has one boot disk type (google provider 8.7.0's instance_selections "
+                         "take no disk override)"))
+    return out
 

@@ -6,16 +6,11 @@ from compiler import ir
 from targets import delivery, startup
 from targets.base import resource_name
 from targets.gcp import lb
-from targets.gcp.limits import IMAGES, gpu_kind
+from targets.gcp.limits import IMAGES, disk_type, gpu_kind
 
 # Every argument emitted here is checked against hashicorp/google 8.7.0 (compiler/provider_schemas/), so the range
 # starts there and spans its major version.
 PROVIDER = ("hashicorp/google", ">= 8.7.0, < 9.0.0")
-
-# A3 Ultra (H200) boots only from Hyperdisk; every other family in the catalog supports pd-balanced
-# (https://cloud.google.com/compute/docs/accelerator-optimized-machines#supported-disk-types).
-DISK_TYPES = (("a3-ultragpu-", "hyperdisk-balanced"), ("a4-", "hyperdisk-balanced"), ("", "pd-balanced"))
-
 
 def emit(stack, service: ir.Service, target: ir.Target) -> None:
     """Every resource of the Google Cloud stack, in dependency order."""
@@ -71,7 +66,6 @@ def _instance_template(stack, service: ir.Service, target: ir.Target, network, a
     machine, kind = target.machine, gpu_kind(target)
     labels = dict(service.labels)
     image = target.get("image") or IMAGES[("gpu" if service.accelerator_count else "cpu", service.arch)]
-    disk_type = next(disk for prefix, disk in DISK_TYPES if machine.instance_type.startswith(prefix))
     if service.spot:
         # Spot: preemptible, no automatic restart, terminate on host maintenance; DELETE lets the MIG recreate
         # the VM elsewhere (https://cloud.google.com/compute/docs/instances/spot).
@@ -93,7 +87,7 @@ def _instance_template(stack, service: ir.Service, target: ir.Target, network, a
         shielded_instance_config={"enable_secure_boot": secure_boot(service, target), "enable_vtpm": True,
                                   "enable_integrity_monitoring": True},
         disk=[{"boot": True, "auto_delete": True, "source_image": image, "disk_size_gb": service.disk_gib,
-               "disk_type": disk_type, "labels": labels or None}],
+               "disk_type": disk_type(machine), "labels": labels or None}],
         guest_accelerator=[{"type": machine.provider_accelerator, "count": machine.accelerator_count}]
         if kind == "attached" else None,
         scheduling=scheduling,
@@ -107,7 +101,10 @@ def _instance_template(stack, service: ir.Service, target: ir.Target, network, a
 
 
 def _instance_group(stack, service: ir.Service, target: ir.Target, template, health, nat: list, *grants):
-    gpus = gpu_kind(target) != "none"
+    # GPUs are not in every zone, nor every type of a capacity fallback: BALANCED creates VMs where capacity exists
+    # and needs proactive redistribution off
+    # (https://cloud.google.com/compute/docs/instance-groups/regional-mig-distribution-shape).
+    spread = gpu_kind(target) != "none" or bool(target.fallback)
     return stack.add(
         "google_compute_region_instance_group_manager", "instance_group", name=resource_name(service, ""),
         base_instance_name=service.name, region=target.get("region"),
@@ -117,11 +114,17 @@ def _instance_group(stack, service: ir.Service, target: ir.Target, template, hea
         # Fixed size without an autoscaler; with one, target_size must stay unset (provider docs).
         target_size=None if service.autoscale else service.min_replicas,
         auto_healing_policies={"health_check": health.autoheal.id, "initial_delay_sec": service.initial_delay_s},
-        # GPUs are not in every zone: BALANCED creates VMs where capacity exists and needs proactive
-        # redistribution off (https://cloud.google.com/compute/docs/instance-groups/regional-mig-distribution-shape).
-        distribution_policy_target_shape="BALANCED" if gpus else "EVEN",
+        distribution_policy_target_shape="BALANCED" if spread else "EVEN",
         update_policy={"type": "PROACTIVE", "minimal_action": "REPLACE",
-                       "instance_redistribution_type": "NONE" if gpus else "PROACTIVE"},
+                       "instance_redistribution_type": "NONE" if spread else "PROACTIVE"},
+        # Capacity fallback: one instance selection per type, ranked in order of preference (cheapest first) from 1,
+        # as Google's sample does (terraform-google-modules/terraform-docs-samples
+        # compute/rmig_instance_flexibility_policy/main.tf; a rank of 0 would be the proto's unset value); the
+        # selections override the template's machine type, so the first type is listed too
+        # (https://cloud.google.com/compute/docs/instance-groups/about-instance-flexibility).
+        instance_flexibility_policy={"instance_selections": [
+            {"name": machine.instance_type, "rank": rank, "machine_types": [machine.instance_type]}
+            for rank, machine in enumerate(target.machines, start=1)]} if target.fallback else None,
         wait_for_instances=False,
         # Replicas pull the image on first boot, through the NAT, and read the model and secrets with their grants.
         depends_on=[*nat, *grants])

@@ -42,7 +42,11 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
         # The cluster is in the project's default network; its nodes and Pods use the region's subnet. The nodes
         # wait for the NAT, so the replicas' first image pull goes through.
         grants = [*grants, gcp_lb.nat(stack, service, target, gcp_lb.network(stack, target))]
-    pool = _node_pool(stack, service, target, cluster, account, grants)
+    # One node pool per type of a capacity fallback: the cluster autoscaler scales up the pool it can (and, among
+    # several, the least expensive: https://cloud.google.com/kubernetes-engine/docs/concepts/cluster-autoscaler).
+    zones: list = []  # the region's zones, looked up once for every pool that pins its zones
+    pools = [_node_pool(stack, service, target, machine, cluster, account, grants, zones)
+             for machine in target.machines]
     # The provider talks to the new cluster with the caller's own Google credentials (an OAuth access token).
     # Terraform configures providers before it creates resources, so a replaced cluster needs its own apply first
     # ("Stacking with managed Kubernetes cluster resources", https://registry.terraform.io/providers/hashicorp/
@@ -55,11 +59,11 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     https = gke.has_https(service)
     # Every object waits for the node pool: on destroy, the Deployment and its PodDisruptionBudget go before the
     # nodes, so deleting the pool does not drain replicas one by one against the budget.
-    workload = emit_workload(After(stack, pool), service, target, settings=gke.workload_settings(service, target),
+    workload = emit_workload(After(stack, *pools), service, target, settings=gke.workload_settings(service, target),
                              ingress=False,
                              service_annotations=gke.NEG_ANNOTATION if https else None)
     if https:
-        address = _ingress(stack, service, target, workload, pool)
+        address = _ingress(stack, service, target, workload, pools)
         stack.output("ingress_address", address.address, "IP address of the https Ingress (the DNS record for host)")
         host = target.get("host") or address.address
     else:
@@ -173,21 +177,26 @@ def _cluster(stack, service: ir.Service, target: ir.Target, account, grants):
         lifecycle={"ignore_changes": ["node_config"]})
 
 
-def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, grants):
-    machine, kind = target.machine, gcp.gpu_kind(target)
+def _node_pool(stack, service: ir.Service, target: ir.Target, machine: ir.Machine, cluster, account, grants,
+               zones: list):
+    """The node pool of `machine`: `node_pool` for the first type, `node_pool_<type>` for each of a capacity
+    fallback, which all start empty so that no one type's capacity holds up the apply."""
+    kind, first = gcp.gpu_kind(target), machine == target.machine
     bounds = node_bounds(service, target)
-    disk_type = next(disk for prefix, disk in gcp.DISK_TYPES if machine.instance_type.startswith(prefix))
+    suffix = "" if first else machine.instance_type
     # GKE needs the accelerator for bundled families (a2, a3, g2) too, with the count the machine type has.
     accelerator = [{"type": machine.provider_accelerator, "count": machine.accelerator_count,
                     "gpu_driver_installation_config": {"gpu_driver_version": GPU_DRIVER}}] if kind != "none" else None
     pool = stack.add(
-        "google_container_node_pool", "node_pool", name=resource_name(service, "nodes"), cluster=cluster.name,
+        "google_container_node_pool", "node_pool" + (f"_{suffix.replace('-', '_')}" if suffix else ""),
+        name=resource_name(service, suffix or "nodes"), cluster=cluster.name,
         location=target.get("region"),
         depends_on=grants,  # nodes log and pull with their account from the first boot
         # No initial_node_count: the cluster autoscaler adds nodes for the pending replicas, and a set initial count
         # forces replacement once the pool has been resized (container_node_pool#initial_node_count).
         autoscaling={
-            "total_min_node_count": bounds.min_nodes, "total_max_node_count": bounds.max_nodes,
+            "total_min_node_count": 0 if target.fallback else bounds.min_nodes,
+            "total_max_node_count": bounds.max_nodes,
             # ANY scales up in the zones with capacity (and spare reservations), which GPUs and Spot VMs need;
             # BALANCED keeps CPU pools even across zones (container_node_pool#location_policy).
             "location_policy": "ANY" if kind != "none" or service.spot else "BALANCED"},
@@ -195,7 +204,7 @@ def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, 
         management={"auto_repair": True, "auto_upgrade": True},
         node_config={
             "machine_type": machine.instance_type, "image_type": IMAGE_TYPE, "disk_size_gb": service.disk_gib,
-            "disk_type": disk_type,  # the API's default is pd-standard (container_cluster#disk_type)
+            "disk_type": gcp.disk_type(machine),  # the API's default is pd-standard (container_cluster#disk_type)
             "spot": service.spot, "guest_accelerator": accelerator,
             "service_account": account.email, "oauth_scopes": SCOPES, "resource_labels": dict(service.labels) or None,
             # Pods get Workload Identity's metadata server, not the node's credentials.
@@ -203,18 +212,20 @@ def _node_pool(stack, service: ir.Service, target: ir.Target, cluster, account, 
     # No taint: GKE taints GPU nodes (nvidia.com/gpu NoSchedule) itself only next to non-GPU pools, and a tainted
     # only pool would leave kube-dns and other system pods nowhere to run; the replicas tolerate it either way.
     if kind != "attached":
-        _pin_zones(stack, service, target, pool)
+        _pin_zones(stack, service, target, machine.instance_type, suffix, pool, zones)
     return pool
 
 
-def _pin_zones(stack, service: ir.Service, target: ir.Target, pool) -> None:
+def _pin_zones(stack, service: ir.Service, target: ir.Target, kind: str, suffix: str, pool, zones: list) -> None:
     """node_locations: the region's zones that offer the machine type, looked up at plan time. GPU families with
     bundled GPUs (a2, a3, g2) exist only where their GPUs do, and a regional pool fails in a zone without them
     (https://cloud.google.com/compute/docs/gpus/gpu-regions-zones). Attached N1 GPUs cannot be looked up so."""
-    region, kind = target.get("region"), target.machine.instance_type
-    zones = stack.data("google_compute_zones", "zones", region=region, status="UP")
-    found = stack.data("google_compute_machine_types", "machine_types", zone=stack.expr("each.key"),
-                       filter=f'name = "{kind}"', for_each=stack.expr("toset({})", zones.names))
+    region = target.get("region")
+    if not zones:
+        zones.append(stack.data("google_compute_zones", "zones", region=region, status="UP"))
+    found = stack.data("google_compute_machine_types",
+                       "machine_types" + (f"_{suffix.replace('-', '_')}" if suffix else ""), zone=stack.expr("each.key"),
+                       filter=f'name = "{kind}"', for_each=stack.expr("toset({})", zones[0].names))
     offering = stack.expr("[for zone, types in {} : zone if length(types.machine_types) > 0]", found)
     pool.add_override("node_locations", offering)
     pool.add_override("lifecycle.precondition", [{
@@ -223,7 +234,7 @@ def _pin_zones(stack, service: ir.Service, target: ir.Target, pool) -> None:
                          "or hardware.instance_types.gke."}])
 
 
-def _ingress(stack, service: ir.Service, target: ir.Target, workload, pool):
+def _ingress(stack, service: ir.Service, target: ir.Target, workload, pools: list):
     """The https listener as a GKE Ingress: an external Application Load Balancer on a reserved global address with
     the pre-shared certificate; its health check is inferred from the replicas' readiness probe."""
     address = stack.add("google_compute_global_address", "address",
@@ -242,7 +253,7 @@ def _ingress(stack, service: ir.Service, target: ir.Target, workload, pool):
         "kubernetes_ingress_v1", "ingress",
         # GKE reads the readiness probe from the Service's pods when it creates the health check, so the pods must
         # exist by then (https://cloud.google.com/kubernetes-engine/docs/concepts/ingress#limitations).
-        depends_on=[workload.deployment, pool],
+        depends_on=[workload.deployment, *pools],
         metadata={"name": service.name, "namespace": workload.namespace, "labels": labels(service),
                   "annotations": annotations},
         spec={"rule": [ingress_rule(service, target.get("host") or None)]})

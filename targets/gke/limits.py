@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 import re
@@ -9,7 +10,7 @@ import re
 from compiler import ir
 from compiler.errors import Diagnostic
 from targets import delivery
-from targets.base import Limit, check_limits, error, warning
+from targets.base import Limit, check_limits, error, fallback_refused, on_demand_base_refused, warning
 from targets.gcp import limits as gcp_limits
 from targets.gcp.limits import SUCCESS_CODE, check_labels, gpu_kind
 from targets.kubernetes import cluster
@@ -95,6 +96,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += check_limits("gke", service, LIMITS)
     out += check_labels("gke", service)  # the cluster's and nodes' Google Cloud labels
     out += _check_machine(service, target)
+    out += _check_fallback(service, target)
     out += _check_ingress(service, target) if has_https(service) else []
     out += _check_service(service)
     out += _check_cluster(service, target)
@@ -103,11 +105,12 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
 
 def _check_machine(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     machine, out = target.machine, []
-    if service.accelerator_count and not machine.provider_accelerator:
+    unknown = [m.instance_type for m in target.machines if not m.provider_accelerator]
+    if service.accelerator_count and unknown:
         return [error("gke", "hardware.instance_types.gke",
-                      f"hardware.instance_types.gke '{machine.instance_type}' is not in the catalog, so infc does not "
-                      f"know Google's accelerator type for {service.accelerator}, which the node pool's "
-                      "guest_accelerator needs; pick a catalog type")]
+                      f"hardware.instance_types.gke '{name}' is not in the catalog, so infc does not know Google's "
+                      f"accelerator type for {service.accelerator}, which the node pool's guest_accelerator needs; "
+                      "pick a catalog type") for name in unknown]
     if machine.accelerator_count < service.accelerator_count:
         out.append(error("gke", "hardware.count",
                          f"hardware.count is {service.accelerator_count}; a {machine.instance_type} node has "
@@ -203,3 +206,27 @@ def _check_cluster(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                                                            "targets.gke.private_nodes: true (nodes have external "
                                                            "IPs and need no NAT)"))
     return out
+
+
+# "Node pool names must start with a lowercase letter followed by up to 39 lowercase letters, numbers, or hyphens"
+# (gcloud container node-pools create; the API's NodePool.name).
+_POOL_NAME_MAX = 40
+_POOL_DOC = "https://cloud.google.com/sdk/gcloud/reference/container/node-pools/create"
+
+
+def _check_fallback(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """The capacity fallback as one node pool per type, named <metadata.name>-<type>: one workload serves them all,
+    so one accelerator and count (alternatives are refused), and each pool name within _POOL_NAME_MAX."""
+    one = dataclasses.replace(service, flexible=False)
+    out = fallback_refused("gke", one, None, "the node pools serve one workload, which requests one GPU count and "
+                                             "selects one accelerator (cloud.google.com/gke-accelerator)"
+                           ) if service.alternatives else []
+    for machine in target.fallback:
+        name = f"{service.name}-{machine.instance_type}"
+        if len(name) > _POOL_NAME_MAX:
+            out.append(error("gke", "metadata.name",
+                             f"the node pool of {machine.instance_type} would be named '{name}' ({len(name)} "
+                             f"characters); GKE takes at most {_POOL_NAME_MAX} (see {_POOL_DOC}): shorten "
+                             "metadata.name"))
+    return out + on_demand_base_refused("gke", service, "a node pool is all Spot or all standard nodes, and the "
+                                                        "workload cannot ask for a number of each")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -10,7 +11,8 @@ from decimal import Decimal
 from compiler import ir, values
 from compiler.errors import Diagnostic, format_path
 from targets import delivery
-from targets.base import Limit, check_limits, check_scale_to_zero, error, unpulled_image, warning
+from targets.base import (Limit, check_limits, check_scale_to_zero, error, fallback_refused, on_demand_base_refused,
+                          unpulled_image, warning)
 
 _PROBE_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#Probe"
 _HTTP_PROBE_DOC = ("https://kubernetes.io/docs/tasks/configure-pod-container/"
@@ -105,6 +107,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                                   f"(targets.kubernetes.ip_family)", _DUAL_STACK_DOC)
     out += delivery.check("kubernetes", service, target)
     out += unpulled_image("kubernetes", service, "the cluster's nodes")
+    out += _check_fallback(service)
     if service.spot:
         out.append(warning("kubernetes", "hardware.spot",
                            "hardware.spot has no portable Kubernetes form: the cluster's node pools decide capacity, "
@@ -423,3 +426,17 @@ def _not_carried(service: ir.Service, name: str, node_disk: bool, idle_timeout: 
                            "the nodes' disks for the image and the model"))
     return out
 
+
+
+def _check_fallback(service: ir.Service) -> list[Diagnostic]:
+    """The kubernetes target picks no instance type: the replicas already run on any node with the GPU. Other
+    accelerators or an on-demand share are the cluster's node pools' to give."""
+    out = [warning("kubernetes", "hardware.flexible",
+                   "hardware.flexible has no effect on kubernetes: infc picks no instance type there, and the "
+                   "replicas run on any node with the accelerator (targets.kubernetes.node_selector)")
+           ] if service.flexible else []
+    out += fallback_refused("kubernetes", dataclasses.replace(service, flexible=False), None,
+                            "the Deployment has one pod template, with one GPU count and one node selector "
+                            "(targets.kubernetes.node_selector)")
+    return out + on_demand_base_refused("kubernetes", service, "the cluster's node pools decide spot or on-demand "
+                                                               "capacity, not the workload")

@@ -219,14 +219,27 @@ def test_a_new_launch_template_version_rolls_out_to_the_replicas(synthesized):
     """A spec change (image, args, env, instance type) makes a new launch template version; the group follows it by
     version number, so the change starts a rolling instance refresh. The provider starts none for "$Latest"
     ("A refresh will not start when version = \"$Latest\" is configured in the launch_template block",
-    hashicorp/terraform-provider-aws website/docs/r/autoscaling_group.html.markdown, instance_refresh)."""
+    hashicorp/terraform-provider-aws website/docs/r/autoscaling_group.html.markdown, instance_refresh). With a
+    capacity fallback the versions are in the mixed instances policy, whose change starts a refresh too (same page:
+    "launch_configuration, launch_template, mixed_instances_policy")."""
     for _, name in STACKS:
         res = stack(synthesized, name)["resource"]
         asg = res["aws_autoscaling_group"]["autoscaling_group"]
-        assert asg["launch_template"] == {"id": "${aws_launch_template.launch_template.id}",
-                                          "version": "${aws_launch_template.launch_template.latest_version}"}
+        mixed = asg.get("mixed_instances_policy")
+        if mixed:
+            assert "launch_template" not in asg
+            chosen = mixed["launch_template"]
+            specs = [chosen["launch_template_specification"]] + [o["launch_template_specification"]
+                                                                 for o in chosen["override"]
+                                                                 if "launch_template_specification" in o]
+            assert {s["version"] for s in specs} == {f"${{aws_launch_template.{t}.latest_version}}"
+                                                      for t in res["aws_launch_template"]}
+            assert all(s["launch_template_id"] == s["version"].replace(".latest_version", ".id") for s in specs)
+        else:
+            assert asg["launch_template"] == {"id": "${aws_launch_template.launch_template.id}",
+                                              "version": "${aws_launch_template.launch_template.latest_version}"}
         assert asg["instance_refresh"] == {"strategy": "Rolling"}
-        assert res["aws_launch_template"]["launch_template"]["update_default_version"] is True
+        assert all(t["update_default_version"] is True for t in res["aws_launch_template"].values())
 
 
 def test_load_balancer_egress_only_to_replicas_on_their_ports(synthesized):

@@ -33,6 +33,8 @@ GAPS = {
         "moto copies the template's own tags (TagSpecifications of type launch-template, which the provider sends "
         "for default_tags) into LaunchTemplateData.TagSpecifications (moto/ec2/responses/launch_templates.py "
         "create_launch_template); AWS keeps them on the template, so the provider reads back an extra block",
+    ("aws_launch_template.launch_template_{accelerator}", "tag_specifications"):
+        "as launch_template: the launch template of a capacity fallback's alternative with its own args",
     ("aws_vpc_security_group_egress_rule.lb_egress_{port}", "description"):
         "moto's DescribeSecurityGroupRules takes Description from the CIDR range only, never from the referenced "
         "group pair (moto/ec2/models/security_groups.py SecurityGroupRule.description)",
@@ -354,9 +356,11 @@ def runs(synth_for, terraform_ready, emulator, tmp_path_factory) -> dict[str, Ru
 
 
 def _gap(address: str, attribute: str) -> tuple[str, str] | None:
-    """The GAPS key that explains this change ({port} in a key stands for any port), or None."""
+    """The GAPS key that explains this change ({port} in a key stands for any port, {accelerator} for the suffix
+    <accelerator>_x<count> of an alternative's launch template), or None."""
     for pattern, attr in GAPS:
-        if attr == attribute and re.fullmatch(re.escape(pattern).replace(r"\{port\}", r"\d+"), address):
+        expression = re.escape(pattern).replace(r"\{port\}", r"\d+").replace(r"\{accelerator\}", r"[a-z0-9_]+")
+        if attr == attribute and re.fullmatch(expression, address):
             return pattern, attr
     return None
 
