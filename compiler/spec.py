@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from compiler.ir import MODEL_DIR
-from compiler.spec_base import (_RESOURCE_GROUP, _SEGMENT, AWS_REGION, AZURE_LOCATION, HOSTNAME, NAMESPACE,
-                                _ManagedCluster, _Model, _Stateful, _TargetSettings, _Workload)
+from compiler.spec_base import (_RESOURCE_GROUP, _SEGMENT, AWS_REGION, AZURE_LOCATION, CONTAINER_REGISTRY_ID, HOSTNAME,
+                                NAMESPACE, _ManagedCluster, _Model, _Stateful, _TargetSettings, _Workload)
 from compiler.spec_clusters import AksTarget, EksTarget
 from compiler.values import (INT32_MAX, AmiId, Arg, AwsSecretRef, AzureSecretRef, Cidr, EnvName, GcpSecretRef, HttpPath,
                              Identifier, ImageRef, InstanceTypeName, KubernetesSecretRef, Line, ModelUri, NonEmptyLine,
@@ -16,6 +16,10 @@ from compiler.values import (INT32_MAX, AmiId, Arg, AwsSecretRef, AzureSecretRef
 
 TargetName = Literal["aws", "azure", "gcp", "kubernetes", "azureml", "gke", "eks", "aks"]
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$"
+_VM_REGISTRY = ("Create a container registry for the service's images, {what}, and let the replicas pull from it{how}; "
+                "its URL is the stack output `registry_url`. Push the image there and name it in model.image: each "
+                "replica signs in and pulls at boot, retrying for about five minutes, and a replica that could not "
+                "pull stays unhealthy until it is replaced. Default false.")
 
 
 class Metadata(_Model):
@@ -283,6 +287,10 @@ class AwsTarget(_TargetSettings):
         pattern=r"^arn:aws(-[a-z]+)*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/[A-Za-z0-9_-]{1,128}/[0-9a-f-]+$",
         description="ARN of an existing regional AWS WAF (WAFv2) web ACL, in the same region, to associate with the "
         "load balancer. Default: no web ACL.")
+    registry: bool = Field(
+        default=False, description=_VM_REGISTRY.format(
+            what="an Amazon ECR repository named after the service (immutable tags, scanned on push)",
+            how=" (the replicas' role may pull from an ECR image's repository whether or not this is set)"))
 
 
 class AzureTarget(_TargetSettings):
@@ -331,6 +339,16 @@ class AzureTarget(_TargetSettings):
         "from the vault at plan time), so one terraform apply serves https. Needs rights to assign roles (RBAC "
         "vault) or to change access policies. Default: none; grant the gateway_identity_principal_id output access "
         "yourself between two applies.")
+    registry: bool = Field(
+        default=False, description=_VM_REGISTRY.format(
+            what="an Azure Container Registry (Basic SKU, no admin user) with a name derived from the service's",
+            how=" with their managed identity (AcrPull)"))
+    container_registry_id: str | None = Field(
+        default=None, pattern=CONTAINER_REGISTRY_ID,
+        description="An existing Azure Container Registry the replicas may pull model.image from: their managed "
+        "identity gets AcrPull on it and signs docker in at boot. Needs the right to assign roles on it. Default: none "
+        "(an image in an Azure Container Registry then gets a warning: its login server does not name its resource "
+        "id).")
 
 
 class GcpTarget(_TargetSettings):
@@ -372,7 +390,11 @@ class GcpTarget(_TargetSettings):
         description="With private_replicas: create the Cloud Router and Cloud NAT. Set false when the network "
         "already gives the subnet outbound access (its own Cloud NAT: a second gateway for the same subnet fails to "
         "apply). Default true.")
-
+    registry: bool = Field(
+        default=False, description=_VM_REGISTRY.format(
+            what="an Artifact Registry Docker repository named after the service in the region (immutable tags)",
+            how=" (the replicas' service account may read an Artifact Registry or gcr.io image's repository whether "
+            "or not this is set)"))
 
 
 class KubernetesTarget(_TargetSettings, _Workload):
@@ -411,8 +433,7 @@ class AzureMLTarget(_Stateful):
         "arguments, so with model.args this must be an image whose CMD carries them (e.g. built FROM model.image). "
         "Default: model.image.")
     container_registry_id: str | None = Field(
-        default=None, pattern=f"^/subscriptions/{_SEGMENT}/resourceGroups/{_SEGMENT}/providers/"
-        f"Microsoft\\.ContainerRegistry/registries/{_SEGMENT}$",
+        default=None, pattern=CONTAINER_REGISTRY_ID,
         description="Azure Container Registry attached to the workspace, for a private image. Default: none "
         "(public images need no registry).")
     purge_protection: bool = Field(

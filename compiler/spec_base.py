@@ -17,6 +17,8 @@ _SEGMENT = r"[^/\x00-\x20\x7f-\xa0]+"
 _RESOURCE_GROUP = r"^[-A-Za-z0-9_.()]{0,89}[-A-Za-z0-9_()]$"
 # The id of an Azure resource of a type: _AZURE_ID.format("Microsoft\\.KeyVault/vaults").
 _AZURE_ID = f"^/subscriptions/{_SEGMENT}/resourceGroups/{_SEGMENT}/providers/{{}}/{_SEGMENT}$"
+# An Azure Container Registry's resource id: the azure, aks and azureml targets' container_registry_id.
+CONTAINER_REGISTRY_ID = _AZURE_ID.format("Microsoft\\.ContainerRegistry/registries")
 AWS_REGION = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
 AZURE_LOCATION = r"^[a-z0-9]+$"
 # A Kubernetes namespace (a DNS label) and an Ingress host (a DNS name, optionally a wildcard).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from compiler.spec_base import _AZURE_ID, _RESOURCE_GROUP, AWS_REGION, AZURE_LOCATION, _ManagedCluster, _Model
+from compiler.spec_base import (_AZURE_ID, _RESOURCE_GROUP, AWS_REGION, AZURE_LOCATION, CONTAINER_REGISTRY_ID,
+                                _ManagedCluster, _Model)
 from compiler.values import Cidr, Identifier, SubnetId, VpcId
 
 _REGISTRY = ("Create a container registry for the service's images, {what}, and let the {who} pull from it; its URL is "
@@ -74,7 +75,7 @@ class AksTarget(_ManagedCluster):
             what="an Azure Container Registry (Basic SKU, no admin user) with a name derived from the service's",
             who="kubelet identity"))
     container_registry_id: str | None = Field(
-        default=None, pattern=_AZURE_ID.format("Microsoft\\.ContainerRegistry/registries"),
+        default=None, pattern=CONTAINER_REGISTRY_ID,
         description="An existing Azure Container Registry the nodes may pull model.image from (AcrPull for the "
         "kubelet identity). Default: none.")
     azureml_compute: AzureMLCompute | None = Field(

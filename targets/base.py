@@ -77,31 +77,42 @@ def resource_name(service: ir.Service, suffix: str) -> str:
     return f"{service.name}-{suffix}" if suffix else service.name
 
 
-# Private registries by host: Amazon ECR (<account>.dkr.ecr.<region>.amazonaws.com, https://docs.aws.amazon.com/
-# AmazonECR/latest/userguide/Registries.html), Azure Container Registry (<name>.azurecr.io), Artifact Registry
-# (<location>-docker.pkg.dev) and Container Registry's gcr.io hosts (served by Artifact Registry).
-_REGISTRIES = ((re.compile(r"[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"), "Amazon ECR"),
-               (re.compile(r"[a-z0-9]+\.azurecr\.io"), "Azure Container Registry"),
-               (re.compile(r"[a-z0-9-]+-docker\.pkg\.dev"), "Artifact Registry"),
-               (re.compile(r"((us|eu|asia)\.)?gcr\.io"), "Container Registry (gcr.io)"))
+# Private registries by host, with the cloud whose identities they take: Amazon ECR (<account>.dkr.ecr.<region>.
+# amazonaws.com, https://docs.aws.amazon.com/AmazonECR/latest/userguide/Registries.html), Azure Container Registry
+# (<name>.azurecr.io), Artifact Registry (<location>-docker.pkg.dev) and Container Registry's gcr.io hosts (served by
+# Artifact Registry).
+_REGISTRIES = ((re.compile(r"[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"), "Amazon ECR", "aws"),
+               (re.compile(r"[a-z0-9]+\.azurecr\.io"), "Azure Container Registry", "azure"),
+               (re.compile(r"[a-z0-9-]+-docker\.pkg\.dev"), "Artifact Registry", "gcp"),
+               (re.compile(r"((us|eu|asia)\.)?gcr\.io"), "Container Registry (gcr.io)", "gcp"))
 
 
-def private_registry(image: str) -> tuple[str, str] | None:
-    """(host, registry) when `image` names a registry that needs credentials to pull from, else None."""
+@dataclasses.dataclass(frozen=True)
+class Registry:
+    """The private registry an image is in: its host, what it is called in messages, and the cloud it belongs to
+    (aws, azure, gcp), whose VM replicas infc can grant pull on it."""
+
+    host: str
+    name: str
+    cloud: str
+
+
+def private_registry(image: str) -> Registry | None:
+    """The registry `image` names when it is one that needs credentials to pull from, else None."""
     host = image.split("/", 1)[0] if "/" in image else ""
-    return next(((host, name) for pattern, name in _REGISTRIES if pattern.fullmatch(host)), None)
+    return next((Registry(host, name, cloud) for pattern, name, cloud in _REGISTRIES if pattern.fullmatch(host)), None)
 
 
-def unpulled_image(target: str, service: ir.Service, who: str) -> list[Diagnostic]:
-    """A warning when model.image is in a private registry and `target` gives `who` no pull access to it."""
+def unpulled_image(target: str, service: ir.Service, who: str, cloud: str | None = None) -> list[Diagnostic]:
+    """A warning when model.image is in a private registry and `target` gives `who` no pull access to it: `cloud`
+    is the cloud whose registries the target grants pull on (None: none)."""
     found = private_registry(service.image)
-    if found is None:
+    if found is None or found.cloud == cloud:
         return []
-    host, registry = found
     return [warning(target, "model.image",
-                    f"model.image is in {registry} ({host}), but infc gives {who} no pull access to it on {target}: "
-                    "the pull fails unless the repository allows anonymous pulls; grant it yourself, or use a public "
-                    "image")]
+                    f"model.image is in {found.name} ({found.host}), but infc gives {who} no pull access to it on "
+                    f"{target}: the pull fails unless the repository allows anonymous pulls; grant it yourself, or "
+                    "use a public image")]
 
 
 def fallback_refused(target: str, service: ir.Service, emitted: ir.Target | None, reason: str) -> list[Diagnostic]:

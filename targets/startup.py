@@ -13,7 +13,7 @@ from compiler import ir
 from compiler.errors import Diagnostic
 from compiler.ir import MODEL_DIR
 from targets import delivery
-from targets.base import error
+from targets.base import error, private_registry
 
 # Where a VM replica keeps the model's files; the server mounts them read-only at MODEL_DIR. Not under /mnt, which
 # is the temporary (resource) disk on Azure VMs, wiped when a VM is redeployed.
@@ -71,11 +71,36 @@ def env_file(service: ir.Service, target: ir.Target) -> str:
     return "".join(f"{key}={value}\n" for key, value in env)
 
 
+def acr_pull(target: ir.Target) -> bool:
+    """Whether Azure replicas pull from an Azure Container Registry with their identity (AcrPull): the one infc
+    creates (targets.azure.registry) or targets.azure.container_registry_id."""
+    return target.name == "azure" and bool(target.get("registry") or target.get("container_registry_id"))
+
+
 def uses_identity(target: ir.Target) -> bool:
-    """Whether the boot script signs in as a managed identity it must be told about (Azure: Key Vault secrets, or the
-    model in Azure Blob), given as /etc/infc/identity."""
+    """Whether the boot script signs in as a managed identity it must be told about (Azure: Key Vault secrets, the
+    model in Azure Blob, or images in a registry it has AcrPull on), given as /etc/infc/identity."""
     found = delivery.source(target.model_uri)
-    return target.name == "azure" and (bool(target.secrets) or (found is not None and found.scheme == "blob"))
+    return target.name == "azure" and (bool(target.secrets) or (found is not None and found.scheme == "blob")
+                                       or acr_pull(target))
+
+
+def registry_login(service: ir.Service, target: ir.Target) -> dict[str, str] | None:
+    """How the boot script signs docker in to model.image's registry as the replica itself, for the registries infc
+    grants pull on: Amazon ECR on aws, Artifact Registry and gcr.io on gcp, an Azure Container Registry on azure with
+    AcrPull (acr_pull). The template's `kind` and shell-quoted words; None for any other image."""
+    found = private_registry(service.image)
+    if found is None or found.cloud != target.name or (target.name == "azure" and not acr_pull(target)):
+        return None
+    host = found.host
+    words = {"kind": found.cloud, "host": shlex.quote(host), "image": shlex.quote(service.image)}
+    if found.cloud == "aws":  # <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]
+        words["token"] = shell_words(["docker", "run", "--rm", delivery.AWS_CLI, "ecr", "get-login-password",
+                                      "--region", host.split(".")[3]])
+    if found.cloud == "azure":
+        words["service"] = shlex.quote(f"service={host}")
+        words["exchange"] = shlex.quote(f"https://{host}/oauth2/exchange")
+    return words
 
 
 def docker_run(service: ir.Service, target: ir.Target) -> list[str]:
@@ -130,6 +155,7 @@ def boot_script(service: ir.Service, target: ir.Target) -> str:
         service=service, env_file=shlex.quote(env_file(service, target)), gpu=bool(service.accelerator_count),
         identity=uses_identity(target), secrets=secrets, download_env=bool(to_download),
         download=shell_words(fetch) if fetch else "", host_dir=HOST_MODEL_DIR, uid=delivery.INITIALIZER_UID,
+        login=registry_login(service, target),
         docker_run=shell_words(docker_run(service, target)))
 
 

@@ -11,7 +11,13 @@ managed identity); KServe's storage initializer copies a fixture model into the 
 destination, refusing a gated Hugging Face repository without the store's token and Azure Blob without the
 identity's client id; any other image is the server: with world["serve"] it starts tests/fake_server.py with the
 argv, environment (docker's --env-file rules), mounts and published ports docker would give it. Published host
-ports are mapped to free loopback ports, written to published.json.
+ports are mapped to free loopback ports, written to published.json. A private registry of world["registries"]
+(host -> user and password) takes `docker login --password-stdin` with those only, and refuses to pull (`docker pull`,
+or `docker run` of an image not pulled) without a login; the AWS CLI prints world["ecr"][region] as the ECR password.
+
+The curl stub plays the metadata servers from world["metadata"]: Compute Engine's access token (gcp_token), the Azure
+instance metadata service's token (aad_token) for the managed identity world["client_id"], and an Azure Container
+Registry's /oauth2/exchange, which trades that token for a refresh token (acr_refresh); any other URL answers nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import yaml
 HERE = pathlib.Path(__file__).resolve().parent
 # Fixed paths of infc's own script text that the sandbox moves under its root.
 MOVED = ("/etc/infc", "/var/lib/infc", "/etc/apt/", "/usr/share/keyrings/")
-SH_STUBS = ("apt-get", "curl", "gpg", "nvidia-ctk", "nvidia-smi", "systemctl", "chown", "sleep", "id")
+SH_STUBS = ("apt-get", "gpg", "nvidia-ctk", "nvidia-smi", "systemctl", "chown", "sleep", "id")
 REAL_TOOLS = ("sh", "bash", "install", "chmod", "sed", "basename", "ln", "rm", "mv", "cat")
 CLIENT_ID = "7f0c5e8a-1b2c-4d3e-9f4a-5b6c7d8e9f01"  # the replicas' managed identity, as the cloud would fill it in
 
@@ -62,6 +68,24 @@ with open(box / "calls", "ab") as log:
     log.write(b"".join(part.encode() + b"\0" for part in ["docker", str(len(argv)), *argv]))
 if argv[:2] == ["container", "inspect"]:
     sys.exit(0 if (box / "running").exists() else 1)
+registries, logins = world.get("registries", {{}}), box / "logins"
+if argv[:1] == ["login"]:  # docker login --username USER --password-stdin HOST
+    assert "--password-stdin" in argv and "--password" not in argv and "-p" not in argv, argv
+    # One trailing \n, then \r, is dropped (docker/cli cli/command/registry/login.go, runLogin).
+    host, user = argv[-1], argv[argv.index("--username") + 1]
+    password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+    if registries.get(host) != {{"user": user, "password": password}}:
+        print(f"Error response from daemon: Get \"https://{{host}}/v2/\": unauthorized", file=sys.stderr); sys.exit(1)
+    logins.mkdir(exist_ok=True)
+    (logins / host).touch(); sys.exit(0)
+if argv[:1] == ["logout"]:
+    (logins / argv[1]).unlink(missing_ok=True); sys.exit(0)
+if argv[:1] == ["pull"]:
+    if argv[1].split("/")[0] in registries and not (logins / argv[1].split("/")[0]).exists():
+        print("Error response from daemon: pull access denied", file=sys.stderr); sys.exit(1)
+    with open(box / "images", "a") as images:
+        images.write(argv[1] + "\n")
+    sys.exit(0)
 if argv[:1] != ["run"]:
     sys.exit(0)
 options = {{"env_files": [], "env": [], "publish": [], "volume": []}}
@@ -88,6 +112,11 @@ for item in options["env"]:
     env[key] = value
 mounts = [(v.split(":")[0], v.split(":")[1], v.split(":")[2:] == ["ro"]) for v in options["volume"]]
 tools = world["tools"]
+if image == tools["aws"] and args[:2] == ["ecr", "get-login-password"]:
+    region = args[args.index("--region") + 1]
+    if region not in world.get("ecr", {{}}):
+        print("An error occurred (AccessDeniedException)", file=sys.stderr); sys.exit(254)
+    print(world["ecr"][region]); sys.exit(0)
 if image == tools["aws"]:
     service, op = args[0], args[1]
     named = dict(zip(args[2::2], args[3::2]))
@@ -124,7 +153,11 @@ if image == tools["initializer"]:
     for name, text in model["files"].items():
         (pathlib.Path(host) / name).write_text(text)
     sys.exit(0)
-# The server: docker run --detach returns once the container started, whatever the process does then.
+# The server: docker run --detach pulls an image it does not have, which a private registry refuses without a login,
+# and returns once the container started, whatever the process does then.
+pulled = (box / "images").read_text().split() if (box / "images").exists() else []
+if image.split("/")[0] in registries and image not in pulled and not (logins / image.split("/")[0]).exists():
+    print("Error response from daemon: pull access denied", file=sys.stderr); sys.exit(125)
 (box / "running").touch()
 if not world.get("serve"):
     sys.exit(0)
@@ -144,6 +177,49 @@ config = {{"image": image, "env": env, "mounts": mounts, "gpus": world["gpus"] i
 process = subprocess.Popen([sys.executable, {server!r}, str(box / "server.json")], start_new_session=True,
                            stdout=open(box / "server.log", "wb"), stderr=subprocess.STDOUT)
 (box / "server.pid").write_text(str(process.pid))
+'''
+
+CURL = r'''#!{python}
+"""curl: the clouds' metadata servers and an Azure Container Registry's token exchange, from the sandbox's world.json
+(world["metadata"]); any other URL answers nothing, successfully (tests/replica_sandbox.py)."""
+import json, pathlib, sys, urllib.parse
+box = pathlib.Path({box!r})
+world = json.loads((box / "world.json").read_text())
+argv = sys.argv[1:]
+with open(box / "calls", "ab") as log:
+    log.write(b"".join(part.encode() + b"\0" for part in ["curl", str(len(argv)), *argv]))
+metadata = world.get("metadata", {{}})
+headers = [argv[i + 1] for i, a in enumerate(argv) if a == "-H"]
+form = {{}}
+for i, a in enumerate(argv):
+    if a == "--data-urlencode":
+        name, at, value = argv[i + 1].partition("@")
+        if at:
+            assert value == "-", argv
+            form[name] = sys.stdin.read()
+        else:
+            name, _, value = argv[i + 1].partition("=")
+            form[name] = value
+(url,) = [a for a in argv if a.startswith(("http://", "https://"))]
+parts = urllib.parse.urlsplit(url)
+query = dict(urllib.parse.parse_qsl(parts.query))
+if url.startswith("http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"):
+    assert headers == ["Metadata-Flavor: Google"], headers
+    if "gcp_token" not in metadata:
+        sys.exit(22)
+    print(json.dumps({{"access_token": metadata["gcp_token"], "expires_in": 3599, "token_type": "Bearer"}})); sys.exit(0)
+if parts.netloc == "169.254.169.254" and parts.path == "/metadata/identity/oauth2/token":
+    assert headers == ["Metadata:true"] and query["resource"] == "https://management.azure.com/", (headers, query)
+    if query.get("client_id") != world["client_id"] or "aad_token" not in metadata:
+        sys.exit(22)  # IMDS answers 400 for an identity the VM does not have
+    print(json.dumps({{"access_token": metadata["aad_token"], "expires_in": "86399", "token_type": "Bearer"}})); sys.exit(0)
+if parts.path == "/oauth2/exchange":
+    registry = world.get("registries", {{}}).get(parts.netloc)
+    if (registry is None or form != {{"grant_type": "access_token", "service": parts.netloc,
+                                     "access_token": metadata.get("aad_token")}}):
+        sys.exit(22)
+    print(json.dumps({{"refresh_token": metadata["acr_refresh"]}})); sys.exit(0)
+sys.exit(0)
 '''
 
 SH_STUB = """#!/bin/sh
@@ -174,10 +250,14 @@ class Sandbox:
                                              server=str(HERE / "fake_server.py")))
         self.stub = path / "stub"
         self.stub.write_text(SH_STUB.format(log=self.log, docker=self.docker, bin=self.bin, stub=self.stub))
-        for stub in (self.docker, self.stub):
+        self.curl = path / "curl-stub"
+        self.curl.write_text(CURL.format(python=sys.executable, box=str(path)))
+        for stub in (self.docker, self.stub, self.curl):
             stub.chmod(0o755)
         if "docker" not in absent:
             (self.bin / "docker").symlink_to(self.docker)
+        if "curl" not in absent:
+            (self.bin / "curl").symlink_to(self.curl)
         for command in SH_STUBS:
             if command not in absent:
                 (self.bin / command).symlink_to(self.stub)

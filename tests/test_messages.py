@@ -150,25 +150,61 @@ def test_synth_shows_progress_on_a_terminal_when_it_takes_more_than_a_second(tmp
     assert capsys.readouterr().out.startswith("stack " if fmt == "text" else "{")
 
 
-@pytest.mark.parametrize("image, registry", [
-    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/vllm:v0.6.3", "Amazon ECR"),
-    ("acme.azurecr.io/vllm:v0.6.3", "Azure Container Registry"),
-    ("us-central1-docker.pkg.dev/acme/models/vllm:v0.6.3", "Artifact Registry"),
-    ("eu.gcr.io/acme/vllm:v0.6.3", "Container Registry (gcr.io)"),
+ACR_ID = "/subscriptions/0000/resourceGroups/images/providers/Microsoft.ContainerRegistry/registries/acme"
+
+
+def unpulled(target: str, registry: str, host: str) -> tuple[str, str]:
+    who = "the cluster's nodes" if target == "kubernetes" else "the replicas"
+    return ("warning", f"{target}: model.image is in {registry} ({host}), but infc gives {who} no pull access to it on "
+                       f"{target}: the pull fails unless the repository allows anonymous pulls; grant it yourself, or "
+                       "use a public image")
+
+
+@pytest.mark.parametrize("image, registry, cloud", [
+    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/vllm:v0.6.3", "Amazon ECR", "aws"),
+    ("acme.azurecr.io/vllm:v0.6.3", "Azure Container Registry", "azure"),
+    ("us-central1-docker.pkg.dev/acme/models/vllm:v0.6.3", "Artifact Registry", "gcp"),
+    ("eu.gcr.io/acme/vllm:v0.6.3", "Container Registry (gcr.io)", "gcp"),
 ])
-def test_an_image_in_a_private_registry_the_replicas_cannot_pull_from_is_a_warning(tmp_path, image, registry):
-    """The VM targets and a generic cluster get no pull credentials from infc (issue 13 item 12 is open): the
-    boot-time pull would fail silently, so each says so (gke, eks and aks grant pull on their own registries)."""
+def test_an_image_in_a_private_registry_the_replicas_cannot_pull_from_is_a_warning(tmp_path, image, registry, cloud):
+    """A VM target grants pull on its own cloud's registries only, and a generic cluster on none: the others'
+    boot-time pull would fail silently, so each says so. azure needs the registry's resource id (its own warning),
+    aws cannot see whether the repository is in the stack's account (its own warning)."""
     host = image.split("/")[0]
     found = about(messages(tmp_path, model={"name": "m", "image": image},
                            hardware={"accelerator": "nvidia-t4", "memory_gib": 16},
                            targets={**MULTI, "gcp": {"project": "acme-ml", "region": "us-central1"}}),
                   "model.image is in")
-    who = {"kubernetes": "the cluster's nodes"}
-    assert sorted(found) == sorted(
-        ("warning", f"{t}: model.image is in {registry} ({host}), but infc gives {who.get(t, 'the replicas')} no pull "
-                    f"access to it on {t}: the pull fails unless the repository allows anonymous pulls; grant it "
-                    "yourself, or use a public image") for t in ("aws", "azure", "gcp", "kubernetes"))
+    expected = [unpulled(t, registry, host) for t in ("aws", "azure", "gcp", "kubernetes") if t != cloud]
+    if cloud == "azure":
+        expected.append(("warning", f"azure: model.image is in the Azure Container Registry {host}, but the replicas get "
+                                    "no pull access to it: set targets.azure.container_registry_id to its resource id "
+                                    "(AcrPull for the replicas' managed identity), or the replicas fail to pull it "
+                                    "unless the registry allows anonymous pull"))
+    if cloud == "aws":
+        expected.append(("warning", "aws: model.image is in the ECR registry of account 123456789012: the replicas' "
+                                    "role may pull from its repository vllm; unless the stack deploys to account "
+                                    "123456789012, that repository's policy must also allow this account to pull (see "
+                                    "https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-policy-examples"
+                                    ".html)"))
+    assert sorted(found) == sorted(expected)
+
+
+@pytest.mark.parametrize("settings", [{"container_registry_id": ACR_ID}, {"registry": True}])
+def test_an_acr_image_on_azure_with_a_registry_to_grant_gets_no_warning(tmp_path, settings):
+    found = messages(tmp_path, model={"name": "m", "image": "acme.azurecr.io/vllm:v0.6.3"},
+                     hardware={"accelerator": "nvidia-t4"}, targets={"azure": {"location": "eastus", **settings}})
+    assert about(found, "azure: model.image") == []
+
+
+def test_an_ecr_image_of_another_partition_is_an_error_on_aws(tmp_path):
+    """IAM grants nothing across partitions: an image in ECR in China cannot be pulled by a role in us-east-1."""
+    found = messages(tmp_path, model={"name": "m", "image": "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/v:1"},
+                     hardware={"accelerator": "nvidia-t4"}, targets={"aws": {"region": "us-east-1"}})
+    assert ("error", "aws: model.image is in Amazon ECR in the aws-cn partition (123456789012.dkr.ecr.cn-north-1."
+                     "amazonaws.com.cn), but the stack deploys to us-east-1, in aws: IAM grants no access across "
+                     "partitions (see https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/"
+                     "partitions.html); copy the image to ECR in aws") in found
 
 
 def test_public_images_get_no_registry_warning(tmp_path):

@@ -7,8 +7,8 @@ from compiler import ir
 from targets import kubernetes
 from targets.aks import azureml
 from targets.aks import limits as aks
+from targets.azure import registry
 from targets.azure import site as azure_site
-from targets.azureml.resources import global_name
 from targets.base import output_endpoint, resource_name
 from targets.kubernetes.cluster import After, device_plugin, node_bounds
 from targets.kubernetes.workload import Identity, emit_workload, ingress_rule, labels
@@ -27,8 +27,7 @@ NETWORK = {"network_plugin": "azure", "network_plugin_mode": "overlay", "network
 # (https://learn.microsoft.com/en-us/azure/aks/auto-upgrade-cluster).
 UPGRADE_CHANNEL, NODE_OS_CHANNEL = "patch", "NodeImage"
 
-# Built-in role ids (https://learn.microsoft.com/en-us/azure/role-based-access-control/built-in-roles).
-ACR_PULL = "AcrPull"
+# Built-in role names (https://learn.microsoft.com/en-us/azure/role-based-access-control/built-in-roles).
 KEY_VAULT_SECRETS_USER = "Key Vault Secrets User"
 # Workload identity federation: the cluster's OIDC issuer vouches for the service account's token
 # (https://learn.microsoft.com/en-us/azure/aks/workload-identity-overview).
@@ -134,19 +133,8 @@ def _registry_pull(stack, service: ir.Service, target: ir.Target, group, locatio
                    client) -> None:
     """The nodes pull with the kubelet identity: AcrPull on the registry infc creates and on container_registry_id."""
     kubelet = cluster.kubelet_identity[0].object_id
-    scopes = {}
-    if target.get("registry"):
-        registry = stack.add(
-            "azurerm_container_registry", "registry", name=global_name(stack, service, target, client),
-            resource_group_name=group, location=location, sku="Basic",
-            # Pulls authenticate with Microsoft Entra identities (the kubelet's), never the shared admin user.
-            admin_enabled=False, tags=tags)
-        stack.output("registry_url", registry.login_server, "Login server of the Azure Container Registry")
-        scopes["registry_pull"] = registry.id
-    if target.get("container_registry_id"):
-        scopes["container_registry_pull"] = target.get("container_registry_id")
-    for construct_id, scope in scopes.items():
-        stack.add("azurerm_role_assignment", construct_id, scope=scope, role_definition_name=ACR_PULL,
+    for construct_id, scope in registry.pull_scopes(stack, service, target, group, location, tags, client).items():
+        stack.add("azurerm_role_assignment", construct_id, scope=scope, role_definition_name=registry.ACR_PULL,
                   principal_id=kubelet, skip_service_principal_aad_check=True)
 
 

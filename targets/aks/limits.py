@@ -12,6 +12,7 @@ from compiler import ir
 from compiler.errors import Diagnostic
 from targets import delivery
 from targets.azure import site as azure_site
+from targets.azure.registry import unnamed_registry
 from targets.base import Limit, check_limits, error, fallback_refused, on_demand_base_refused, warning
 from targets.kubernetes import cluster
 from targets.kubernetes.limits import check_workload
@@ -183,13 +184,8 @@ def _check_cluster(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                            "with targets.aks.api_authorized_cidrs, the Azure ML extension deploys models only if the "
                            "ranges include the Azure Machine Learning control plane's, in the workspace's region and "
                            f"its paired region (see {_AZUREML_DOC})"))
-    host = service.image.partition("/")[0] if "/" in service.image else ""
-    if host.endswith(".azurecr.io") and not target.get("registry") and not target.get("container_registry_id"):
-        # The role assignment needs the registry's resource id, which its login server does not name.
-        out.append(warning("aks", "model.image",
-                           f"model.image is in the Azure Container Registry {host}, but the nodes get no pull access "
-                           "to it: set targets.aks.container_registry_id to its resource id (AcrPull for the kubelet "
-                           "identity), or the pods fail with ErrImagePull unless the registry allows anonymous pull"))
+    out += unnamed_registry("aks", service, target, "the nodes", "the kubelet identity",
+                            "the pods fail with ErrImagePull")
     v6 = [c for c in service.load_balancer.allowed_cidrs if ipaddress.ip_network(c).version == 6]
     if v6 and serves_http(service) and len(v6) == len(service.load_balancer.allowed_cidrs):
         # the Service carries the IPv4 ranges alone: with none, it would admit every address

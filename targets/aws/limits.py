@@ -5,7 +5,7 @@ from __future__ import annotations
 from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery, startup
-from targets.aws import resources
+from targets.aws import registry, resources
 from targets.base import (Limit, check_limits, check_scale_to_zero, error, label_errors, on_machine, unpulled_image,
                           warning)
 
@@ -23,6 +23,8 @@ _OVERRIDES_DOC = "https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_L
 # "The maximum number of instance types that can be associated with an Auto Scaling group is 40. The maximum number
 # of distinct launch templates you can define for an Auto Scaling group is 20." (_OVERRIDES_DOC)
 MAX_TYPES, MAX_TEMPLATES = 40, 20
+_PARTITIONS_DOC = "https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html"
+_CROSS_ACCOUNT_DOC = "https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-policy-examples.html"
 # Tags infc sets itself on the instances, their volumes and the autoscaling group.
 RESERVED_TAGS = ("Name",)
 
@@ -65,7 +67,8 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += _check_placement(target)
     out += check_model_uri("aws", target)
     out += delivery.check("aws", service, target)
-    out += unpulled_image("aws", service, "the replicas")
+    out += unpulled_image("aws", service, "the replicas", cloud="aws")
+    out += check_image_pull(service, target)
     out += label_errors("aws", values.aws_tag_problems(list(service.labels), RESERVED_TAGS))
     out += startup.check_size("aws", service, "cloud-init user data", startup.cloud_init(service, target),
                               USER_DATA_MAX, _USER_DATA_DOC)
@@ -95,6 +98,25 @@ def check_model_uri(name: str, target: ir.Target) -> list[Diagnostic]:
                                   f"prefix in an IAM policy, where '*' and '?' are wildcards and ${{...}} a policy "
                                   f"variable (see {_IAM_VARIABLES_DOC})")]
     return []
+
+
+def check_image_pull(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """An ECR image: the replicas' role may pull from its repository, which IAM allows only within one partition; a
+    repository of another account must also allow this one in its repository policy, which infc cannot see."""
+    found = registry.ecr_image(service.image)
+    if found is None:
+        return []
+    region = str(target.get("region"))
+    if found.partition != registry.partition(region):
+        return [error("aws", "model.image",
+                      f"model.image is in Amazon ECR in the {found.partition} partition ({found.host}), but the stack "
+                      f"deploys to {region}, in {registry.partition(region)}: IAM grants no access across partitions "
+                      f"(see {_PARTITIONS_DOC}); copy the image to ECR in {registry.partition(region)}")]
+    return [warning("aws", "model.image",
+                    f"model.image is in the ECR registry of account {found.account}: the replicas' role may pull from "
+                    f"its repository {found.repository}; unless the stack deploys to account {found.account}, that "
+                    "repository's policy must also allow this account to pull (see "
+                    f"{_CROSS_ACCOUNT_DOC})")]
 
 
 def _check_placement(target: ir.Target) -> list[Diagnostic]:

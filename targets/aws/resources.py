@@ -7,6 +7,7 @@ import json
 
 from compiler import ir
 from targets import delivery, startup
+from targets.aws import registry
 from targets.base import on_machine, output_endpoint, resource_name
 
 # The range the output is checked against: hashicorp/aws 5.100.0 (also validated with terraform in tests) and 6.x
@@ -36,7 +37,8 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     vpc_id, subnets = network(stack, target)
     lb_sg, replica_sg = _security_groups(stack, service, vpc_id)
     lb, group = _load_balancer(stack, service, target, vpc_id, subnets, lb_sg)
-    profile, grants = _instance_profile(stack, service, target)
+    own = registry.repository(stack, service) if target.get("registry") else None
+    profile, grants = _instance_profile(stack, service, target, own)
     mixed = mixed_instances(service, target)
     image = _image(stack, service, target)  # every accelerator is a GPU of hardware.arch: one image serves them all
     templates = {args: _launch_template(stack, service, target, image, replica_sg, profile, variant, mixed)
@@ -185,9 +187,10 @@ def _image(stack, service: ir.Service, target: ir.Target):
                       filter=[{"name": "name", "values": [pattern]}, {"name": "state", "values": ["available"]}])
 
 
-def _instance_profile(stack, service: ir.Service, target: ir.Target):
-    """A role for the replicas, which may read (only) the model's S3 prefix and their secrets: the instance profile,
-    and the grants the replicas need from their first boot."""
+def _instance_profile(stack, service: ir.Service, target: ir.Target, own):
+    """A role for the replicas, which may read (only) the model's S3 prefix and their secrets, and pull from the ECR
+    repository of model.image and from `own` (infc's repository, or None): the instance profile, and the grants the
+    replicas need from their first boot."""
     assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                        "Principal": {"Service": "ec2.amazonaws.com"}}]}
     role = stack.add("aws_iam_role", "replica_role", name=resource_name(service, "replica"),
@@ -209,6 +212,10 @@ def _instance_profile(stack, service: ir.Service, target: ir.Target):
         grants.append(stack.add(
             "aws_iam_role_policy", "secrets_read", name="secrets-read", role=role.id,
             policy=json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)))
+    pull = registry.pull_policy(service, own)
+    if pull:
+        grants.append(stack.add("aws_iam_role_policy", "image_pull", name="image-pull", role=role.id,
+                                policy=stack.json(pull)))
     profile = stack.add("aws_iam_instance_profile", "replica_profile",
                         name=resource_name(service, "replica"), role=role.name)
     return profile, grants

@@ -300,7 +300,7 @@ def _application_gateway(stack, service: ir.Service, target: ir.Target, site) ->
         identity = stack.add("azurerm_user_assigned_identity", "gateway_identity",
                              name=resource_name(service, "gateway"), resource_group_name=site.resource_group,
                              location=site.location, tags=site.tags)
-        readable = key_vault.grant(stack, target, identity)
+        readable = key_vault.grant(stack, target, identity, site.client)
         stack.output("gateway_identity_principal_id", identity.principal_id,
                      "The gateway's identity, which reads targets.azure.certificate: granted by infc with "
                      "targets.azure.key_vault_id; without it, grant this principal 'Get' on secrets (access policy) "

@@ -41,15 +41,14 @@ def check(service: ir.Service, target: ir.Target, https: bool) -> list[Diagnosti
     return []
 
 
-def grant(stack, target: ir.Target, identity) -> list:
+def grant(stack, target: ir.Target, identity, client) -> list:
     """The role assignment or the access policy that lets `identity` read the certificate, or [] without a vault id.
-    The vault must be in the provider's subscription, where the data source reads it: a precondition says so at plan
-    time rather than a not-found error."""
+    The vault must be in the provider's subscription (`client`, the azurerm_client_config data source), where the
+    data source reads it: a precondition says so at plan time rather than a not-found error."""
     key_vault_id = target.get("key_vault_id")
     if not key_vault_id:
         return []
     subscription, group, name = vault_parts(str(key_vault_id))
-    client = stack.data("azurerm_client_config", "client")
     vault = stack.data(
         "azurerm_key_vault", "certificate_vault", name=name, resource_group_name=group,
         lifecycle={"precondition": [{

@@ -8,6 +8,7 @@ from compiler import ir
 from compiler.errors import Diagnostic
 from targets import delivery, startup
 from targets.azure import gateway
+from targets.azure.registry import unnamed_registry
 from targets.azure import site as azure_site
 from targets.base import (Limit, check_limits, check_scale_to_zero, error, fallback_refused, on_demand_base_refused,
                           unpulled_image, warning)
@@ -146,7 +147,9 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                          f"azure has no default image for {service.arch} replicas with "
                          f"{service.accelerator}: set targets.azure.image (publisher:offer:sku:version)"))
     out += delivery.check("azure", service, target)
-    out += unpulled_image("azure", service, "the replicas")
+    out += unpulled_image("azure", service, "the replicas", cloud="azure")
+    out += unnamed_registry("azure", service, target, "the replicas", "the replicas' managed identity",
+                            "the replicas fail to pull it")
     return out
 
 

@@ -9,7 +9,7 @@ import math
 
 from compiler import ir
 from targets import delivery, startup
-from targets.azure import autoscale, gateway, site as azure_site
+from targets.azure import autoscale, gateway, registry, site as azure_site
 from targets.azure.grants import grant, lookup, secret_grants
 from targets.azure.limits import IMAGES, extension_probe, grace_minutes, image_key
 from targets.base import output_endpoint, resource_name
@@ -37,6 +37,7 @@ class Site:
     gateway_subnet: object | None  # created only when an Application Gateway is emitted
     created_network: bool
     ready: tuple = ()  # what must exist before replicas boot (their outbound route)
+    client: object | None = None  # the azurerm_client_config data source, where a part needs the subscription
 
 
 def emit(stack, service: ir.Service, target: ir.Target) -> None:
@@ -54,10 +55,13 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
 def _site(stack, service: ir.Service, target: ir.Target) -> Site:
     """Provider, resource group and network: the given ones, or new ones named after the service."""
     group, location, tags = azure_site.start(stack, service, target)
+    # The subscription: the certificate's vault must be in it (key_vault.py), the registry's name derives from it.
+    client = stack.data("azurerm_client_config", "client") \
+        if target.get("key_vault_id") or target.get("registry") else None
     needs_gateway = bool(gateway.layer7_reasons(service))
     subnet_id = target.get("subnet_id")
     if subnet_id:  # check() rejects subnet_id together with an Application Gateway
-        return Site(group, location, tags, subnet_id, None, False)
+        return Site(group, location, tags, subnet_id, None, False, client=client)
     vnet = stack.add("azurerm_virtual_network", "network", name=resource_name(service, "vnet"),
                      resource_group_name=group, location=location, address_space=[gateway.NETWORK["vnet"]], tags=tags)
     # Replicas leave the network only through the NAT gateway below (no default outbound access).
@@ -70,7 +74,8 @@ def _site(stack, service: ir.Service, target: ir.Target) -> Site:
         gateway_subnet = stack.add("azurerm_subnet", "gateway_subnet", name="gateway",
                                    resource_group_name=group, virtual_network_name=vnet.name,
                                    address_prefixes=[gateway.NETWORK["gateway"]])
-    return Site(group, location, tags, replicas.id, gateway_subnet.id if gateway_subnet else None, True, (outbound,))
+    return Site(group, location, tags, replicas.id, gateway_subnet.id if gateway_subnet else None, True, (outbound,),
+                client)
 
 
 def _nat(stack, service: ir.Service, group, location: str, tags, subnet):
@@ -102,10 +107,11 @@ def _replica_security_group(stack, service: ir.Service, site: Site, front: gatew
 
 
 def _replica_identity(stack, service: ir.Service, target: ir.Target, site: Site):
-    """The replicas' user-assigned identity, when they read the model from Azure Blob or secrets from Key Vault, with
-    the read grants it needs from the first boot (created before the scale set, unlike a system-assigned one):
-    Storage Blob Data Reader on the model's container, Key Vault Secrets User on each secret. Returns (identity or
-    None, grants)."""
+    """The replicas' user-assigned identity, when they read the model from Azure Blob, secrets from Key Vault or images
+    from a registry infc knows (startup.uses_identity), with the grants it needs from the first boot (created before
+    the scale set, unlike a system-assigned one): Storage Blob Data Reader on the model's container, Key Vault Secrets
+    User on each secret, AcrPull on the registries (targets.azure.registry, container_registry_id). Returns (identity
+    or None, grants)."""
     if not startup.uses_identity(target):
         return None, []
     identity = stack.add("azurerm_user_assigned_identity", "replica_identity", name=resource_name(service, "replicas"),
@@ -117,6 +123,9 @@ def _replica_identity(stack, service: ir.Service, target: ir.Target, site: Site)
         scope = stack.fmt("{}/blobServices/default/containers/{}", account, found.container)
         grants.append(grant(stack, "model_read", scope, "Storage Blob Data Reader", identity.principal_id))
     grants += secret_grants(stack, target.secrets, identity.principal_id)
+    for construct_id, scope in registry.pull_scopes(stack, service, target, site.resource_group, site.location,
+                                                    site.tags, site.client).items():
+        grants.append(grant(stack, construct_id, scope, registry.ACR_PULL, identity.principal_id))
     return identity, grants
 
 

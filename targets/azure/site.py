@@ -1,4 +1,5 @@
-"""What every Azure backend starts with: the azurerm provider and the resource group the stack deploys into."""
+"""What every Azure backend starts with: the azurerm provider, the resource group the stack deploys into, and the
+names of resources that must be unique across Azure."""
 
 from __future__ import annotations
 
@@ -30,3 +31,12 @@ def check_tags(target: str, service: ir.Service, max_key: int = 512) -> list[Dia
     """metadata.labels as the tags of every resource the stack creates; `max_key` is 128 where a storage account
     takes them (values.AZURE_TAGS_DOC)."""
     return label_errors(target, values.azure_tag_problems(list(service.labels), max_key))
+
+
+def global_name(stack, service: ir.Service, target: ir.Target, client):
+    """Storage account and key vault names are unique across Azure: the service name without dashes (at most 16
+    characters) and 8 hex digits of a hash of subscription, resource group and service, fixed at plan time."""
+    group = target.get("resource_group") or resource_name(service, "rg")
+    digest = stack.expr('substr(sha1(join("/", [{}, {}, {}])), 0, 8)', client.subscription_id, str(group),
+                        service.name)
+    return stack.fmt("{}{}", service.name.replace("-", "")[:16], digest)

@@ -27,15 +27,6 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     endpoint.emit(stack, service, target, workspace.id, group, location, tags)
 
 
-def global_name(stack, service: ir.Service, target: ir.Target, client):
-    """Storage account and key vault names are unique across Azure: the service name without dashes (at most 16
-    characters) and 8 hex digits of a hash of subscription, resource group and service, fixed at plan time."""
-    group = target.get("resource_group") or resource_name(service, "rg")
-    digest = stack.expr('substr(sha1(join("/", [{}, {}, {}])), 0, 8)', client.subscription_id, str(group),
-                        service.name)
-    return stack.fmt("{}{}", service.name.replace("-", "")[:16], digest)
-
-
 def build_workspace(stack, service: ir.Service, target: ir.Target, location: str, tags, group, client=None):
     """The workspace and what it needs: storage account, key vault, and application insights on a Log Analytics
     workspace (workspace-based; classic Application Insights is retired). `client`: the stack's
@@ -50,7 +41,7 @@ def build_workspace(stack, service: ir.Service, target: ir.Target, location: str
     # Standard general-purpose v2 without hierarchical namespace: Azure ML does not take premium storage for the
     # workspace's default datastore.
     storage = stack.add(
-        "azurerm_storage_account", "storage_account", name=global_name(stack, service, target, client),
+        "azurerm_storage_account", "storage_account", name=azure_site.global_name(stack, service, target, client),
         account_tier="Standard", account_replication_type="LRS", min_tls_version="TLS1_2",
         # No anonymous reads of any container. The workspace reaches its storage with the account key (identity-based
         # access to a workspace's system datastores is a preview), so shared keys stay on; SAS tokens signed for
@@ -64,7 +55,7 @@ def build_workspace(stack, service: ir.Service, target: ir.Target, location: str
     # Access policies (not Azure RBAC): the workspace grants its own identity access when it is created, and
     # azurerm leaves policies it is not given alone. Purge protection only when asked: it cannot be undone and keeps
     # a destroyed vault's name taken for 90 days.
-    vault = stack.add("azurerm_key_vault", "key_vault", name=global_name(stack, service, target, client),
+    vault = stack.add("azurerm_key_vault", "key_vault", name=azure_site.global_name(stack, service, target, client),
                       tenant_id=client.tenant_id, sku_name="standard", rbac_authorization_enabled=False,
                       purge_protection_enabled=bool(target.get("purge_protection")), **common)
     return stack.add(

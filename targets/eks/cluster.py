@@ -7,6 +7,7 @@ import json
 
 from compiler import ir
 from targets import aws, kubernetes
+from targets.aws import registry
 from targets.aws.resources import model_read_policy
 from targets.base import output_endpoint, resource_name
 from targets.eks import ingress
@@ -47,7 +48,8 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
     nodes = _node_group(stack, service, target, eks_cluster, subnets, partition)
     identity, ready = _pod_identity(stack, service, target, eks_cluster, partition)
     if target.get("registry"):
-        _registry(stack, service)
+        # The nodes pull through AmazonEC2ContainerRegistryPullOnly.
+        registry.repository(stack, service)
     stack.provider("kubernetes", *kubernetes.PROVIDER, host=eks_cluster.endpoint,
                    cluster_ca_certificate=stack.expr("base64decode({})", eks_cluster.certificate_authority[0].data),
                    exec=[{"api_version": EXEC_API, "command": "aws",
@@ -155,16 +157,3 @@ def _pod_identity(stack, service: ir.Service, target: ir.Target, eks_cluster, pa
         tags=dict(service.labels) or None, depends_on=[read])
     return Identity(), [agent, association]
 
-
-def _registry(stack, service: ir.Service) -> None:
-    """An ECR repository named after the service; the nodes pull through AmazonEC2ContainerRegistryPullOnly."""
-    repository = stack.add(
-        "aws_ecr_repository", "registry", name=service.name,
-        # Tags name one image for good (a new build is a new tag in the spec); every push is scanned for CVEs (basic
-        # scanning, no charge). Destroying the stack deletes the repository with its images.
-        image_tag_mutability="IMMUTABLE", image_scanning_configuration={"scan_on_push": True},
-        # Images at rest under the account's AWS managed key aws/ecr (no key of its own to pay for or lose)
-        # (https://docs.aws.amazon.com/AmazonECR/latest/userguide/encryption-at-rest.html).
-        encryption_configuration={"encryption_type": "KMS"},
-        force_delete=True, tags=dict(service.labels) or None)
-    stack.output("registry_url", repository.repository_url, "URL of the ECR repository for the service's images")

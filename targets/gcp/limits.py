@@ -96,7 +96,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     out += check_labels("gcp", service)
     out += _check_model_uri(target)
     out += delivery.check("gcp", service, target)
-    out += unpulled_image("gcp", service, "the replicas")
+    out += unpulled_image("gcp", service, "the replicas", cloud="gcp")
     out += startup.check_size("gcp", service, "startup-script", startup.startup_script(service, target),
                               METADATA_VALUE_MAX, _METADATA_DOC)
     out += _check_probes(service)

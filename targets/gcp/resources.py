@@ -5,7 +5,7 @@ from __future__ import annotations
 from compiler import ir
 from targets import delivery, startup
 from targets.base import resource_name
-from targets.gcp import lb
+from targets.gcp import lb, registry
 from targets.gcp.limits import IMAGES, disk_type, gpu_kind
 
 # Every argument emitted here is checked against hashicorp/google 8.7.0 (compiler/provider_schemas/), so the range
@@ -31,8 +31,9 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
 
 
 def _service_account(stack, service: ir.Service, target: ir.Target):
-    """A service account without roles for the replicas; it may read the model's gs:// bucket and its secrets.
-    Returns it and those grants, which the replicas need from their first boot."""
+    """A service account without roles for the replicas; it may read the model's gs:// bucket, its secrets and the
+    Artifact Registry repository of model.image (and infc's own, `registry`). Returns it and those grants, which the
+    replicas need from their first boot."""
     account = stack.add("google_service_account", "replica_account",
                         account_id=f"infc-{service.name}",  # 6-30 characters for every 1-24 character name
                         display_name=f"infc {service.name}: model replicas")
@@ -52,7 +53,7 @@ def _service_account(stack, service: ir.Service, target: ir.Target):
         grants.append(stack.add(
             "google_secret_manager_secret_iam_member", f"secret_read_{secret.name}", project=ref.project,
             secret_id=ref.secret, role="roles/secretmanager.secretAccessor", member=member))
-    return account, grants
+    return account, grants + registry.pull_grants(stack, service, target, member, "replica")
 
 
 def secure_boot(service: ir.Service, target: ir.Target) -> bool:

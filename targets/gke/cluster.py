@@ -6,6 +6,7 @@ from compiler import ir
 from targets import gcp, kubernetes
 from targets.base import output_endpoint, resource_name
 from targets.gcp import lb as gcp_lb
+from targets.gcp import registry
 from targets.gke import limits as gke
 from targets.kubernetes.cluster import After, node_bounds
 from targets.kubernetes.workload import emit_workload, ingress_rule, labels
@@ -13,9 +14,8 @@ from targets.kubernetes.workload import emit_workload, ingress_rule, labels
 # The minimal role Google documents for a custom node service account (logs, metrics, autoscaling metrics):
 # https://cloud.google.com/kubernetes-engine/security/configure-node-service-accounts
 # Nodes pull images from Artifact Registry with their service account, so an image there adds the reader role on
-# its repository (https://cloud.google.com/artifact-registry/docs/access-control#gke).
+# its repository (https://cloud.google.com/artifact-registry/docs/access-control#gke; targets/gcp/registry.py).
 NODE_ROLES = {"roles/container.defaultNodeServiceAccount": "node_role"}
-REGISTRY_ROLE = "roles/artifactregistry.reader"
 # IAM decides what the nodes may do; Google recommends the cloud-platform scope with a custom service account
 # (https://registry.terraform.io/providers/hashicorp/google/8.7.0/docs/resources/container_cluster#oauth_scopes).
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
@@ -80,45 +80,7 @@ def _node_account(stack, service: ir.Service, target: ir.Target):
     member = stack.fmt("serviceAccount:{}", account.email)
     grants = [stack.add("google_project_iam_member", construct_id, project=target.get("project"), role=role,
                         member=member) for role, construct_id in NODE_ROLES.items()]
-    own = _registry(stack, service, target, member) if target.get("registry") else None
-    image = image_repository(service.image)
-    if image and (own is None or image != (target.get("project"), target.get("region"), service.name)):
-        project, location, repository = image
-        grants.append(stack.add("google_artifact_registry_repository_iam_member", "node_image_pull",
-                                project=project, location=location, repository=repository,
-                                role=REGISTRY_ROLE, member=member))
-    return account, grants + ([own] if own else [])
-
-
-# gcr.io is served by Artifact Registry repositories named after the host, in these multi-regions
-# (https://cloud.google.com/artifact-registry/docs/transition/gcr-repositories).
-GCR_LOCATIONS = {"gcr.io": "us", "us.gcr.io": "us", "eu.gcr.io": "europe", "asia.gcr.io": "asia"}
-
-
-def image_repository(image: str) -> tuple[str, str, str] | None:
-    """(project, location, repository) of an image Artifact Registry serves, which the nodes are granted read on:
-    <location>-docker.pkg.dev/<project>/<repository>/... and <host>.gcr.io/<project>/..., else None (a public or
-    other registry: nothing to grant)."""
-    parts = image.split("/")
-    if len(parts) >= 4 and parts[0].endswith("-docker.pkg.dev"):
-        return parts[1], parts[0].removesuffix("-docker.pkg.dev"), parts[2]
-    if len(parts) >= 3 and parts[0] in GCR_LOCATIONS:
-        return parts[1], GCR_LOCATIONS[parts[0]], parts[0]
-    return None
-
-
-def _registry(stack, service: ir.Service, target: ir.Target, member):
-    """A Docker repository named after the service in the cluster's region, with immutable tags, which the nodes'
-    account may read (the role on this repository only); its URL is an output."""
-    repository = stack.add(
-        "google_artifact_registry_repository", "registry", repository_id=service.name, format="DOCKER",
-        location=target.get("region"), project=target.get("project"),
-        description=f"infc {service.name}: model images", docker_config={"immutable_tags": True},
-        labels=dict(service.labels) or None)
-    stack.output("registry_url", repository.registry_uri, "URL of the Artifact Registry repository for the images")
-    return stack.add("google_artifact_registry_repository_iam_member", "registry_reader",
-                     project=repository.project, location=repository.location, repository=repository.name,
-                     role=REGISTRY_ROLE, member=member)
+    return account, grants + registry.pull_grants(stack, service, target, member, "node")
 
 
 # Shielded GKE nodes with secure boot, GPU nodes included: on COS, GKE installs NVIDIA drivers precompiled and signed

@@ -278,8 +278,13 @@ OPTIONS = {
         ("aws_launch_template", "launch_template", "vpc_security_group_ids"): None,  # both at once: an EC2 error
         ("aws_autoscaling_group", "autoscaling_group", "vpc_zone_identifier"): PRIVATE,
         ("aws_lb", "load_balancer", "subnets"): SUBNETS["subnet_ids"]}),
+    "registry": ({"registry": True}, {
+        ("aws_ecr_repository", "registry", "name"): "registry",
+        ("aws_ecr_repository", "registry", "encryption_configuration"): {"encryption_type": "KMS"},
+        ("aws_iam_role_policy", "image_pull", "role"): "${aws_iam_role.replica_role.id}"}),
     "hardened": ({**SUBNETS, "replica_subnet_ids": PRIVATE, "deletion_protection": True,
-                  "access_logs_bucket": "acme-alb-logs", "waf_acl_arn": WAF, "certificate": CERT}, {}),
+                  "access_logs_bucket": "acme-alb-logs", "waf_acl_arn": WAF, "certificate": CERT, "registry": True},
+                 {}),
 }
 HARDENED_LISTENERS = [{"port": 443, "protocol": "https"}, {"port": 80, "protocol": "http", "redirect_to": 443}]
 

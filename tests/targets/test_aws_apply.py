@@ -66,7 +66,7 @@ AMIS = [
 ]
 
 # Every service the stacks call (and ones a stack may come to call), pointed at the emulator.
-SERVICES = ("acm", "autoscaling", "ec2", "elbv2", "iam", "s3", "sts", "wafv2")
+SERVICES = ("acm", "autoscaling", "ec2", "ecr", "elbv2", "iam", "s3", "sts", "wafv2")
 
 
 def override(endpoint: str) -> dict:

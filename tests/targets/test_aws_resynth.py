@@ -70,7 +70,8 @@ def test_quickstart_twice_keeps_the_state_and_plans_an_update(tmp_path, moto_end
     apply = tf(stack, tf_env, "apply", "-input=false", "-auto-approve")
     assert apply.returncode == 0, apply.stderr + apply.stdout[-3000:]
     applied = json.loads((stack / "terraform.tfstate").read_text())["resources"]
-    assert len([r for r in applied if r["mode"] == "managed"]) == 14  # with the model_read policy of targets.aws.model_uri
+    # With the model_read policy of targets.aws.model_uri, the ECR repository (registry) and its image_pull policy.
+    assert len([r for r in applied if r["mode"] == "managed"]) == 16
     kept = snapshot(stack)
     assert {"terraform.tfstate", ".terraform.lock.hcl", "moto_override.tf.json"} <= set(kept)
 

@@ -173,7 +173,7 @@ def test_hardened_cluster_passes_every_gcp_check(options):
     ("us-central1-docker.pkg.dev/acme-ml/vllm:v1", None),  # no repository part: not an Artifact Registry path
 ])
 def test_image_repository_names_the_repository_to_read(image, expected):
-    from targets.gke.cluster import image_repository
+    from targets.gcp.registry import image_repository
     assert image_repository(image) == expected
 
 
