@@ -65,6 +65,7 @@ class Autoscale:
     target: float
     scale_out_delay_s: int
     scale_in_delay_s: int
+    scale_to_zero_after_s: int  # used only with min_replicas 0
 
 
 @dataclasses.dataclass(frozen=True)

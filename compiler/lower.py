@@ -176,7 +176,8 @@ def lower(spec: Spec, emitted: list[str], allocatable: Mapping[str, catalog.Capa
         on_demand_base=hw.on_demand_base,
         min_replicas=low,
         max_replicas=high,
-        autoscale=ir.Autoscale(auto.metric, auto.target, auto.scale_out_delay, auto.scale_in_delay) if auto else None,
+        autoscale=ir.Autoscale(auto.metric, auto.target, auto.scale_out_delay, auto.scale_in_delay,
+                                auto.scale_to_zero_after) if auto else None,
         load_balancer=ir.LoadBalancer(
             public=lb.public,
             allowed_cidrs=tuple(lb.allowed_cidrs),

@@ -180,6 +180,9 @@ class Autoscale(_Model):
         default=60, description="Time to wait after a scale-out before scaling again. Default 60s.")
     scale_in_delay: Seconds = Field(
         default=300, description="Time to wait after scaling before scaling in. Default 5m.")
+    scale_to_zero_after: Seconds = Field(
+        default=900, description="With replicas.min 0: time without requests after which the last replica is "
+        "stopped. Default 15m. Only aws scales to zero (docs/spec.md, 'Scale to zero').")
 
 
 class Replicas(_Model):

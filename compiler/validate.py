@@ -106,9 +106,16 @@ def _replicas(spec: Spec) -> list[Diagnostic]:
     r, out = spec.replicas, []
     if r.max is not None and r.min > r.max:
         out.append(_err("replicas.min", f"replicas.min ({r.min}) must not exceed replicas.max ({r.max})"))
-    if r.autoscale is None and r.max is not None and r.max > r.min:
+    if r.min == 0 and r.autoscale is None:
+        out.append(_err("replicas.min", "replicas.min 0 needs replicas.autoscale (and replicas.max): without a "
+                                        "policy nothing starts a replica, so the service never serves"))
+    elif r.autoscale is None and r.max is not None and r.max > r.min:
         out.append(_warn("replicas.max", f"replicas.max ({r.max}) differs from min ({r.min}) but there is no "
                                          f"autoscale policy: replicas stay fixed at {r.min}"))
+    if r.min > 0 and r.autoscale and "scale_to_zero_after" in r.autoscale.model_fields_set:
+        out.append(_warn("replicas.autoscale.scale_to_zero_after",
+                         f"replicas.autoscale.scale_to_zero_after has no effect: replicas.min is {r.min}, so the "
+                         "service never scales to zero"))
     if r.autoscale and r.autoscale.metric == "cpu_percent" and r.autoscale.target > 100:
         out.append(_err("replicas.autoscale.target",
                         f"replicas.autoscale.target is {r.autoscale.target:g} but cpu_percent is at most 100"))

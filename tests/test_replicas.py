@@ -37,7 +37,9 @@ VM, KUBERNETES = ("aws", "azure", "gcp"), ("kubernetes", "gke", "eks", "aks")
 # num_key_value_heads, max_position_embeddings, torch_dtype), and whether the repository is gated (a license to
 # accept). Llama 3.1 8B/70B and Llama Guard 3 1B (a fine-tuned Llama 3.2 1B): meta-llama's model cards and configs;
 # Mistral 7B Instruct v0.3: mistralai's config; bge-small-en-v1.5: BAAI's config (BERT, 12 heads, 512 positions);
-# Qwen2.5 7B Instruct: Qwen's config (28 heads, 4 key-value heads, 32768 positions; not gated); DistilBERT SST-2:
+# Qwen2.5 7B Instruct: Qwen's config (28 heads, 4 key-value heads, 32768 positions; not gated), Qwen2.5 1.5B Instruct
+# likewise (12 heads, 2 key-value heads, 32768 positions; the Qwen2.5-Coder-1.5B model card gives the same 12 Q / 2 KV
+# heads); DistilBERT SST-2:
 # distilbert's config (n_heads 12, 512 positions; float32).
 MODELS = {
     "llama-3.1-70b-instruct": ({"num_attention_heads": 64, "num_key_value_heads": 8,
@@ -52,6 +54,8 @@ MODELS = {
                           False),
     "qwen2.5-7b-instruct": ({"num_attention_heads": 28, "num_key_value_heads": 4,
                              "max_position_embeddings": 32768, "torch_dtype": "bfloat16"}, False),
+    "qwen2.5-1.5b-instruct": ({"num_attention_heads": 12, "num_key_value_heads": 2,
+                               "max_position_embeddings": 32768, "torch_dtype": "bfloat16"}, False),
     "distilbert-base-uncased-finetuned-sst-2-english": (
         {"num_attention_heads": 12, "max_position_embeddings": 512, "torch_dtype": "float32"}, False),
 }

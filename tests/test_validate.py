@@ -27,6 +27,13 @@ def test_minimal_spec_is_clean():
                                  "replicas stay fixed at 1")),
     ({"replicas": {"min": 1, "max": 3, "autoscale": {"metric": "cpu_percent", "target": 150}}},
      ("error", "replicas.autoscale.target", "replicas.autoscale.target is 150 but cpu_percent is at most 100")),
+    ({"replicas": {"min": 0, "max": 2}},
+     ("error", "replicas.min", "replicas.min 0 needs replicas.autoscale (and replicas.max): without a policy nothing "
+                               "starts a replica, so the service never serves")),
+    ({"replicas": {"min": 1, "max": 3, "autoscale": {"metric": "cpu_percent", "target": 50,
+                                                     "scale_to_zero_after": "10m"}}},
+     ("warning", "replicas.autoscale.scale_to_zero_after", "replicas.autoscale.scale_to_zero_after has no effect: "
+                                                           "replicas.min is 1, so the service never scales to zero")),
     ({"probes": {"readiness": {"interval": 5, "timeout": 5}}},
      ("error", "probes.readiness.timeout", "probes.readiness.timeout (5s) must be less than "
                                            "probes.readiness.interval (5s)")),

@@ -6,8 +6,7 @@ from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery, startup
 from targets.aws import registry, resources
-from targets.base import (Limit, check_limits, check_scale_to_zero, error, label_errors, on_machine, unpulled_image,
-                          warning)
+from targets.base import Limit, check_limits, error, label_errors, on_machine, unpulled_image, warning
 
 _TG_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"
 _LB_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html"
@@ -50,14 +49,16 @@ LIMITS = (
 # ALB health-check matchers accept HTTP codes 200-499 only (API_Matcher.html).
 _MATCHER_RANGE = (200, 499)
 
-SCALE_TO_ZERO = ("an autoscaling group at zero replicas has no target for the load balancer to count requests "
-                 "against, so target tracking never scales it out again")
+# replicas.autoscale.scale_to_zero_after is the idle alarm's count of one-minute periods (targets/aws/resources.py),
+# and "EvaluationPeriods multiplied by Period cannot be more than 86,400 seconds" (_ALARM_DOC).
+_ALARM_DOC = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html"
+IDLE_RANGE_S = (60, 86400)
 
 
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything this target cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("aws", service, LIMITS)
-    out += check_scale_to_zero("aws", service, SCALE_TO_ZERO)
+    out += _check_scale_to_zero(service)
     for part in service.readiness.success_codes.replace("-", ",").split(","):
         if not _MATCHER_RANGE[0] <= int(part) <= _MATCHER_RANGE[1]:
             out.append(error("aws", "probes.readiness.success_codes",
@@ -77,6 +78,28 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
         out.append(warning("aws", "probes.liveness",
                            "probes.liveness has no separate check on EC2: the autoscaling group replaces "
                            "replicas that fail the readiness check (health_check_type ELB)"))
+    return out
+
+
+def _check_scale_to_zero(service: ir.Service) -> list[Diagnostic]:
+    """replicas.min 0: the idle period in whole minutes within the alarm's range, and the cold start as a warning."""
+    if service.min_replicas != 0 or service.autoscale is None:
+        return []
+    path, idle = "replicas.autoscale.scale_to_zero_after", service.autoscale.scale_to_zero_after_s
+    low, high = IDLE_RANGE_S
+    if idle % 60 or not low <= idle <= high:
+        return [error("aws", path, f"{path} is {idle}s; the idle alarm counts whole minutes, so it must be a "
+                                   f"multiple of 60s within {low}-{high}s (see {_ALARM_DOC})")]
+    out = [warning("aws", "replicas.min",
+                   f"replicas.min: 0 scales to zero: after {idle}s without a request the group stops its last "
+                   "replica; the next requests get 503 from the load balancer and start one, which serves only once "
+                   "it has booted, pulled the image and the model and passed its readiness check (minutes for a GPU "
+                   "replica): clients must retry until then")]
+    if idle < service.initial_delay_s:
+        out.append(warning("aws", path,
+                           f"{path} ({idle}s) is shorter than probes.readiness.initial_delay "
+                           f"({service.initial_delay_s}s): a replica started by one request may be stopped before "
+                           "it is ready, unless requests keep coming"))
     return out
 
 

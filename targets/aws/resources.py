@@ -47,6 +47,8 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
                              grants)
     if service.autoscale:
         _scaling_policy(stack, service, asg, lb, group)
+    if service.min_replicas == 0:
+        _scale_to_zero(stack, service, asg, lb)
     output_endpoint(stack, service, lb.dns_name)
 
 
@@ -292,3 +294,55 @@ def _scaling_policy(stack, service: ir.Service, asg, lb, group) -> None:
                   "target_value": auto.target * METRIC_SCALE[auto.metric],
                   "predefined_metric_specification": {"predefined_metric_type": METRIC[auto.metric],
                                                       "resource_label": label}})
+
+
+# Scale to zero (replicas.min 0; docs/targets/aws.md "Scale to zero"). With no replica the target group has no
+# registered target, so the load balancer answers every request itself with 503 and counts it in
+# HTTPCode_ELB_503_Count; RequestCount counts only requests for which it could choose a target, and neither is
+# published while no request arrives (_ALB_METRICS_DOC). Target tracking cannot leave zero (its metric has no data
+# there) and never takes the group to zero itself (it sets ceil(replicas x metric / target), at least 1 while any
+# request reaches a replica, and does nothing without data), so two alarms drive the edges: 503s start one replica,
+# an idle period stops the last.
+_ALB_METRICS_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html"
+_SIMPLE_SCALING_DOC = "https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-scaling-simple-step.html"
+ALARM_PERIOD_S = 60  # ALB metrics are published per minute
+
+
+def _alb_metric(lb, name: str) -> dict:
+    return {"namespace": "AWS/ApplicationELB", "metric_name": name, "dimensions": {"LoadBalancer": lb.arn_suffix},
+            "period": ALARM_PERIOD_S, "stat": "Sum"}
+
+
+def _scale_to_zero(stack, service: ir.Service, asg, lb) -> None:
+    """A replica started by the load balancer's 503s, and the group set to zero after scale_to_zero_after without a
+    request. After a simple scaling activity the group waits out that policy's cooldown before any simple scaling
+    again (_SIMPLE_SCALING_DOC): one replica per probes.readiness.initial_delay, the time a replica gets to boot,
+    while 503s go on; none after a stop, so the next request starts a replica at once."""
+    start = stack.add("aws_autoscaling_policy", "start_policy", name=resource_name(service, "start"),
+                      autoscaling_group_name=asg.name, policy_type="SimpleScaling",
+                      adjustment_type="ChangeInCapacity", scaling_adjustment=1, cooldown=service.initial_delay_s)
+    stack.add("aws_cloudwatch_metric_alarm", "start_alarm", alarm_name=resource_name(service, "requests-refused"),
+              alarm_description="Requests the load balancer answered with 503 (no replica registered): start one",
+              namespace="AWS/ApplicationELB", metric_name="HTTPCode_ELB_503_Count",
+              dimensions={"LoadBalancer": lb.arn_suffix}, statistic="Sum", period=ALARM_PERIOD_S,
+              evaluation_periods=1, comparison_operator="GreaterThanThreshold", threshold=0,
+              treat_missing_data="notBreaching",  # no data: no 503 in that minute
+              alarm_actions=[start.arn])
+    stop = stack.add("aws_autoscaling_policy", "stop_policy", name=resource_name(service, "stop"),
+                     autoscaling_group_name=asg.name, policy_type="SimpleScaling",
+                     adjustment_type="ExactCapacity", scaling_adjustment=0,
+                     cooldown=0)  # not the group's default 300 s: that would hold off the next start as long
+    minutes = service.autoscale.scale_to_zero_after_s // ALARM_PERIOD_S
+    stack.add("aws_cloudwatch_metric_alarm", "idle_alarm", alarm_name=resource_name(service, "idle"),
+              alarm_description="No request (served or refused) for replicas.autoscale.scale_to_zero_after: stop "
+                                "every replica",
+              evaluation_periods=minutes, datapoints_to_alarm=minutes,
+              comparison_operator="LessThanOrEqualToThreshold", threshold=0,
+              # The load balancer publishes nothing while no request arrives, so a minute without data is idle.
+              treat_missing_data="breaching",
+              metric_query=[
+                  {"id": "requests", "expression": "FILL(served, 0) + FILL(refused, 0)",
+                   "label": "Requests per minute", "return_data": True},
+                  {"id": "served", "metric": [_alb_metric(lb, "RequestCount")], "return_data": False},
+                  {"id": "refused", "metric": [_alb_metric(lb, "HTTPCode_ELB_503_Count")], "return_data": False}],
+              alarm_actions=[stop.arn])

@@ -103,9 +103,16 @@ IMAGES = {
     ("cpu", "arm64"): ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-arm64", "latest"),
 }
 
-SCALE_TO_ZERO = ("Azure autoscale rules read metrics of running replicas (Percentage CPU of the scale set, requests "
-                 "per healthy host of the gateway); at zero replicas there is nothing to measure, so no rule scales "
-                 "out again")
+# Why no rule can start the first replica on a request: an autoscale rule compares one metric with a threshold,
+# whatever the instance count (https://learn.microsoft.com/en-us/azure/azure-monitor/autoscale/
+# autoscale-understanding-settings); Percentage CPU and the gateway's AvgRequestCountPerHealthyHost
+# need running replicas, and the gateway publishes no metric while no request flows (_AGW_METRICS_DOC). A rule on the
+# gateway's 5xx responses (what it answers with no backend) would also add replicas for a replica's own errors.
+_AGW_METRICS_DOC = "https://learn.microsoft.com/en-us/azure/application-gateway/application-gateway-metrics"
+SCALE_TO_ZERO = ("an autoscale rule compares one metric with a threshold, whatever the instance count, and no metric "
+                 "tells requests waiting at zero replicas apart: Percentage CPU and the gateway's requests per healthy "
+                 "host need running replicas, and the gateway publishes nothing while no request flows (see "
+                 f"{_AGW_METRICS_DOC})")
 
 
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:

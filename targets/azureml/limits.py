@@ -48,7 +48,8 @@ MAX_INSTANCES = 50  # instances per deployment, raisable by a support request
 REQUEST_TIMEOUT_S = 180
 
 SCALE_TO_ZERO = ("a managed online deployment runs at least one instance (its instance count and the autoscale "
-                 "minimum are at least 1); Azure ML has no scale to zero for managed online endpoints")
+                 "minimum are at least 1); Azure ML has no scale to zero for managed online endpoints, and a compute "
+                 "cluster that scales to 0 nodes runs jobs and batch endpoints, not an online endpoint")
 
 # Every size of "Managed online endpoints SKU list" (lower case: the list writes them in capitals). The catalog file
 # azureml.csv holds the priced subset that selection picks from; an instance type given in

@@ -95,7 +95,8 @@ DEFAULT_REQUESTS = {False: (1, 2), True: (2, 8)}
 LIVENESS_INTERVAL_S, LIVENESS_FAILURES = 30, 5
 
 SCALE_TO_ZERO = ("an HPA's minReplicas 0 needs the alpha feature gate HPAScaleToZero and an Object or External "
-                 f"metric (see {_HPA_DOC})")
+                 f"metric (see {_HPA_DOC}), and while no pod runs nothing holds the requests: that takes a scaler "
+                 "with a request proxy in the cluster, such as the KEDA HTTP add-on, which infc does not emit")
 
 
 

@@ -42,6 +42,10 @@ def readiness(**values) -> dict:
     return {"readiness": {"interval": 30, "timeout": 5, **values}}
 
 
+def zero(**autoscale) -> dict:
+    return {"min": 0, "max": 4, "autoscale": {"metric": "requests_per_replica", "target": 2, **autoscale}}
+
+
 DOC = aws_limits._TG_DOC
 LIMIT_CASES = [
     # (spec overrides, expected error or None)
@@ -70,8 +74,16 @@ LIMIT_CASES = [
     ({"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50, "scale_in_delay": "16m"}}},
      f"aws: replicas.autoscale.scale_in_delay is 960s; the scale-in delay of an EC2 target-tracking policy must be "
      f"0-900s (see {aws_limits._TT_DOC})"),
-    ({"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}},
-     f"aws: replicas.min: 0 is not supported: {aws.SCALE_TO_ZERO}; use min: 1"),
+    # Scale to zero: the idle alarm's one-minute periods, at most one day of them (targets/aws/limits.py).
+    ({"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}}, None),
+    ({"replicas": zero(scale_to_zero_after="1m")}, None),
+    ({"replicas": zero(scale_to_zero_after="24h")}, None),
+    ({"replicas": zero(scale_to_zero_after="90s")}, f"aws: replicas.autoscale.scale_to_zero_after is 90s; the idle alarm counts whole minutes, so it must be a "
+     f"multiple of 60s within 60-86400s (see {aws_limits._ALARM_DOC})"),
+    ({"replicas": zero(scale_to_zero_after="30s")}, f"aws: replicas.autoscale.scale_to_zero_after is 30s; the idle alarm counts whole minutes, so it must be a "
+     f"multiple of 60s within 60-86400s (see {aws_limits._ALARM_DOC})"),
+    ({"replicas": zero(scale_to_zero_after="1441m")}, f"aws: replicas.autoscale.scale_to_zero_after is 86460s; the idle alarm counts whole minutes, so it must be a "
+     f"multiple of 60s within 60-86400s (see {aws_limits._ALARM_DOC})"),
 ]
 
 
@@ -113,6 +125,69 @@ def test_request_autoscaling_is_per_minute_on_the_alb_metric(synthesized):
     assert config["target_value"] == 4 * 60  # spec: 4 requests/s per replica; ALB metric counts per minute
     assert config["predefined_metric_specification"]["predefined_metric_type"] == "ALBRequestCountPerTarget"
     assert policy["estimated_instance_warmup"] == 900
+
+
+def test_scale_to_zero_starts_on_refused_requests_and_stops_when_idle(synthesized):
+    """examples/dev-scale-to-zero.yaml (0..4, scale_to_zero_after 30m, initial_delay 10m). At zero the ALB answers
+    503 itself and counts it in HTTPCode_ELB_503_Count, while RequestCount counts only requests it found a target
+    for; neither is published without requests (ALB CloudWatch metrics page, targets/aws/resources.py)."""
+    doc = stack(synthesized, "dev-chat-aws")["resource"]
+    asg = doc["aws_autoscaling_group"]["autoscaling_group"]
+    assert (asg["min_size"], asg["max_size"]) == (0, 4) and "desired_capacity" not in asg
+    policies, alarms = doc["aws_autoscaling_policy"], doc["aws_cloudwatch_metric_alarm"]
+    lb = {"LoadBalancer": "${aws_lb.load_balancer.arn_suffix}"}
+    start, stop = policies["start_policy"], policies["stop_policy"]
+    assert {k: start[k] for k in ("policy_type", "adjustment_type", "scaling_adjustment", "cooldown")} == {
+        "policy_type": "SimpleScaling", "adjustment_type": "ChangeInCapacity", "scaling_adjustment": 1,
+        "cooldown": 600}  # one more replica per initial_delay while 503s go on
+    assert {k: stop[k] for k in ("policy_type", "adjustment_type", "scaling_adjustment", "cooldown")} == {
+        "policy_type": "SimpleScaling", "adjustment_type": "ExactCapacity", "scaling_adjustment": 0,
+        "cooldown": 0}  # the group's default cooldown would hold off the next start
+    for policy in (start, stop):
+        assert policy["autoscaling_group_name"] == "${aws_autoscaling_group.autoscaling_group.name}"
+    refused = alarms["start_alarm"]
+    assert {k: refused[k] for k in ("namespace", "metric_name", "dimensions", "statistic", "period",
+                                    "evaluation_periods", "comparison_operator", "threshold", "treat_missing_data",
+                                    "alarm_actions")} == {
+        "namespace": "AWS/ApplicationELB", "metric_name": "HTTPCode_ELB_503_Count", "dimensions": lb,
+        "statistic": "Sum", "period": 60, "evaluation_periods": 1, "comparison_operator": "GreaterThanThreshold",
+        "threshold": 0, "treat_missing_data": "notBreaching",
+        "alarm_actions": ["${aws_autoscaling_policy.start_policy.arn}"]}
+    idle = alarms["idle_alarm"]
+    assert (idle["evaluation_periods"], idle["datapoints_to_alarm"]) == (30, 30)  # 30m of one-minute periods
+    assert (idle["comparison_operator"], idle["threshold"], idle["treat_missing_data"]) == (
+        "LessThanOrEqualToThreshold", 0, "breaching")  # no data from the ALB is no request
+    assert idle["alarm_actions"] == ["${aws_autoscaling_policy.stop_policy.arn}"]
+    queries = {q["id"]: q for q in idle["metric_query"]}
+    assert queries["requests"]["expression"] == "FILL(served, 0) + FILL(refused, 0)"
+    assert [q["id"] for q in idle["metric_query"] if q["return_data"]] == ["requests"]
+    for name, metric in (("served", "RequestCount"), ("refused", "HTTPCode_ELB_503_Count")):
+        assert queries[name]["metric"] == [{"namespace": "AWS/ApplicationELB", "metric_name": metric,
+                                            "dimensions": lb, "period": 60, "stat": "Sum"}]
+    # target tracking stays: it scales 1..4 on requests per replica and has no data at zero
+    assert policies["scaling_policy"]["policy_type"] == "TargetTrackingScaling"
+
+
+def test_scale_to_zero_only_at_min_zero(synthesized):
+    """A stack with replicas.min 1 has no start/stop alarms."""
+    doc = stack(synthesized, "llama70b-aws")["resource"]
+    assert "aws_cloudwatch_metric_alarm" not in doc
+    assert set(doc["aws_autoscaling_policy"]) == {"scaling_policy"}
+
+
+def test_scale_to_zero_warns_of_the_cold_start():
+    spec = Spec.model_validate(spec_dict(replicas=zero(scale_to_zero_after="5m")))
+    service, _ = lower(spec, ["aws"])
+    found = [(d.severity, d.path, d.message) for d in aws.check(service, service.target("aws"))]
+    assert ("warning", ("replicas", "min"),
+            "aws: replicas.min: 0 scales to zero: after 300s without a request the group stops its last replica; the "
+            "next requests get 503 from the load balancer and start one, which serves only once it has booted, "
+            "pulled the image and the model and passed its readiness check (minutes for a GPU replica): clients "
+            "must retry until then") in found
+    assert ("warning", ("replicas", "autoscale", "scale_to_zero_after"),
+            "aws: replicas.autoscale.scale_to_zero_after (300s) is shorter than probes.readiness.initial_delay "
+            "(600s): a replica started by one request may be stopped before it is ready, unless requests keep "
+            "coming") in found
 
 
 def test_asg_uses_elb_health_and_initial_delay(synthesized):

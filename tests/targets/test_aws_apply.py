@@ -49,6 +49,9 @@ GAPS = {
     ("aws_autoscaling_policy.scaling_policy", "predictive_scaling_configuration"):
         "moto stores PredictiveScalingConfiguration as {} when none is given and returns it, which the provider "
         "reads as one empty block (moto/autoscaling/responses.py put_scaling_policy)",
+    # The scale-to-zero policies of a replicas.min 0 stack (examples/dev-scale-to-zero.yaml), read back the same way.
+    **{(f"aws_autoscaling_policy.{policy}", attribute): f"as aws_autoscaling_policy.scaling_policy.{attribute}"
+       for policy in ("start_policy", "stop_policy") for attribute in ("enabled", "predictive_scaling_configuration")},
 }
 
 # The default images the stacks look up (owner and name pattern: targets.aws.IMAGES), as AWS and Canonical name
@@ -66,7 +69,7 @@ AMIS = [
 ]
 
 # Every service the stacks call (and ones a stack may come to call), pointed at the emulator.
-SERVICES = ("acm", "autoscaling", "ec2", "ecr", "elbv2", "iam", "s3", "sts", "wafv2")
+SERVICES = ("acm", "autoscaling", "cloudwatch", "ec2", "ecr", "elbv2", "iam", "s3", "sts", "wafv2")
 
 
 def override(endpoint: str) -> dict:

@@ -78,7 +78,9 @@ LIMIT_CASES = [
     (GKE, {"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}},
      "gke: replicas.min: 0 is not supported: an HPA's minReplicas 0 needs the alpha feature gate HPAScaleToZero and an "
      "Object or External metric (see https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/"
-     "horizontal-pod-autoscaler-v2/); use min: 1"),
+     "horizontal-pod-autoscaler-v2/), and while no pod runs nothing holds the requests: that takes a scaler with a "
+     "request proxy in the cluster, such as the KEDA HTTP add-on, which infc does not emit; use min: 1, or the aws "
+     "target, which scales to zero"),
     (GKE, {"metadata": {"name": "svc", "labels": {"Team": "ml"}}},
      f"gke: label key 'Team' is not a Google Cloud label key: 1-63 lowercase letters, digits, '_' or '-', starting "
      f"with a letter (see {gcp_limits._LABEL_DOC})"),

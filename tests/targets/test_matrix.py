@@ -47,7 +47,7 @@ ROWS = [
      {"aws": "ok", "azure": "whole number of minutes", "gcp": "ok", "kubernetes": "ok",
       "azureml": "ok", "gke": "ok", "eks": "ok", "aks": "240-1800s"}),
     ("scale to zero", {"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}},
-     dict.fromkeys(TARGETS, "replicas.min: 0 is not supported")),
+     {**dict.fromkeys(TARGETS, "replicas.min: 0 is not supported"), "aws": "ok"}),
     ("scale-in delay 20m",
      {"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50, "scale_in_delay": "20m"}}},
      {"aws": "must be 0-900s", "azure": "ok", "gcp": "ok", "kubernetes": "ok",
