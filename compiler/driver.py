@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 
 import targets as backends
-from compiler import ir, lower, validate
+from compiler import ir, lower, validate, variants
 from compiler.errors import CompileError, Diagnostic, Loc
 from compiler.loader import Document, load_file, load_text
 from compiler.parse import parse
@@ -39,6 +39,11 @@ def shown(doc: Document, diags: list[Diagnostic]) -> list[Diagnostic]:
     errors = {(d.path, subject(d)) for d in diags if d.severity == "error" and d.path}
     return [d for d in diags if d.severity != "warning" or not d.path
             or ((d.always or tuple(d.path) in doc.values) and (d.path, subject(d)) not in errors)]
+
+
+def _hardware(path: tuple) -> bool:
+    """Whether `path` is in the hardware section or a variant's."""
+    return path[:1] == ("hardware",) or (path[:1] == ("variants",) and path[2:3] == ("hardware",))
 
 
 def _emitted(named: list[str], only: list[str] | None) -> list[str]:
@@ -106,13 +111,17 @@ def _compile(sources: list[tuple[str, Callable[[], list[Document]]]], only: list
             found = validate.check(spec, emitted)
             # Lower even when other rules failed, so target limits are reported in the same run; only a
             # broken hardware section stops here, since instance selection would repeat its error.
-            if not any(d.severity == "error" and d.path[:1] == ("hardware",) for d in found):
+            if not any(d.severity == "error" and _hardware(d.path) for d in found):
                 capacity = {name: backends.backend(name).allocatable for name in emitted
                             if hasattr(backends.backend(name), "allocatable")}
                 service, lowered = lower.lower(spec, emitted, capacity)
                 found += lowered
                 for target in service.targets if service else ():
                     found += backends.backend(target.name).check(service, target)
+                    for index, variant in enumerate(service.variants if service else ()):
+                        own = variant.service.target(target.name)
+                        found += variants.relocate(backends.backend(target.name).check(variant.service, own), index,
+                                                   spec.variants[index], found)
                 if service and service.targets and not any(d.severity == "error" for d in found):
                     warned = tuple(d for d in _located(doc, shown(doc, found)) if d.severity == "warning")
                     compiled.append(Compiled(doc, service, warned))

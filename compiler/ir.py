@@ -143,6 +143,9 @@ class Service:
     initial_delay_s: int
     liveness: Liveness | None
     targets: tuple[Target, ...]
+    # Weighted variants (spec `variants`): each a whole one-version service of its own; the service's other fields
+    # are the sections the variants share (name, port, probes, load balancer) and their defaults. Empty: one version.
+    variants: tuple[Variant, ...] = ()
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -152,3 +155,13 @@ class Service:
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One version of the service behind the shared endpoint: its name, its percent of requests, and the
+    one-version service it runs (its own machines, replicas and autoscaling per target)."""
+
+    name: str
+    weight: int
+    service: Service

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from compiler import catalog, ir
+from compiler import catalog, ir, variants
 from compiler.errors import Diagnostic, suggest
 from compiler.spec import Spec
 
@@ -193,4 +193,13 @@ def lower(spec: Spec, emitted: list[str], allocatable: Mapping[str, catalog.Capa
                              live.failure_threshold) if live else None,
         targets=tuple(targets),
     )
-    return service, diagnostics
+    if not spec.variants:
+        return service, diagnostics
+    found = []
+    for index, variant in enumerate(spec.variants):
+        one, problems = lower(variants.spec_of(spec, variant), emitted, allocatable)
+        diagnostics += variants.relocate(problems, index, variant, diagnostics)
+        found.append(ir.Variant(variant.name, variant.weight, one) if one else None)
+    if None in found:
+        return None, diagnostics
+    return dataclasses.replace(service, variants=tuple(found)), diagnostics

@@ -192,6 +192,33 @@ class Replicas(_Model):
         default=None, description="Autoscaling policy. Absent: fixed at min (then min should equal max).")
 
 
+VARIANT_NAME = r"^[a-z][a-z0-9]{0,7}$"
+
+
+class Variant(_Model):
+    """One version of the service behind the shared endpoint, with its share of the requests (variants)."""
+
+    name: str = Field(
+        pattern=VARIANT_NAME,
+        description="Variant name, 1-8 lowercase letters and digits, starting with a letter (e.g. stable, canary). "
+        "It suffixes the names of the variant's own resources, so renaming a variant replaces its replicas.")
+    weight: int = Field(
+        ge=0, le=100, description="Percent of requests the variant gets: whole numbers, the variants' weights sum to "
+        "100. 0 keeps the variant's replicas running without traffic.")
+    image: ImageRef | None = Field(default=None, description="Replaces model.image for this variant.")
+    args: list[Arg] | None = Field(
+        default=None, description=f"Replaces model.args for this variant, {LITERAL}.")
+    env: mapping(EnvName, ScalarLine) | None = Field(
+        default=None, description="Variables added to model.env for this variant (a name in both takes this value), "
+        f"{LITERAL}.")
+    uri: ModelUri | None = Field(default=None, description="Replaces model.uri for this variant.")
+    hardware: Hardware | None = Field(
+        default=None, description="Replaces the whole hardware section for this variant's replicas.")
+    replicas: Replicas | None = Field(
+        default=None, description="Replaces the whole replicas section for this variant (its own bounds and "
+        "autoscaling).")
+
+
 class Listener(_Model):
     port: int = Field(ge=1, le=65535, description="Port the load balancer listens on.")
     protocol: Literal["http", "https"] = Field(
@@ -541,3 +568,10 @@ class Spec(_Model):
     load_balancer: LoadBalancer = Field(default_factory=LoadBalancer, description="How clients reach the replicas.")
     probes: Probes = Field(default_factory=Probes, description="Health checks of the replicas.")
     targets: Targets = Field(description="Which backends to emit, each with its placement settings.")
+    variants: list[Variant] = Field(
+        default_factory=list, max_length=5,
+        description="Two to five versions of the service behind the one endpoint, each with a whole-percent weight "
+        "(summing to 100) and what differs from the sections above (image, args, env, uri, hardware, replicas); "
+        "each runs its own replicas, probed and autoscaled separately. Changing only weights changes only the traffic "
+        "split. Targets that cannot split traffic by weight refuse variants (docs/spec.md, 'Variants'). Default: "
+        "none, one version.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler import catalog
+from compiler import catalog, variants
 from compiler.errors import Diagnostic, suggest
 from compiler.ir import MODEL_DIR
 from compiler.spec import SecretRefs, Spec
@@ -30,9 +30,13 @@ def _warn(path: str, message: str) -> Diagnostic:
 
 
 def check(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
-    """Every cross-field problem of `spec` when compiled for the `emitted` targets."""
-    return [*_hardware(spec, emitted), *_replicas(spec), *_probes(spec), *_listeners(spec, emitted), *_model(spec),
-            *_secrets(spec, emitted), *_delivery(spec, emitted), *_backends(spec, emitted)]
+    """Every cross-field problem of `spec` when compiled for the `emitted` targets, and of each variant's spec."""
+    out = [*_hardware(spec, emitted), *_replicas(spec), *_probes(spec), *_listeners(spec, emitted), *_model(spec),
+           *_secrets(spec, emitted), *_delivery(spec, emitted), *_backends(spec, emitted),
+           *variants.check(spec, emitted)]
+    for index, variant in enumerate(spec.variants):
+        out += variants.relocate(check(variants.spec_of(spec, variant), emitted), index, variant, out)
+    return out
 
 
 def accelerator_error(name: str) -> str | None:

@@ -66,6 +66,18 @@ def check_scale_to_zero(target: str, service: ir.Service, reason: str) -> list[D
     return []
 
 
+def check_variants(target: str, service: ir.Service, reason: str) -> list[Diagnostic]:
+    """The error for variants on a target that cannot split requests by weight, `reason` saying why."""
+    if service.variants:
+        where = f"; the targets that split requests by weight are {', '.join(VARIANT_TARGETS)}" * bool(VARIANT_TARGETS)
+        return [error(target, "variants", f"variants are not supported on {target}: {reason}{where}")]
+    return []
+
+
+# The targets whose load balancer splits requests between variants by weight (docs/spec.md, "Variants").
+VARIANT_TARGETS: tuple[str, ...] = ()
+
+
 def output_endpoint(stack, service: ir.Service, host) -> None:
     """Output `endpoint`: URL of the first serving listener (https preferred), the port omitted where default."""
     serving = sorted(service.load_balancer.serving, key=lambda x: (x.protocol != "https", x.port))[0]

@@ -13,9 +13,9 @@ from compiler.errors import Diagnostic
 from targets import delivery
 from targets.azure import site as azure_site
 from targets.azure.registry import unnamed_registry
-from targets.base import Limit, check_limits, error, fallback_refused, on_demand_base_refused, warning
+from targets.base import Limit, check_limits, check_variants, error, fallback_refused, on_demand_base_refused, warning
 from targets.kubernetes import cluster
-from targets.kubernetes.limits import check_workload
+from targets.kubernetes.limits import KUBERNETES_VARIANTS, check_workload
 
 _AKS_DOC = "https://learn.microsoft.com/en-us/azure/aks/"
 _RESERVED_DOC = _AKS_DOC + "node-resource-reservations"
@@ -90,6 +90,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     http, https = serves_http(service), has_https(service)
     out = check_workload(service, "aks", workload_settings(service, target), ingress=False, node_disk=True,
                          idle_timeout=True)
+    out += check_variants("aks", service, KUBERNETES_VARIANTS)
     out += delivery.check("aks", service, target)
     out += check_limits("aks", service, LIMITS)
     out += azure_site.check_tags("aks", service)

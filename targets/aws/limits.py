@@ -6,7 +6,7 @@ from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery, startup
 from targets.aws import registry, resources
-from targets.base import Limit, check_limits, error, label_errors, on_machine, unpulled_image, warning
+from targets.base import Limit, check_limits, check_variants, error, label_errors, on_machine, unpulled_image, warning
 
 _TG_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"
 _LB_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html"
@@ -58,6 +58,7 @@ IDLE_RANGE_S = (60, 86400)
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything this target cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("aws", service, LIMITS)
+    out += check_variants("aws", service, "infc does not yet split requests between variants here")
     out += _check_scale_to_zero(service)
     for part in service.readiness.success_codes.replace("-", ",").split(","):
         if not _MATCHER_RANGE[0] <= int(part) <= _MATCHER_RANGE[1]:

@@ -10,8 +10,8 @@ from targets import delivery, startup
 from targets.azure import gateway
 from targets.azure.registry import unnamed_registry
 from targets.azure import site as azure_site
-from targets.base import (Limit, check_limits, check_scale_to_zero, error, fallback_refused, on_demand_base_refused,
-                          unpulled_image, warning)
+from targets.base import (Limit, check_limits, check_scale_to_zero, check_variants, error, fallback_refused,
+                          on_demand_base_refused, unpulled_image, warning)
 
 # The replicas are a uniform scale set: one VM size, one priority. Several sizes, and a Regular/Spot mix, belong to
 # scale sets in Flexible orchestration (instance mix, Spot Priority Mix), a different resource infc does not emit:
@@ -115,9 +115,14 @@ SCALE_TO_ZERO = ("an autoscale rule compares one metric with a threshold, whatev
                  f"{_AGW_METRICS_DOC})")
 
 
+_NO_WEIGHTS = ("an Application Gateway routing rule and a Standard Load Balancer rule each send requests to one "
+               "backend pool, with no weights between pools")
+
+
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything this target cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("azure", service, LIMITS)
+    out += check_variants("azure", service, _NO_WEIGHTS)
     out += check_limits("azure", service, HEALTH_EXTENSION_LIMITS)
     out += check_scale_to_zero("azure", service, SCALE_TO_ZERO)
     out += azure_site.check_tags("azure", service)

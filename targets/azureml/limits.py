@@ -7,8 +7,8 @@ from compiler.errors import Diagnostic, suggest
 from compiler.ir import MODEL_DIR
 from targets import delivery
 from targets.azure import site as azure_site
-from targets.base import (Limit, check_limits, check_scale_to_zero, error, fallback_refused, on_demand_base_refused,
-                          warning)
+from targets.base import (Limit, check_limits, check_scale_to_zero, check_variants, error, fallback_refused,
+                          on_demand_base_refused, warning)
 
 _ML_DOCS = "https://learn.microsoft.com/en-us/azure/machine-learning"
 _LIMITS_DOC = f"{_ML_DOCS}/how-to-manage-quotas#azure-machine-learning-online-endpoints-and-batch-endpoints"
@@ -69,6 +69,7 @@ SUPPORTED_SIZES = frozenset(f"standard_{s}" for s in (
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything a managed online endpoint cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("azureml", service, LIMITS)
+    out += check_variants("azureml", service, "infc does not yet split requests between variants here")
     out += check_scale_to_zero("azureml", service, SCALE_TO_ZERO)
     out += azure_site.check_tags("azureml", service, max_key=128)  # the workspace's storage account takes them
     out += _check_name(service)

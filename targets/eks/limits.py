@@ -13,9 +13,10 @@ from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery
 from targets.aws import limits as aws_limits
-from targets.base import Limit, check_limits, error, fallback_refused, label_errors, on_demand_base_refused, warning
+from targets.base import (Limit, check_limits, check_variants, error, fallback_refused, label_errors,
+                          on_demand_base_refused, warning)
 from targets.kubernetes import cluster
-from targets.kubernetes.limits import check_workload
+from targets.kubernetes.limits import KUBERNETES_VARIANTS, check_workload
 
 _EKS_DOC = "https://docs.aws.amazon.com/eks/latest/userguide/"
 _AMI_DOC = _EKS_DOC + "ml-eks-optimized-ami.html"
@@ -102,6 +103,7 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything EKS cannot express, as errors naming field and range. No CDK needed."""
     out = check_workload(service, "eks", workload_settings(service, target), ingress=False, node_disk=True,
                          idle_timeout=True)
+    out += check_variants("eks", service, KUBERNETES_VARIANTS)
     out += delivery.check("eks", service, target)
     out += label_errors("eks", values.aws_tag_problems(list(service.labels), ()))
     out += aws_limits.check_model_uri("eks", target)

@@ -7,7 +7,7 @@ import ipaddress
 from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery, startup
-from targets.base import (Limit, args_differ, check_limits, check_scale_to_zero, error, label_errors,
+from targets.base import (Limit, args_differ, check_limits, check_scale_to_zero, check_variants, error, label_errors,
                           on_demand_base_refused, unpulled_image, warning)
 
 _HC_DOC = "https://cloud.google.com/load-balancing/docs/health-check-concepts"
@@ -92,6 +92,7 @@ ALL_IPV4 = "0.0.0.0/0"
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything this target cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("gcp", service, LIMITS)
+    out += check_variants("gcp", service, "infc does not yet split requests between variants here")
     out += check_scale_to_zero("gcp", service, SCALE_TO_ZERO)
     out += check_labels("gcp", service)
     out += _check_model_uri(target)

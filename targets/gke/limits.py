@@ -10,12 +10,12 @@ import re
 from compiler import ir
 from compiler.errors import Diagnostic
 from targets import delivery
-from targets.base import Limit, check_limits, error, fallback_refused, on_demand_base_refused, warning
+from targets.base import Limit, check_limits, check_variants, error, fallback_refused, on_demand_base_refused, warning
 from targets.gcp import limits as gcp_limits
 from targets.gcp.limits import SUCCESS_CODE, check_labels, gpu_kind
 from targets.kubernetes import cluster
 from targets.kubernetes.cluster import tiered
-from targets.kubernetes.limits import check_workload, source_family_problems
+from targets.kubernetes.limits import KUBERNETES_VARIANTS, check_workload, source_family_problems
 
 _GKE_DOC = "https://cloud.google.com/kubernetes-engine/docs/"
 _ALLOCATABLE_DOC = _GKE_DOC + "concepts/plan-node-sizes#node_allocatable_resources"
@@ -92,6 +92,7 @@ def has_https(service: ir.Service) -> bool:
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything GKE cannot express, as errors naming field and range. No CDK needed."""
     out = check_workload(service, "gke", workload_settings(service, target), ingress=False, node_disk=True)
+    out += check_variants("gke", service, KUBERNETES_VARIANTS)
     out += delivery.check("gke", service, target)
     out += check_limits("gke", service, LIMITS)
     out += check_labels("gke", service)  # the cluster's and nodes' Google Cloud labels

@@ -11,8 +11,8 @@ from decimal import Decimal
 from compiler import ir, values
 from compiler.errors import Diagnostic, format_path
 from targets import delivery
-from targets.base import (Limit, check_limits, check_scale_to_zero, error, fallback_refused, on_demand_base_refused,
-                          unpulled_image, warning)
+from targets.base import (Limit, check_limits, check_scale_to_zero, check_variants, error, fallback_refused,
+                          on_demand_base_refused, unpulled_image, warning)
 
 _PROBE_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#Probe"
 _HTTP_PROBE_DOC = ("https://kubernetes.io/docs/tasks/configure-pod-container/"
@@ -100,9 +100,15 @@ SCALE_TO_ZERO = ("an HPA's minReplicas 0 needs the alpha feature gate HPAScaleTo
 
 
 
+KUBERNETES_VARIANTS = ("a Service spreads requests over every ready pod it selects, so a split would follow the "
+                      "variants' replica counts, not their weights; exact weights need the Gateway API (an HTTPRoute's "
+                      "weighted backendRefs) and a controller that implements it, which infc does not emit")
+
+
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything the kubernetes target cannot express, as errors naming field and range. No CDK needed."""
     out = check_workload(service, "kubernetes", target.settings)
+    out += check_variants("kubernetes", service, KUBERNETES_VARIANTS)
     family = target.get("ip_family")
     out += source_family_problems(service, "kubernetes", family, f"the Service is single-stack {family} "
                                   f"(targets.kubernetes.ip_family)", _DUAL_STACK_DOC)

@@ -1,0 +1,116 @@
+"""Weighted variants (docs/spec.md, "Variants"): the rules across variants, each variant's own spec and lowering,
+messages moved to the variant's field, and the targets that cannot split requests by weight."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from compiler import lower, validate, variants
+from compiler.driver import compile_text
+from compiler.errors import CompileError
+from compiler.loader import load_text
+from compiler.parse import parse
+from tests.conftest import spec_dict, spec_yaml
+
+TWO = [{"name": "stable", "weight": 90}, {"name": "canary", "weight": 10, "image": "vllm/vllm-openai:v0.7.0"}]
+
+
+def _spec(**overrides):
+    doc = load_text("spec.yaml", spec_yaml(**overrides))[0]
+    spec, found = parse(doc)
+    assert spec is not None, [d.render() for d in found]
+    return spec
+
+
+def _errors(**overrides) -> list[str]:
+    data = spec_dict(**overrides)
+    data["targets"] = {name: settings for name, settings in data["targets"].items() if settings is not None}
+    with pytest.raises(CompileError) as caught:
+        compile_text("spec.yaml", yaml.safe_dump(data).encode())
+    return [d.render() for d in caught.value.diagnostics if d.severity == "error"]
+
+
+def test_a_variant_spec_takes_its_overrides_and_merges_env():
+    spec = _spec(model={"env": {"A": "1", "B": "2"}, "args": ["--x"]},
+                 variants=[{"name": "stable", "weight": 50},
+                           {"name": "canary", "weight": 50, "env": {"B": "3"}, "args": ["--y"], "uri": "s3://bucket/m",
+                            "replicas": {"min": 2}, "hardware": {"accelerator": "nvidia-l4", "count": 4}}])
+    stable, canary = (variants.spec_of(spec, v) for v in spec.variants)
+    assert stable.model == spec.model and stable.hardware == spec.hardware and stable.variants == []
+    assert canary.model.env == {"A": "1", "B": "3"} and canary.model.args == ["--y"]
+    assert canary.model.uri == "s3://bucket/m" and canary.model.image == spec.model.image
+    assert canary.replicas.min == 2 and canary.hardware.count == 4
+    assert spec.model.env == {"A": "1", "B": "2"}  # the spec itself is unchanged
+
+
+def test_each_variant_is_lowered_with_its_own_machines():
+    spec = _spec(variants=[{"name": "stable", "weight": 90},
+                           {"name": "canary", "weight": 10, "hardware": {"accelerator": "nvidia-l4", "count": 4}}])
+    service, found = lower.lower(spec, ["aws"])
+    assert not [d for d in found if d.severity == "error"]
+    assert [(v.name, v.weight) for v in service.variants] == [("stable", 90), ("canary", 10)]
+    stable, canary = (v.service.target("aws").machine for v in service.variants)
+    assert (stable.accelerator_count, canary.accelerator_count) == (1, 4)
+    assert stable.instance_type == service.target("aws").machine.instance_type != canary.instance_type
+    assert all(v.service.variants == () for v in service.variants)
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ([{"name": "stable", "weight": 100}], "variants: name at least two"),
+    ([{"name": "a", "weight": 90}, {"name": "b", "weight": 20}],
+     "variants: the weights sum to 110 (90 + 20); they must sum to 100"),
+    ([{"name": "a", "weight": 50}, {"name": "a", "weight": 50}], "variants[1].name: 'a' is also variants[0]'s name"),
+])
+def test_rules_across_variants(given, message):
+    errors = _errors(variants=given)
+    assert any(message in e for e in errors), errors
+
+
+@pytest.mark.parametrize("bad", [
+    [{"name": "Canary", "weight": 50}, {"name": "b", "weight": 50}],  # uppercase
+    [{"name": "toolongname", "weight": 50}, {"name": "b", "weight": 50}],  # over 8 characters
+    [{"name": "a", "weight": 101}, {"name": "b", "weight": 0}],
+    [{"name": "a", "weight": 50}, {"name": "b", "weight": 50, "port": 9000}],  # shared: not overridable
+    [{"name": f"v{i}", "weight": 100 // 6} for i in range(6)],  # more than five
+])
+def test_the_schema_refuses(bad):
+    assert _errors(variants=bad)
+
+
+def test_a_message_about_a_variant_field_points_at_it_and_names_the_variant():
+    raw = spec_yaml(variants=[{"name": "stable", "weight": 90},
+                              {"name": "canary", "weight": 10, "hardware": {"accelerator": "nvidia-a99"}}])
+    with pytest.raises(CompileError) as caught:
+        compile_text("spec.yaml", raw)
+    [found] = [d for d in caught.value.diagnostics if "a99" in d.message]
+    assert found.message.startswith("variant canary: hardware.accelerator: unknown accelerator 'nvidia-a99'")
+    assert found.path == ("variants", 1, "hardware", "accelerator")
+    line = raw.decode().splitlines()[found.loc.line - 1]
+    assert "nvidia-a99" in line
+
+
+def test_a_shared_problem_is_reported_once():
+    """A moving image tag in model.image is the spec's warning, not again for each variant that keeps it."""
+    spec = _spec(model={"image": "vllm/vllm-openai:latest"}, variants=TWO)
+    found = validate.check(spec, ["aws"])
+    latest = [d for d in found if "latest" in d.message]
+    assert len(latest) == 1 and latest[0].path == ("model", "image")
+
+
+def test_a_target_model_uri_beside_a_variant_uri_is_an_error():
+    errors = _errors(targets={"aws": {"region": "us-east-1", "model_uri": "s3://bucket/m"}},
+                     variants=[{"name": "a", "weight": 50}, {"name": "b", "weight": 50, "uri": "s3://bucket/n"}])
+    assert any("aws: variants[1].uri would be replaced by targets.aws.model_uri" in e for e in errors), errors
+
+
+@pytest.mark.parametrize(("target", "settings", "reason"), [
+    ("azure", {"location": "eastus"}, "an Application Gateway routing rule and a Standard Load Balancer rule"),
+    ("kubernetes", {}, "a Service spreads requests over every ready pod it selects"),
+    ("gke", {"project": "my-project1", "region": "us-central1"}, "a Service spreads requests"),
+    ("eks", {"region": "us-east-1"}, "a Service spreads requests"),
+    ("aks", {"location": "eastus"}, "a Service spreads requests"),
+])
+def test_targets_that_cannot_split_by_weight_say_why(target, settings, reason):
+    errors = _errors(targets={"aws": None, target: settings}, hardware={"accelerator": "none"}, variants=TWO)
+    assert any(f"error: {target}: variants are not supported on {target}: {reason}" in e for e in errors), errors
