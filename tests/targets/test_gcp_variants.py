@@ -294,3 +294,12 @@ def test_a_variants_own_values_are_refused_at_the_variants_field(canary, path, e
     found = [d for d in check(doc) if d.message.startswith(expected)]
     assert [d.path for d in found] == [path], [d.render() for d in check(doc)]
     assert found[0].loc is not None
+
+
+def test_variant_stacks_pass_checkov(synthesized):
+    from tests.test_security import scan
+
+    for report in scan(synthesized / "stacks"):
+        if report["check_type"] == "terraform_json":
+            assert report["summary"]["passed"] > 0
+            assert [(c["check_id"], c["resource"], c["file_path"]) for c in report["results"]["failed_checks"]] == []
