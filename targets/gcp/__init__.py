@@ -1,4 +1,5 @@
-"""Google Cloud backend: a regional managed instance group of the model container behind an Application Load Balancer.
+"""Google Cloud backend: a regional managed instance group of the model container (one per variant) behind an
+Application Load Balancer.
 
 Its network side (lb.py: network lookup, health checks, Cloud NAT, firewall, load balancer) serves the gke backend too.
 """

@@ -6,6 +6,7 @@ import dataclasses
 
 from compiler import ir
 from targets.base import output_endpoint, resource_name
+from targets.gcp.versions import Version
 
 # Probes of Google's health checkers, and (for instance-group backends) the global external ALB's proxies,
 # come from these ranges (https://cloud.google.com/load-balancing/docs/firewall-rules).
@@ -164,27 +165,47 @@ def _backend_settings(service: ir.Service) -> dict:
         affinity_cookie_ttl_sec=COOKIE_TTL_S if lb.stickiness else None)
 
 
-def load_balancer(stack, service: ir.Service, target: ir.Target, net: Network, group, health: HealthChecks,
-                  proxies: ProxySubnet | None) -> None:
+def load_balancer(stack, service: ir.Service, target: ir.Target, net: Network, groups: list[tuple[Version, object]],
+                  health: HealthChecks, proxies: ProxySubnet | None) -> None:
+    """The load balancer in front of `groups`, each version's instance group: one backend service per version."""
     if proxies is None:
-        _external(stack, service, target, group, health)
+        _external(stack, service, target, groups, health)
     else:
-        _internal(stack, service, target, net, group, health, proxies)
+        _internal(stack, service, target, net, groups, health, proxies)
+
+
+def _route(backends: list[tuple[Version, object]]) -> dict:
+    """Where the URL map sends every request: the one backend service, or the variants' backend services by weight.
+    Read in hashicorp/terraform-provider-google at e03b7622, google/services/compute/: a weight is 0-1000 and each
+    service gets weight / (sum of the weights) of new requests (resource_compute_url_map.go:1023-1034 and
+    resource_compute_region_url_map.go:573-579, default_route_action.weighted_backend_services.weight,
+    `validation.IntBetween(0, 1000)`); a variant's weight is its whole percent, 0-100, summing to 100, so it is
+    carried as is. default_service and default_route_action.weighted_backend_services exclude each other
+    (`ExactlyOneOf`, resource_compute_url_map.go:1050, resource_compute_region_url_map.go:601). Both load balancers
+    infc emits, EXTERNAL_MANAGED and INTERNAL_MANAGED, split by weight; a classic external Application Load
+    Balancer (EXTERNAL), which infc does not emit, takes only urlRewrite in a defaultRouteAction
+    (resource_compute_region_url_map.go:161)."""
+    run, backend = backends[0]
+    if run.weight is None:
+        return {"default_service": backend.id}
+    return {"default_route_action": {"weighted_backend_services": [
+        {"backend_service": backend.id, "weight": run.weight} for run, backend in backends]}}
 
 
 # An http listener that redirects: to https on 443, the one redirect a URL map can make (checked in targets.gcp).
 _REDIRECT = {"https_redirect": True, "redirect_response_code": "MOVED_PERMANENTLY_DEFAULT", "strip_query": False}
 
 
-def _external(stack, service: ir.Service, target: ir.Target, group, health: HealthChecks) -> None:
+def _external(stack, service: ir.Service, target: ir.Target, groups: list[tuple[Version, object]],
+              health: HealthChecks) -> None:
     """Global external Application Load Balancer (EXTERNAL_MANAGED)."""
     policy = _client_allowlist(stack, service)
-    backend = stack.add("google_compute_backend_service", "backend_service", name=resource_name(service, ""),
-                        load_balancing_scheme="EXTERNAL_MANAGED", health_checks=[health.ready.id],
-                        backend=[_backend(service, group)],
-                        security_policy=policy.id if policy else None, **_backend_settings(service))
-    url_map = stack.add("google_compute_url_map", "url_map", name=resource_name(service, ""),
-                        default_service=backend.id)
+    backends = [(run, stack.add("google_compute_backend_service", run.id("backend_service"), name=run.name(),
+                                load_balancing_scheme="EXTERNAL_MANAGED", health_checks=[health.ready.id],
+                                backend=[_backend(run.service, group)],
+                                security_policy=policy.id if policy else None, **_backend_settings(service)))
+                for run, group in groups]
+    url_map = stack.add("google_compute_url_map", "url_map", name=resource_name(service, ""), **_route(backends))
     redirect_map = None
     if any(x.redirect_to for x in service.load_balancer.listeners):
         redirect_map = stack.add("google_compute_url_map", "redirect_url_map",
@@ -227,15 +248,17 @@ def _client_allowlist(stack, service: ir.Service):
                                                      "only", rule=rules)
 
 
-def _internal(stack, service: ir.Service, target: ir.Target, net: Network, group, health: HealthChecks,
-              proxies: ProxySubnet) -> None:
+def _internal(stack, service: ir.Service, target: ir.Target, net: Network, groups: list[tuple[Version, object]],
+              health: HealthChecks, proxies: ProxySubnet) -> None:
     """Regional internal Application Load Balancer (INTERNAL_MANAGED) behind the network's proxy-only subnet."""
     region = target.get("region")
-    backend = stack.add("google_compute_region_backend_service", "backend_service", name=resource_name(service, ""),
-                        region=region, load_balancing_scheme="INTERNAL_MANAGED", health_checks=[health.ready.id],
-                        backend=[_backend(service, group)], **_backend_settings(service))
+    backends = [(run, stack.add("google_compute_region_backend_service", run.id("backend_service"), name=run.name(),
+                                region=region, load_balancing_scheme="INTERNAL_MANAGED",
+                                health_checks=[health.ready.id], backend=[_backend(run.service, group)],
+                                **_backend_settings(service)))
+                for run, group in groups]
     url_map = stack.add("google_compute_region_url_map", "url_map", name=resource_name(service, ""), region=region,
-                        default_service=backend.id)
+                        **_route(backends))
     redirect_map = None
     if any(x.redirect_to for x in service.load_balancer.listeners):
         redirect_map = stack.add("google_compute_region_url_map", "redirect_url_map",

@@ -7,7 +7,7 @@ import ipaddress
 from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery, startup
-from targets.base import (Limit, args_differ, check_limits, check_scale_to_zero, check_variants, error, label_errors,
+from targets.base import (Limit, args_differ, check_limits, check_scale_to_zero, error, label_errors,
                           on_demand_base_refused, unpulled_image, warning)
 
 _HC_DOC = "https://cloud.google.com/load-balancing/docs/health-check-concepts"
@@ -25,6 +25,7 @@ _AUTOSCALER_DOC = "https://cloud.google.com/compute/docs/autoscaler"
 _REDIRECT_DOC = _TF_DOC + "compute_url_map#https_redirect"
 _INTERNAL_CERT_DOC = "https://cloud.google.com/load-balancing/docs/l7-internal#ssl_certificates"
 _FLEX_DOC = "https://cloud.google.com/compute/docs/instance-groups/about-instance-flexibility"
+_WEIGHT_DOC = _TF_DOC + "compute_url_map#weight"
 
 
 def _live(attr):
@@ -92,7 +93,7 @@ ALL_IPV4 = "0.0.0.0/0"
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything this target cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("gcp", service, LIMITS)
-    out += check_variants("gcp", service, "infc does not yet split requests between variants here")
+    out += _check_variants(service)
     out += check_scale_to_zero("gcp", service, SCALE_TO_ZERO)
     out += check_labels("gcp", service)
     out += _check_model_uri(target)
@@ -110,6 +111,18 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                                                            "targets.gcp.private_replicas: true (replicas have "
                                                            "external IPs and need no NAT)"))
     return out
+
+
+def _check_variants(service: ir.Service) -> list[Diagnostic]:
+    """Variants run behind the URL map's weighted backend services (targets/gcp/lb.py, _route), which both load
+    balancers gcp emits, EXTERNAL_MANAGED and INTERNAL_MANAGED, take; each variant's own values are checked on its
+    own service (compiler/driver.py). What is left: session affinity decides after the weights (_WEIGHT_DOC)."""
+    if not service.variants or not service.load_balancer.stickiness:
+        return []
+    return [warning("gcp", "load_balancer.stickiness",
+                    "load_balancer.stickiness with variants: the URL map picks a variant by weight for a client's "
+                    "first request only, and the affinity cookie keeps the client's later requests on that variant, "
+                    f"so the weights split clients, not requests (see {_WEIGHT_DOC})")]
 
 
 def _check_proxy_subnet(service: ir.Service, target: ir.Target) -> list[Diagnostic]:

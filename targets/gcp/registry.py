@@ -3,6 +3,8 @@ repository infc creates (`registry`), and the reader role on them for the replic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from compiler import ir
 
 # Read-only access to a repository's images, granted on that repository only
@@ -26,15 +28,21 @@ def image_repository(image: str) -> tuple[str, str, str] | None:
     return None
 
 
-def pull_grants(stack, service: ir.Service, target: ir.Target, member, prefix: str) -> list:
-    """The reader role for `member` on the repository model.image is in and, with `registry`, on the repository infc
-    creates (its URL the output `registry_url`); construct ids start with `prefix` (replica, node)."""
+def pull_grants(stack, service: ir.Service, target: ir.Target, member, prefix: str,
+                images: Sequence[tuple[str, str]] = ()) -> list:
+    """The reader role for `member` on the repository of each image the replicas run and, with `registry`, on the
+    repository infc creates (its URL the output `registry_url`). `images`: (construct id, image) pairs, one grant per
+    repository under the id of its first image; default model.image as `<prefix>_image_pull` (replica, node)."""
     grants = []
     own = _repository(stack, service, target, member) if target.get("registry") else None
-    image = image_repository(service.image)
-    if image and (own is None or image != (target.get("project"), target.get("region"), service.name)):
-        project, location, repository = image
-        grants.append(stack.add("google_artifact_registry_repository_iam_member", f"{prefix}_image_pull",
+    granted = {(target.get("project"), target.get("region"), service.name)} if own else set()
+    for construct_id, image in images or [(f"{prefix}_image_pull", service.image)]:
+        found = image_repository(image)
+        if found is None or found in granted:
+            continue
+        granted.add(found)
+        project, location, repository = found
+        grants.append(stack.add("google_artifact_registry_repository_iam_member", construct_id,
                                 project=project, location=location, repository=repository,
                                 role=REGISTRY_ROLE, member=member))
     return grants + ([own] if own else [])

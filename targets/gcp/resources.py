@@ -1,49 +1,60 @@
-"""Google Cloud target: the resources of the stack, a regional managed instance group of the model container."""
+"""Google Cloud target: the resources of the stack, a regional managed instance group of the model container per
+version (the service, or each of its variants)."""
 
 from __future__ import annotations
 
 from compiler import ir
 from targets import delivery, startup
-from targets.base import resource_name
 from targets.gcp import lb, registry
 from targets.gcp.limits import IMAGES, disk_type, gpu_kind
+from targets.gcp.versions import Version, versions
 
 # Every argument emitted here is checked against hashicorp/google 8.7.0 (compiler/provider_schemas/), so the range
 # starts there and spans its major version.
 PROVIDER = ("hashicorp/google", ">= 8.7.0, < 9.0.0")
 
 def emit(stack, service: ir.Service, target: ir.Target) -> None:
-    """Every resource of the Google Cloud stack, in dependency order."""
+    """Every resource of the Google Cloud stack, in dependency order: per version (the service, or each variant) an
+    instance template, a regional instance group, its autoscaler and a backend service; one load balancer in front."""
     stack.provider("google", *PROVIDER, project=target.get("project"), region=target.get("region"),
                    default_labels=dict(service.labels) or None)
     network = lb.network(stack, target)
-    account, grants = _service_account(stack, service, target)
-    template = _instance_template(stack, service, target, network, account)
+    runs = versions(service, target)
+    account, grants = _service_account(stack, service, target, runs)
+    templates = [_instance_template(stack, run, network, account) for run in runs]
     health = lb.health_checks(stack, service, target)
     nat = lb.nat(stack, service, target, network) \
         if target.get("private_replicas") and target.get("cloud_nat") else None
-    group = _instance_group(stack, service, target, template, health, [nat] if nat else [], *grants)
-    if service.autoscale:
-        _autoscaler(stack, service, target, group)
+    groups = []
+    for run, template in zip(runs, templates):
+        group = _instance_group(stack, run, template, health, [nat] if nat else [], *grants)
+        if run.service.autoscale:
+            _autoscaler(stack, run, group)
+        groups.append((run, group))
     proxies = lb.proxy_subnet(stack, service, target, network)
     lb.firewall(stack, service, network, proxies)
-    lb.load_balancer(stack, service, target, network, group, health, proxies)
+    lb.load_balancer(stack, service, target, network, groups, health, proxies)
 
 
-def _service_account(stack, service: ir.Service, target: ir.Target):
-    """A service account without roles for the replicas; it may read the model's gs:// bucket, its secrets and the
-    Artifact Registry repository of model.image (and infc's own, `registry`). Returns it and those grants, which the
-    replicas need from their first boot."""
+def _service_account(stack, service: ir.Service, target: ir.Target, runs: tuple[Version, ...]):
+    """A service account without roles for the replicas of every version; it may read each version's gs:// bucket,
+    the secrets and the Artifact Registry repository of each version's image (and infc's own, `registry`). Returns it
+    and those grants, which the replicas need from their first boot."""
     account = stack.add("google_service_account", "replica_account",
                         account_id=f"infc-{service.name}",  # 6-30 characters for every 1-24 character name
                         display_name=f"infc {service.name}: model replicas")
     member, grants = stack.fmt("serviceAccount:{}", account.email), []
-    found = delivery.source(target.model_uri)
-    if found is not None and found.scheme == "gs":
-        grants.append(stack.add("google_storage_bucket_iam_member", "model_read", bucket=found.store,
-                                role="roles/storage.objectViewer", member=member))
+    # One binding per bucket: two resources holding the same binding would remove it for both when one goes.
+    shared, buckets = _bucket(target), set()
+    for run in runs:
+        bucket = _bucket(run.target)
+        if bucket is None or bucket in buckets:
+            continue
+        buckets.add(bucket)
+        grants.append(stack.add("google_storage_bucket_iam_member", run.grant_id("model_read", bucket, shared),
+                                bucket=bucket, role="roles/storage.objectViewer", member=member))
     # Secret Manager Secret Accessor on each secret, not the project
-    # (https://cloud.google.com/secret-manager/docs/access-control#secretmanager.secretAccessor).
+    # (https://cloud.google.com/secret-manager/docs/access-control#secretmanager.secretAccessor). Variants share them.
     seen = set()
     for secret in target.secrets:
         ref = delivery.gcp_secret(secret.ref)
@@ -53,7 +64,17 @@ def _service_account(stack, service: ir.Service, target: ir.Target):
         grants.append(stack.add(
             "google_secret_manager_secret_iam_member", f"secret_read_{secret.name}", project=ref.project,
             secret_id=ref.secret, role="roles/secretmanager.secretAccessor", member=member))
-    return account, grants + registry.pull_grants(stack, service, target, member, "replica")
+    repository = registry.image_repository(service.image)
+    images = [(run.grant_id("replica_image_pull", registry.image_repository(run.service.image), repository),
+               run.service.image) for run in runs]
+    return account, grants + registry.pull_grants(stack, service, target, member, "replica", images)
+
+
+def _bucket(target: ir.Target) -> str | None:
+    """The Cloud Storage bucket of the target's model URI, None for another source or none."""
+    found = delivery.source(target.model_uri)
+    return found.store if found is not None and found.scheme == "gs" else None
+
 
 
 def secure_boot(service: ir.Service, target: ir.Target) -> bool:
@@ -63,7 +84,9 @@ def secure_boot(service: ir.Service, target: ir.Target) -> bool:
     return (not service.accelerator_count) if chosen is None else bool(chosen)
 
 
-def _instance_template(stack, service: ir.Service, target: ir.Target, network, account):
+def _instance_template(stack, run: Version, network, account):
+    """The replicas of one version: its machine type, image, arguments, environment and model (startup script)."""
+    service, target = run.service, run.target
     machine, kind = target.machine, gpu_kind(target)
     labels = dict(service.labels)
     image = target.get("image") or IMAGES[("gpu" if service.accelerator_count else "cpu", service.arch)]
@@ -79,8 +102,8 @@ def _instance_template(stack, service: ir.Service, target: ir.Target, network, a
     # Public IP unless private_replicas: then the subnet's Cloud NAT (lb.nat) carries outbound traffic.
     access = None if target.get("private_replicas") else [{}]
     return stack.add(
-        "google_compute_region_instance_template", "instance_template", name_prefix=f"{service.name}-",
-        region=target.get("region"), description=f"infc {service.name}: model replicas",
+        "google_compute_region_instance_template", run.id("instance_template"), name_prefix=f"{run.name()}-",
+        region=target.get("region"), description=run.description(),
         machine_type=machine.instance_type, labels=labels or None, tags=[service.name],
         # Project-wide SSH keys would admit every key holder of the project; instance keys (gcloud compute ssh)
         # and OS Login still work (https://cloud.google.com/compute/docs/connect/restrict-ssh-keys).
@@ -101,15 +124,15 @@ def _instance_template(stack, service: ir.Service, target: ir.Target, network, a
         lifecycle={"create_before_destroy": True})
 
 
-def _instance_group(stack, service: ir.Service, target: ir.Target, template, health, nat: list, *grants):
+def _instance_group(stack, run: Version, template, health, nat: list, *grants):
+    service, target = run.service, run.target
     # GPUs are not in every zone, nor every type of a capacity fallback: BALANCED creates VMs where capacity exists
     # and needs proactive redistribution off
     # (https://cloud.google.com/compute/docs/instance-groups/regional-mig-distribution-shape).
     spread = gpu_kind(target) != "none" or bool(target.fallback)
     return stack.add(
-        "google_compute_region_instance_group_manager", "instance_group", name=resource_name(service, ""),
-        base_instance_name=service.name, region=target.get("region"),
-        description=f"infc {service.name}: model replicas",
+        "google_compute_region_instance_group_manager", run.id("instance_group"), name=run.name(),
+        base_instance_name=run.name(), region=target.get("region"), description=run.description(),
         version=[{"name": "primary", "instance_template": template.self_link}],
         named_port=[{"name": "http", "port": service.port}],
         # Fixed size without an autoscaler; with one, target_size must stay unset (provider docs).
@@ -140,14 +163,16 @@ def initialization_period(service: ir.Service) -> int:
     return max(service.initial_delay_s, service.autoscale.scale_out_delay_s)
 
 
-def _autoscaler(stack, service: ir.Service, target: ir.Target, group) -> None:
+def _autoscaler(stack, run: Version, group) -> None:
+    """The version's own bounds and policy: each variant scales on its own replicas' load."""
+    service, target = run.service, run.target
     auto = service.autoscale
     if auto.metric == "cpu_percent":
         metric = {"cpu_utilization": {"target": auto.target / 100}}
     else:
         # Holds the backend's RATE capacity at LB_UTILIZATION, i.e. auto.target requests/s per replica.
         metric = {"load_balancing_utilization": {"target": lb.LB_UTILIZATION}}
-    stack.add("google_compute_region_autoscaler", "autoscaler", name=resource_name(service, ""),
+    stack.add("google_compute_region_autoscaler", run.id("autoscaler"), name=run.name(),
               region=target.get("region"), target=group.id, autoscaling_policy={
                   "min_replicas": service.min_replicas, "max_replicas": service.max_replicas, "mode": "ON",
                   "cooldown_period": initialization_period(service),
