@@ -103,9 +103,9 @@ def _check_variants(service: ir.Service) -> list[Diagnostic]:
         return []
     low, high = DEPLOYMENT_NAME
     out = [error("azureml", f"variants.{i}.name",
-                 f"variants[{i}].name '{v.name}' names the variant's online deployment, whose name must be {low}-{high} "
-                 f"letters, digits and single dashes, starting with a letter (see {_LIMITS_DOC}); use a name of at "
-                 f"least {low} characters")
+                 f"variants[{i}].name '{v.name}' names the variant's online deployment, whose name must be "
+                 f"{low}-{high} letters, digits and single dashes, starting with a letter (see {_LIMITS_DOC}); use a "
+                 f"name of at least {low} characters")
            for i, v in enumerate(service.variants) if not low <= len(v.name) <= high]
     # azapi_update_resource PUTs its body merged into the endpoint as it is (Azure/azapi utils/json.go
     # mergeObjectAtPath keeps every key the new body does not name), so a deployment that leaves the traffic map

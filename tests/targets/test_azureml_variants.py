@@ -55,10 +55,12 @@ def weighted(spec: dict, *weights: int, names: tuple[str, ...] = ()) -> dict:
 
 @pytest.fixture(scope="module")
 def stacks(tmp_path_factory) -> dict[str, dict]:
-    """One service synthesized several ways, each in its own run (they share metadata.name): 90/10, 50/50, without
-    variants, and with the stable variant named main."""
+    """One service synthesized several ways, each in its own run (they share metadata.name): 90/10, 50/50, 100/0,
+    without variants, and with the stable variant named main. Each synth checks every argument against the committed
+    provider schemas (compiler/provider_schemas/azapi-2.13.0.json: azapi_update_resource's body and
+    replace_triggers_external_values are dynamic; azurerm-5.10.0.json for the autoscale settings)."""
     one = {k: v for k, v in SPEC.items() if k != "variants"}
-    docs = {"90-10": SPEC, "50-50": weighted(SPEC, 50, 50), "one": one,
+    docs = {"90-10": SPEC, "50-50": weighted(SPEC, 50, 50), "100-0": weighted(SPEC, 100, 0), "one": one,
             "main": weighted(SPEC, 90, 10, names=("main", "canary"))}
     out = {}
     for case, doc in docs.items():
@@ -106,6 +108,10 @@ def test_the_traffic_update_carries_the_weights_exactly_after_every_deployment(s
     assert traffic["replace_triggers_external_values"]["instance_type"] == {"stable": T4, "canary": A100}
     assert stacks["50-50"]["resource"]["azapi_update_resource"]["traffic"]["body"] == {
         "properties": {"traffic": {"stable": 50, "canary": 50}}}
+    # Weight 0 is carried, not dropped: the canary's deployment runs without requests (and may then be removed).
+    assert stacks["100-0"]["resource"]["azapi_update_resource"]["traffic"]["body"] == {
+        "properties": {"traffic": {"stable": 100, "canary": 0}}}
+    assert "deployment_canary" in stacks["100-0"]["resource"]["azapi_resource"]
 
 
 def test_the_traffic_update_waits_as_long_as_the_longest_deployment(stacks):
@@ -136,14 +142,15 @@ def test_timeouts_of_several_deployments_are_the_longest_of_each():
                                                                                       "update": "204m"}
 
 
-def test_changing_only_the_weights_changes_only_the_traffic_update(stacks):
-    before, after = resources(stacks["90-10"]), resources(stacks["50-50"])
+@pytest.mark.parametrize("other", ["50-50", "100-0"])
+def test_changing_only_the_weights_changes_only_the_traffic_update(stacks, other):
+    before, after = resources(stacks["90-10"]), resources(stacks[other])
     assert before.keys() == after.keys()
     changed = {address for address in before if before[address] != after[address]}
     assert changed == {"azapi_update_resource.traffic"}
     was, now = before["azapi_update_resource.traffic"], after["azapi_update_resource.traffic"]
     assert {k: v for k, v in was.items() if k != "body"} == {k: v for k, v in now.items() if k != "body"}
-    assert stacks["90-10"]["output"] == stacks["50-50"]["output"]
+    assert stacks["90-10"]["output"] == stacks[other]["output"]
 
 
 def test_each_variant_autoscales_its_own_deployment_on_its_own_requests(stacks):
