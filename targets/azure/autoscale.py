@@ -16,11 +16,12 @@ def iso_duration(seconds: int) -> str:
 
 def emit(stack, service: ir.Service, *, group, location: str, tags, scaled_id, metric: str, namespace: str,
          metric_resource_id, per: float, dimensions: dict[str, list[str]] | None = None,
-         per_instance: bool = False) -> None:
+         per_instance: bool = False, variant: str | None = None) -> None:
     """Scale `scaled_id` out above the target and in below it, one replica at a time, with the spec's cooldowns.
     Azure skips a scale-in whose estimated result would trigger a scale-out again, which is what holds the metric
     at the target. `per` converts the spec's target to the metric's unit (x60 for per-minute counts);
-    `per_instance` divides the metric by the instance count (Azure's divide_by_instance_count)."""
+    `per_instance` divides the metric by the instance count (Azure's divide_by_instance_count); `variant` names the
+    setting of one variant's replicas (azureml's deployment per variant), beside the others'."""
     auto = service.autoscale
     dims = [{"name": name, "operator": "Equals", "values": values}
             for name, values in (dimensions or {}).items()] or None
@@ -35,9 +36,9 @@ def emit(stack, service: ir.Service, *, group, location: str, tags, scaled_id, m
             "scale_action": {"direction": direction, "type": "ChangeCount", "value": 1,
                              "cooldown": iso_duration(cooldown_s)}}
 
-    stack.add("azurerm_monitor_autoscale_setting", "autoscale",
-              name=resource_name(service, "autoscale"), resource_group_name=group, location=location,
-              target_resource_id=scaled_id, tags=tags,
+    stack.add("azurerm_monitor_autoscale_setting", f"autoscale_{variant}" if variant else "autoscale",
+              name=resource_name(service, f"{variant}-autoscale" if variant else "autoscale"),
+              resource_group_name=group, location=location, target_resource_id=scaled_id, tags=tags,
               profile=[{"name": "replicas",
                         "capacity": {"minimum": service.min_replicas, "maximum": service.max_replicas,
                                      "default": service.min_replicas},

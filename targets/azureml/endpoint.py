@@ -12,7 +12,7 @@ from targets import delivery
 from targets.azure import autoscale
 from targets.azure.autoscale import iso_duration
 from targets.azure.grants import secret_grants
-from targets.azureml.limits import REQUEST_TIMEOUT_S
+from targets.azureml.limits import DEPLOYMENT, REQUEST_TIMEOUT_S
 
 # azurerm has no online endpoints: these are azapi resources against the Azure ML REST API. 2024-10-01 is a stable
 # version with every property used here (OnlineDeployment, ProbeSettings, EnvironmentVersion, InferenceContainer).
@@ -20,7 +20,6 @@ from targets.azureml.limits import REQUEST_TIMEOUT_S
 API = "2024-10-01"
 WORKSPACES = "Microsoft.MachineLearningServices/workspaces"
 
-DEPLOYMENT = "main"  # the endpoint's one deployment; names are 3-32 letters, digits and single dashes
 # How long Terraform waits for the deployment. azapi waits for the deployment's PUT to finish, 30 minutes by default
 # for create and update (Azure/azapi internal/services/azapi_resource.go: plan.Timeouts.Create(ctx, 30*time.Minute)),
 # and Azure ML finishes it only once the instances pass their readiness probe: the VMs are provisioned and pull the
@@ -44,43 +43,80 @@ METRIC = {
 
 
 def emit(stack, service: ir.Service, target: ir.Target, workspace_id, group, location: str, tags) -> None:
-    environment_id = _environment(stack, service, target, workspace_id, tags)
+    container = _environment(stack, service, workspace_id, tags)
     endpoint_body = {"properties": {"authMode": "Key", "publicNetworkAccess": "Enabled"}}
     endpoint = stack.add(
         "azapi_resource", "online_endpoint", type=f"{WORKSPACES}/onlineEndpoints@{API}", name=service.name,
         parent_id=workspace_id, location=location, tags=tags, body=endpoint_body, identity=[{"type": "SystemAssigned"}])
-    instance_type = target.machine.instance_type
+    # Shared by every deployment: the secrets are the service's, read with the endpoint's identity.
     grants = _secret_grants(stack, target, endpoint)
-    deployment = stack.add(
-        "azapi_resource", "deployment", type=f"{WORKSPACES}/onlineEndpoints/deployments@{API}",
-        name=DEPLOYMENT, parent_id=endpoint.id, location=location, tags=tags,
-        body=deployment_body(service, target, instance_type, environment_id),
-        depends_on=grants,  # the platform reads the secrets with the endpoint's identity when it creates it
-        # An existing deployment's instance type cannot be changed: a new one means a new deployment.
-        replace_triggers_refs=["properties.instanceType"],
-        # The autoscale setting owns the instance count once it exists.
-        lifecycle={"ignore_changes": ["body.sku.capacity"]} if service.autoscale else None,
-        timeouts=timeouts(service))
-    # Traffic names the deployment, which needs the endpoint first: so it is set on the endpoint after the
-    # deployment exists. An update of the endpoint itself sends a body without traffic, so that replaces this too.
+    deployments, weights, instance_types = {}, {}, {}
+    for name, weight, one in versions(service):
+        own = one.target(target.name)
+        environment_id = _environment_version(stack, one, own, container, tags, name)
+        instance_types[name] = own.machine.instance_type
+        weights[name] = weight
+        deployments[name] = stack.add(
+            "azapi_resource", key("deployment", name), type=f"{WORKSPACES}/onlineEndpoints/deployments@{API}",
+            name=name, parent_id=endpoint.id, location=location, tags=tags,
+            body=deployment_body(one, own, own.machine.instance_type, environment_id),
+            depends_on=grants,  # the platform reads the secrets with the endpoint's identity when it creates it
+            # An existing deployment's instance type cannot be changed: a new one means a new deployment.
+            replace_triggers_refs=["properties.instanceType"],
+            # The autoscale setting owns the instance count once it exists.
+            lifecycle={"ignore_changes": ["body.sku.capacity"]} if one.autoscale else None,
+            timeouts=timeouts(one))
+    # Traffic names the deployments, which need the endpoint first: so it is set on the endpoint after they exist. An
+    # update of the endpoint itself sends a body without traffic, so that replaces this too. The weights are whole
+    # percents summing to 100, as OnlineEndpointProperties.traffic requires ("Traffic values need to sum to 100":
+    # azapi's embedded type of the 2024-10-01 API, internal/azure/generated/machinelearningservices/
+    # microsoft.machinelearningservices/2024-10-01/types.json, OnlineEndpointTraffic: deployment name -> integer).
     traffic = stack.add(
         "azapi_update_resource", "traffic", type=f"{WORKSPACES}/onlineEndpoints@{API}",
-        resource_id=endpoint.id, body={"properties": {"traffic": {DEPLOYMENT: 100}}},
+        resource_id=endpoint.id, body={"properties": {"traffic": weights}},
         response_export_values={"scoring_uri": "properties.scoringUri"},
-        replace_triggers_external_values={"endpoint": endpoint_body, "tags": tags or {},
-                                          "instance_type": instance_type},
-        # Replaced together with the deployment (a new instance type); an endpoint update is a long-running operation
-        # too, and a timeout only bounds a wait, so it gets the deployment's budget rather than azapi's 30 minutes.
-        timeouts=timeouts(service), depends_on=[deployment])
-    if service.autoscale:
-        _autoscale(stack, service, group, location, tags, endpoint, deployment)
+        replace_triggers_external_values={
+            "endpoint": endpoint_body, "tags": tags or {},
+            "instance_type": instance_types if service.variants else instance_types[DEPLOYMENT]},
+        # Replaced together with a deployment (a new instance type); an endpoint update is a long-running operation
+        # too, and a timeout only bounds a wait, so it gets the largest deployment's budget rather than azapi's 30
+        # minutes: whichever deployment was replaced, the traffic update waits as long as it may.
+        timeouts=timeouts(*(one for _, _, one in versions(service))), depends_on=list(deployments.values()))
+    for name, _, one in versions(service):
+        if one.autoscale:
+            _autoscale(stack, one, group, location, tags, endpoint, deployments[name], name)
     stack.output("endpoint", traffic.output["scoring_uri"],
                  "Scoring URI of the online endpoint (key auth: az ml online-endpoint get-credentials)")
 
 
-def _environment(stack, service: ir.Service, target: ir.Target, workspace_id, tags):
-    """The model image with its routes, as an environment version. Versions are immutable, so the version name is a
-    hash of its body: a new image or route makes a new version, created before the old one is deleted."""
+def versions(service: ir.Service) -> list[tuple[str, int, ir.Service]]:
+    """(deployment name, percent of requests, the service it runs): one deployment per variant, named after it (a
+    variant name, 1-8 lowercase letters and digits, is a deployment name once it has 3 characters: limits.py), or the
+    one deployment DEPLOYMENT with every request."""
+    return [(v.name, v.weight, v.service) for v in service.variants] or [(DEPLOYMENT, 100, service)]
+
+
+def key(base: str, deployment: str) -> str:
+    """The construct ID of a deployment's own resource: `base` for DEPLOYMENT, so a variant named main is the very
+    deployment a one-version spec runs (adding variants beside it replaces nothing), else `base_<variant>`."""
+    return base if deployment == DEPLOYMENT else f"{base}_{deployment}"
+
+
+def _environment(stack, service: ir.Service, workspace_id, tags):
+    """The environment (container) whose versions carry the images, one for the service."""
+    return stack.add(
+        "azapi_resource", "environment", type=f"{WORKSPACES}/environments@{API}", name=service.name,
+        parent_id=workspace_id,
+        body={"properties": {"description": f"Serving container of {service.name}", **({"tags": tags} if tags else {})}})
+
+
+def _environment_version(stack, service: ir.Service, target: ir.Target, container, tags, deployment: str):
+    """The model image with its routes, as an environment version of `deployment`. Versions are immutable, so the
+    version name is a hash of its body: a new image or route makes a new version, created before the old one is
+    deleted. Each variant's hash includes its name: two variants with one image get two versions, so no two Terraform
+    resources ever hold the same version (azapi refuses to create a resource that exists, Azure/azapi
+    internal/services/azapi_resource.go "Resource already exists"), also when an image moves from one variant to
+    another."""
     ready = service.readiness
     live = (service.liveness.path, service.liveness.port) if service.liveness else (ready.path, ready.port)
     properties = {
@@ -95,13 +131,10 @@ def _environment(stack, service: ir.Service, target: ir.Target, workspace_id, ta
     if tags:
         properties["tags"] = tags
     body = {"properties": properties}
-    version = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
-    container = stack.add(
-        "azapi_resource", "environment", type=f"{WORKSPACES}/environments@{API}", name=service.name,
-        parent_id=workspace_id,
-        body={"properties": {"description": f"Serving container of {service.name}", **({"tags": tags} if tags else {})}})
+    hashed = body if deployment == DEPLOYMENT else {"deployment": deployment, **body}
+    version = hashlib.sha1(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:12]
     environment = stack.add(
-        "azapi_resource", "environment_version", type=f"{WORKSPACES}/environments/versions@{API}",
+        "azapi_resource", key("environment_version", deployment), type=f"{WORKSPACES}/environments/versions@{API}",
         name=version, parent_id=container.id, body=body, lifecycle={"create_before_destroy": True})
     return environment.id
 
@@ -168,11 +201,12 @@ def upgrade_rounds(instances: int) -> int:
     return math.ceil(instances / surge)
 
 
-def timeouts(service: ir.Service) -> dict[str, str]:
+def timeouts(*services: ir.Service) -> dict[str, str]:
     """azapi timeouts (Go durations, whole minutes rounded up): a create starts replicas.min instances at once; an
-    update replaces up to replicas.max instances (what autoscale may have reached) in upgrade_rounds()."""
-    create = ready_s(service)
-    update = create * upgrade_rounds(service.max_replicas)
+    update replaces up to replicas.max instances (what autoscale may have reached) in upgrade_rounds(). Given several
+    services (the variants' deployments), the longest of each."""
+    create = max(ready_s(s) for s in services)
+    update = max(ready_s(s) * upgrade_rounds(s.max_replicas) for s in services)
     return {"create": f"{math.ceil(create / 60)}m", "update": f"{math.ceil(update / 60)}m"}
 
 
@@ -181,10 +215,12 @@ def probe(initial_delay_s: int, period_s: int, timeout_s: int, successes: int, f
             "timeout": iso_duration(timeout_s), "successThreshold": successes, "failureThreshold": failures}
 
 
-def _autoscale(stack, service: ir.Service, group, location: str, tags, endpoint, deployment) -> None:
-    """Azure Monitor autoscale on the deployment, as the Azure ML docs do it."""
-    name, namespace, on_endpoint, per = METRIC[service.autoscale.metric]
+def _autoscale(stack, service: ir.Service, group, location: str, tags, endpoint, deployment, name: str) -> None:
+    """Azure Monitor autoscale on the deployment `name`, as the Azure ML docs do it: each variant's on its own
+    deployment and its own share of the endpoint's requests (the metric's `deployment` dimension)."""
+    metric, namespace, on_endpoint, per = METRIC[service.autoscale.metric]
     autoscale.emit(stack, service, group=group, location=location, tags=tags, scaled_id=deployment.id,
-                         metric=name, namespace=namespace, per=per,
-                         metric_resource_id=endpoint.id if on_endpoint else deployment.id,
-                         dimensions={"deployment": [DEPLOYMENT]} if on_endpoint else None, per_instance=on_endpoint)
+                   metric=metric, namespace=namespace, per=per,
+                   metric_resource_id=endpoint.id if on_endpoint else deployment.id,
+                   dimensions={"deployment": [name]} if on_endpoint else None, per_instance=on_endpoint,
+                   variant=None if name == DEPLOYMENT else name)

@@ -7,8 +7,8 @@ from compiler.errors import Diagnostic, suggest
 from compiler.ir import MODEL_DIR
 from targets import delivery
 from targets.azure import site as azure_site
-from targets.base import (Limit, check_limits, check_scale_to_zero, check_variants, error, fallback_refused,
-                          on_demand_base_refused, warning)
+from targets.base import (Limit, check_limits, check_scale_to_zero, error, fallback_refused, on_demand_base_refused,
+                          warning)
 
 _ML_DOCS = "https://learn.microsoft.com/en-us/azure/machine-learning"
 _LIMITS_DOC = f"{_ML_DOCS}/how-to-manage-quotas#azure-machine-learning-online-endpoints-and-batch-endpoints"
@@ -24,6 +24,7 @@ _ENDPOINT_REST = ("https://learn.microsoft.com/en-us/rest/api/azureml/online-end
 _SECRET_INJECTION_DOC = f"{_ML_DOCS}/how-to-deploy-online-endpoint-with-secret-injection"
 _MOUNT_DOC = f"{_ML_DOCS}/how-to-deploy-custom-container#locating-the-mounted-model"
 _AUTOSCALE_DOC = "https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/resources/monitor_autoscale_setting"
+_UPDATE_RESOURCE_DOC = "https://registry.terraform.io/providers/Azure/azapi/latest/docs/resources/update_resource"
 
 LIMITS = (
     # Autoscale cooldowns: "between 1 minute and 1 week" (ISO 8601).
@@ -42,6 +43,12 @@ PROBE_MINIMUMS = (
 )
 
 ENDPOINT_NAME = (3, 32)  # "Begin with a letter, be 3-32 characters, only letters and numbers" (single dashes accepted)
+# Deployment names: the same rule (_LIMITS_DOC, "Deployment name"). Each variant is the deployment of its own name, and
+# a variant name (1-8 lowercase letters and digits, starting with a letter) fits but for its length. A one-version spec
+# runs the deployment DEPLOYMENT. (azapi's embedded type is looser, ^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$; the service
+# rule is the one that holds.) At most 20 deployments per endpoint: the spec's five variants fit.
+DEPLOYMENT_NAME = (3, 32)
+DEPLOYMENT = "main"
 MAX_INSTANCES = 50  # instances per deployment, raisable by a support request
 # The endpoint's maximum scoring timeout (request_timeout_ms <= 180000, _REQUEST_DOC; Azure's default is 5 s):
 # load_balancer.idle_timeout up to it is carried as the request timeout, a longer one is cut to it with a warning.
@@ -69,7 +76,7 @@ SUPPORTED_SIZES = frozenset(f"standard_{s}" for s in (
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything a managed online endpoint cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("azureml", service, LIMITS)
-    out += check_variants("azureml", service, "infc does not yet split requests between variants here")
+    out += _check_variants(service)
     out += check_scale_to_zero("azureml", service, SCALE_TO_ZERO)
     out += azure_site.check_tags("azureml", service, max_key=128)  # the workspace's storage account takes them
     out += _check_name(service)
@@ -87,6 +94,31 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                        "a managed online deployment admits 1 concurrent request per instance by default "
                        "(request_settings.max_concurrent_requests_per_instance) and the spec has no setting for it: "
                        f"requests beyond it wait or get HTTP 429 (see {_REQUEST_DOC})", always=True))
+    return out
+
+
+def _check_variants(service: ir.Service) -> list[Diagnostic]:
+    """Each variant is a deployment named after it, its weight the deployment's share of the endpoint's traffic."""
+    if not service.variants:
+        return []
+    low, high = DEPLOYMENT_NAME
+    out = [error("azureml", f"variants.{i}.name",
+                 f"variants[{i}].name '{v.name}' names the variant's online deployment, whose name must be "
+                 f"{low}-{high} letters, digits and single dashes, starting with a letter (see {_LIMITS_DOC}); use a "
+                 f"name of at least {low} characters")
+           for i, v in enumerate(service.variants) if not low <= len(v.name) <= high]
+    # azapi_update_resource PUTs its body merged into the endpoint as it is (Azure/azapi utils/json.go
+    # mergeObjectAtPath keeps every key the new body does not name), so a deployment that leaves the traffic map
+    # keeps its last weight there, and the weights sum to 100 again only if that weight was 0.
+    named_main = any(v.name == DEPLOYMENT for v in service.variants)
+    out.append(warning(
+        "azureml", "variants",
+        "the endpoint's traffic is set by merging these weights into its current ones (azapi_update_resource), so a "
+        "variant removed or renamed keeps its last weight and the update fails unless the weights still sum to 100: "
+        "set its weight to 0 and apply before removing or renaming it"
+        + ("" if named_main else f"; an endpoint deployed without variants serves from the deployment "
+                                 f"'{DEPLOYMENT}' with 100%, so to add variants to it, name one of them {DEPLOYMENT}")
+        + f" (see {_UPDATE_RESOURCE_DOC})"))
     return out
 
 
