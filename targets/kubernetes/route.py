@@ -92,8 +92,11 @@ def _gateway_namespace(service: ir.Service, settings: Mapping[str, object]) -> s
 
 def _route(stack, service: ir.Service, settings: Mapping[str, object], namespace, backends: list[dict]) -> None:
     """The HTTPRoute: attached to the Gateway (its listener if gateway_listener names one), for the host if one is
-    set, every path to the backends by weight. A kubernetes_manifest, which reads the HTTPRoute CRD's schema from
-    the cluster when Terraform plans."""
+    set, every path to the backends by weight. A kubernetes_manifest reads the HTTPRoute CRD's schema from the
+    cluster when Terraform plans (hashicorp/terraform-provider-kubernetes manifest/provider/plan.go,
+    PlanResourceChange: "API did not recognize GroupVersionKind from manifest (CRD may not be installed)" without it)
+    and replaces the object only when apiVersion, kind, metadata.name or metadata.namespace change, so new weights
+    are an update in place (server-side apply)."""
     parent = {"group": GATEWAY_GROUP, "kind": "Gateway", "name": settings["gateway"],
               "namespace": _gateway_namespace(service, settings)}
     if settings.get("gateway_listener"):
