@@ -439,8 +439,9 @@ class KubernetesTarget(_TargetSettings, _Workload):
         "accelerator's label from NVIDIA GPU Feature Discovery (nvidia.com/gpu.product).")
     host: str | None = Field(
         default=None, pattern=HOSTNAME,
-        description="Hostname the Ingress for https listeners serves, matching its TLS certificate. Default: none "
-        "(ingress-nginx then serves its own default certificate).")
+        description="Hostname the Ingress for https listeners serves, matching its TLS certificate; with gateway, the "
+        "HTTPRoute's only hostname. Default: none (ingress-nginx then serves its own default certificate; the "
+        "HTTPRoute matches every hostname of its Gateway listener).")
     ingress_class: Line | None = Field(
         default=None, description="IngressClass of the Ingress emitted for https listeners. Default: the "
         "cluster's default class.")
@@ -449,6 +450,24 @@ class KubernetesTarget(_TargetSettings, _Workload):
         "cluster must serve it (IPv4, or IPv6 on an IPv6 or dual-stack cluster). Only the load_balancer."
         "allowed_cidrs of this family become its source ranges; the others are left out with a warning, because "
         "one firewall rule cannot mix families (GKE). Default: IPv4.")
+    # Gateway API v1 ParentReference (gateway-api apis/v1/shared_types.go): Name an object name, Namespace a DNS
+    # label, SectionName a DNS subdomain (the pattern below is its kubebuilder pattern), each at most 253/63/253.
+    gateway: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", max_length=253,
+        description="Name of an existing Gateway (Gateway API v1) that serves the service: an HTTPRoute attached to it "
+        "sends every path to ClusterIP Services instead of a LoadBalancer Service, and with variants carries their "
+        "weights exactly. The Gateway's listeners decide ports, TLS and who may connect, so load_balancer keeps its "
+        "default listeners, public, allowed_cidrs and stickiness. The HTTPRoute CRD must be installed when Terraform "
+        "plans (the route is a kubernetes_manifest), and a controller must implement the Gateway. Required for "
+        "variants. Default: none, a LoadBalancer Service (and an Ingress for https).")
+    gateway_namespace: str | None = Field(
+        default=None, pattern=NAMESPACE, max_length=63,
+        description="Namespace of targets.kubernetes.gateway; its listener must allow routes from the service's "
+        "namespace (allowedRoutes). Default: the service's namespace.")
+    gateway_listener: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", max_length=253,
+        description="Name of the Gateway listener the HTTPRoute attaches to (its parentRef sectionName). Default: "
+        "every listener of the Gateway that allows the route.")
 
 
 class AzureMLTarget(_Stateful):

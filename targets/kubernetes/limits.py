@@ -11,8 +11,8 @@ from decimal import Decimal
 from compiler import ir, values
 from compiler.errors import Diagnostic, format_path
 from targets import delivery
-from targets.base import (Limit, check_limits, check_scale_to_zero, check_variants, error, fallback_refused,
-                          on_demand_base_refused, unpulled_image, warning)
+from targets.base import (Limit, check_limits, check_scale_to_zero, error, fallback_refused, on_demand_base_refused,
+                          unpulled_image, warning)
 
 _PROBE_DOC = "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#Probe"
 _HTTP_PROBE_DOC = ("https://kubernetes.io/docs/tasks/configure-pod-container/"
@@ -99,16 +99,25 @@ SCALE_TO_ZERO = ("an HPA's minReplicas 0 needs the alpha feature gate HPAScaleTo
                  "with a request proxy in the cluster, such as the KEDA HTTP add-on, which infc does not emit")
 
 
+_SPLIT_DOC = "https://gateway-api.sigs.k8s.io/guides/traffic-splitting/"
+_SPLIT = ("a Service spreads requests over every ready pod it selects, so a split would follow the variants' replica "
+          "counts, not their weights; infc splits by weight with a Gateway API HTTPRoute (weighted backendRefs)")
 
-KUBERNETES_VARIANTS = ("a Service spreads requests over every ready pod it selects, so a split would follow the "
-                      "variants' replica counts, not their weights; exact weights need the Gateway API (an HTTPRoute's "
-                      "weighted backendRefs) and a controller that implements it, which infc does not emit")
+# gke, eks and aks create their cluster in the stack that would hold the route. The HTTPRoute is a kubernetes_manifest,
+# which "requires API access during planning time ... and thus cannot be created in the same apply operation", and
+# whose CRD must exist when Terraform plans (_MANIFEST_DOC, "Before you use this resource"). The kubernetes target
+# plans against an existing cluster: targets.kubernetes.gateway.
+_MANIFEST_DOC = "https://registry.terraform.io/providers/hashicorp/kubernetes/latest/docs/resources/manifest"
+KUBERNETES_VARIANTS = (f"{_SPLIT}, a kubernetes_manifest, which Terraform plans only against a cluster that already "
+                       "has the Gateway API CRDs, not one the same apply creates; once the cluster exists, deploy the "
+                       f"variants with the kubernetes target and targets.kubernetes.gateway (see {_MANIFEST_DOC})")
 
 
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything the kubernetes target cannot express, as errors naming field and range. No CDK needed."""
-    out = check_workload(service, "kubernetes", target.settings)
-    out += check_variants("kubernetes", service, KUBERNETES_VARIANTS)
+    # Behind a Gateway no Ingress is emitted (_check_gateway refuses https listeners there).
+    out = check_workload(service, "kubernetes", target.settings, ingress=not target.get("gateway"))
+    out += _check_gateway(service, target)
     family = target.get("ip_family")
     out += source_family_problems(service, "kubernetes", family, f"the Service is single-stack {family} "
                                   f"(targets.kubernetes.ip_family)", _DUAL_STACK_DOC)
@@ -120,6 +129,49 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                            "hardware.spot has no portable Kubernetes form: the cluster's node pools decide capacity, "
                            "so infc emits no spot selector or toleration (pin spot nodes with "
                            "targets.kubernetes.node_selector)"))
+    return out
+
+
+def _check_gateway(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
+    """Variants need targets.kubernetes.gateway; behind a Gateway the load_balancer settings that its listeners and
+    addresses decide, not the route, must keep their defaults. The checks of each variant repeat the shared ones,
+    which the driver reports once."""
+    gateway = target.get("gateway")
+    if not gateway:
+        if service.variants:
+            return [error("kubernetes", "variants",
+                          f"variants need targets.kubernetes.gateway: {_SPLIT}, attached to an existing Gateway; set "
+                          "targets.kubernetes.gateway (and gateway_namespace if it is in another namespace) to a "
+                          "Gateway whose controller implements HTTPRoute, with the Gateway API CRDs installed in the "
+                          f"cluster (see {_SPLIT_DOC})")]
+        return []
+    lb, out, behind = service.load_balancer, [], f"with targets.kubernetes.gateway ({gateway})"
+    if [(x.port, x.protocol, x.redirect_to) for x in lb.listeners] != [(80, "http", None)]:
+        out.append(error("kubernetes", "load_balancer.listeners",
+                         f"load_balancer.listeners {behind}: the Gateway's listeners serve clients, with the ports, "
+                         "protocols and TLS certificates the Gateway defines, so the spec's listeners must be the "
+                         "default, http on 80; choose a listener with targets.kubernetes.gateway_listener"))
+    if not lb.public:
+        out.append(error("kubernetes", "load_balancer.public",
+                         f"load_balancer.public is false {behind}: the Gateway's addresses decide who reaches it (its "
+                         "GatewayClass or infrastructure settings); attach to an internal Gateway instead"))
+    if lb.allowed_cidrs != ("0.0.0.0/0",):
+        out.append(error("kubernetes", "load_balancer.allowed_cidrs",
+                         f"load_balancer.allowed_cidrs {behind}: an HTTPRoute has no source-range filter; restrict "
+                         "clients at the Gateway (its controller's policy or the load balancer in front of it) and "
+                         "leave allowed_cidrs at its default, 0.0.0.0/0"))
+    if lb.stickiness:
+        out.append(error("kubernetes", "load_balancer.stickiness",
+                         f"load_balancer.stickiness {behind}: an HTTPRoute's sessionPersistence is in the Gateway "
+                         "API's experimental channel only (gateway-api apis/v1/httproute_types.go), which infc does "
+                         "not emit"))
+    for key, what in (("ip_family", "the LoadBalancer Service's IP family"),
+                      ("certificate", "the https Ingress's TLS Secret"), ("ingress_class", "the https Ingress's class")):
+        value = target.get(key)
+        if value and (key, value) != ("ip_family", "IPv4"):
+            out.append(error("kubernetes", f"targets.kubernetes.{key}",
+                             f"targets.kubernetes.{key} sets {what}, which is not emitted {behind}: the Gateway's "
+                             "listeners decide addresses and TLS; remove it"))
     return out
 
 

@@ -1,7 +1,7 @@
 """The Kubernetes workload of one service: namespace, Deployment, Service, Ingress, HPA, PodDisruptionBudget.
 
 emit_workload() needs a kubernetes provider already configured in the stack, so managed-cluster targets (gke) emit
-the same objects into their own stacks; emit() is the kubernetes target's stack. Checks live in limits.py
+the same objects into their own stacks; route.py's emit() is the kubernetes target's stack. Checks live in limits.py
 (check_workload).
 """
 
@@ -104,13 +104,6 @@ class Workload:
     deployment: object = None  # e.g. for an Ingress that must be created after the pods exist (GKE)
 
 
-def emit(stack, service: ir.Service, target: ir.Target) -> None:
-    """The kubernetes target's stack: the provider (kubeconfig from the environment) and the workload."""
-    # No arguments: the provider reads KUBE_CONFIG_PATH / KUBE_CTX (it ignores KUBECONFIG) or in-cluster config.
-    stack.provider("kubernetes", *PROVIDER)
-    emit_workload(stack, service, target)
-
-
 def emit_workload(stack, service: ir.Service, target: ir.Target, *, settings: Mapping[str, object] | None = None,
                   ingress: bool = True, service_annotations: Mapping[str, str] | None = None,
                   identity: Identity | None = None) -> Workload:
@@ -162,7 +155,7 @@ def _meta(service: ir.Service, namespace, annotations=None) -> dict:
 
 
 def _deployment(stack, service: ir.Service, target: ir.Target, settings: Mapping[str, object], namespace,
-                account=None, identity: Identity | None = None):
+                account=None, identity: Identity | None = None, key: str = ""):
     pod_labels = {**labels(service), **(dict(identity.pod_labels) if identity else {})}
     gpu = service.accelerator != "none"
     writable = list(settings.get("writable_dirs") or ())
@@ -200,7 +193,7 @@ def _deployment(stack, service: ir.Service, target: ir.Target, settings: Mapping
         "enable_service_links": False,
     }
     return stack.add(
-        "kubernetes_deployment_v1", "deployment", metadata=_meta(service, namespace),
+        "kubernetes_deployment_v1", f"deployment{key}", metadata=_meta(service, namespace),
         # Deployments are not waited for: a rollout can take initial_delay per replica; `kubectl rollout status`
         # reports it, and progressDeadlineSeconds flags one that stalls.
         wait_for_rollout=False,
@@ -307,12 +300,14 @@ def _gpu_affinity(service: ir.Service, settings: Mapping[str, object]) -> dict |
     return {"node_affinity": {"required_during_scheduling_ignored_during_execution": {"node_selector_term": [term]}}}
 
 
-def _service(stack, service: ir.Service, settings: Mapping[str, object], namespace, extra: Mapping[str, str]):
-    """LoadBalancer on the http listeners (https is the Ingress's); ClusterIP behind the Ingress if none is http.
-    The Service is single-stack in settings["ip_family"] and carries the source ranges of that family."""
+def _service(stack, service: ir.Service, settings: Mapping[str, object], namespace, extra: Mapping[str, str],
+             key: str = "", routed: bool = False):
+    """LoadBalancer on the http listeners (https is the Ingress's); ClusterIP behind the Ingress if none is http, or
+    behind the Gateway's HTTPRoute if `routed`. The LoadBalancer Service is single-stack in settings["ip_family"]
+    and carries the source ranges of that family."""
     lb = service.load_balancer
     http = [x for x in lb.serving if x.protocol == "http"]
-    if http:
+    if http and not routed:
         family = str(settings.get("ip_family") or "IPv4")
         ports = [{"name": f"http-{x.port}", "port": x.port, "target_port": str(service.port), "protocol": "TCP"}
                  for x in http]
@@ -328,7 +323,8 @@ def _service(stack, service: ir.Service, settings: Mapping[str, object], namespa
         annotations = dict(extra)
         spec = {"type": "ClusterIP", "selector": {NAME_LABEL: service.name}, "port": [
             {"name": "http", "port": service.port, "target_port": str(service.port), "protocol": "TCP"}]}
-    return stack.add("kubernetes_service_v1", "service", metadata=_meta(service, namespace, annotations), spec=spec)
+    return stack.add("kubernetes_service_v1", f"service{key}", metadata=_meta(service, namespace, annotations),
+                     spec=spec)
 
 
 def service_port(service: ir.Service) -> int:
@@ -355,7 +351,7 @@ def _ingress(stack, service: ir.Service, settings: Mapping[str, object], namespa
                     "rule": [ingress_rule(service, host)]})
 
 
-def _autoscaler(stack, service: ir.Service, namespace) -> None:
+def _autoscaler(stack, service: ir.Service, namespace, key: str = "") -> None:
     auto = service.autoscale
     if auto.metric == "cpu_percent":
         metric = {"type": "Resource", "resource": {
@@ -369,7 +365,7 @@ def _autoscaler(stack, service: ir.Service, namespace) -> None:
                       "policy": _policies(SCALE_UP_POLICIES)}],
         "scale_down": [{"select_policy": "Max", "stabilization_window_seconds": auto.scale_in_delay_s,
                         "policy": _policies(SCALE_DOWN_POLICIES)}]}
-    stack.add("kubernetes_horizontal_pod_autoscaler_v2", "autoscaler", metadata=_meta(service, namespace), spec={
+    stack.add("kubernetes_horizontal_pod_autoscaler_v2", f"autoscaler{key}", metadata=_meta(service, namespace), spec={
         "min_replicas": service.min_replicas, "max_replicas": service.max_replicas,
         "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": service.name},
         "metric": [metric], "behavior": behavior})
@@ -379,8 +375,8 @@ def _policies(policies) -> list[dict]:
     return [{"type": kind, "value": value, "period_seconds": period} for kind, value, period in policies]
 
 
-def _disruption_budget(stack, service: ir.Service, namespace) -> None:
+def _disruption_budget(stack, service: ir.Service, namespace, key: str = "") -> None:
     """At most one replica evicted at a time by drains and upgrades. maxUnavailable rather than minAvailable: a
     minAvailable of the replica count would block every drain for good with one replica or at the HPA minimum."""
-    stack.add("kubernetes_pod_disruption_budget_v1", "disruption_budget", metadata=_meta(service, namespace),
+    stack.add("kubernetes_pod_disruption_budget_v1", f"disruption_budget{key}", metadata=_meta(service, namespace),
               spec={"max_unavailable": "1", "selector": {"match_labels": {NAME_LABEL: service.name}}})
