@@ -57,6 +57,7 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "google_compute_region_autoscaler": ("scaling", ("{autoscaling_policy.min_replicas}-"
                                                      "{autoscaling_policy.max_replicas} instances",)),
     "kubernetes_ingress_v1": ("front", ("Ingress", "class {spec.ingress_class_name}")),
+    "kubernetes_manifest": ("front", ("{manifest.kind}",)),  # the HTTPRoute on a Gateway (targets/kubernetes/route.py)
     "kubernetes_service_v1": ("balancer", ("Service {spec.type}",)),
     "kubernetes_deployment_v1": ("replicas", ("Deployment", "{spec.replicas} replicas")),
     "kubernetes_horizontal_pod_autoscaler_v2": ("scaling", ("{spec.min_replicas}-{spec.max_replicas} replicas",)),
@@ -168,7 +169,7 @@ def _kubernetes_links(blocks: dict[str, tuple[str, dict]]) -> set[tuple[str, str
     """Links Kubernetes makes by name and labels, not by Terraform reference."""
     of_type = {t: [(a, attrs) for a, (ty, attrs) in blocks.items() if ty == t] for t in
                ("kubernetes_service_v1", "kubernetes_deployment_v1", "kubernetes_ingress_v1",
-                "kubernetes_horizontal_pod_autoscaler_v2")}
+                "kubernetes_horizontal_pod_autoscaler_v2", "kubernetes_manifest")}
     out = set()
     for service, attrs in of_type["kubernetes_service_v1"]:
         selector = _get(attrs, "spec.selector") or {}
@@ -177,9 +178,11 @@ def _kubernetes_links(blocks: dict[str, tuple[str, dict]]) -> set[tuple[str, str
             if selector and selector.items() <= labels.items():
                 out.add((service, deployment))
         name = _get(attrs, "metadata.name")
-        for ingress, i in of_type["kubernetes_ingress_v1"]:
-            if name and name in [s for s in _strings(_get(i, "spec")) if s == name]:
-                out.add((ingress, service))
+        fronts = [(i, _get(attrs_i, "spec")) for i, attrs_i in of_type["kubernetes_ingress_v1"]]
+        fronts += [(m, _get(attrs_m, "manifest.spec")) for m, attrs_m in of_type["kubernetes_manifest"]]
+        for front, spec in fronts:
+            if name and name in _strings(spec):
+                out.add((front, service))
     for hpa, h in of_type["kubernetes_horizontal_pod_autoscaler_v2"]:
         target = _get(h, "spec.scale_target_ref.name")
         out |= {(hpa, d) for d, attrs in of_type["kubernetes_deployment_v1"] if _get(attrs, "metadata.name") == target}

@@ -106,7 +106,6 @@ def test_a_target_model_uri_beside_a_variant_uri_is_an_error():
 
 @pytest.mark.parametrize(("target", "settings", "reason"), [
     ("azure", {"location": "eastus"}, "an Application Gateway routing rule and a Standard Load Balancer rule"),
-    ("kubernetes", {}, "a Service spreads requests over every ready pod it selects"),
     ("gke", {"project": "my-project1", "region": "us-central1"}, "a Service spreads requests"),
     ("eks", {"region": "us-east-1"}, "a Service spreads requests"),
     ("aks", {"location": "eastus"}, "a Service spreads requests"),
