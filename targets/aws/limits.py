@@ -6,7 +6,7 @@ from compiler import ir, values
 from compiler.errors import Diagnostic
 from targets import delivery, startup
 from targets.aws import registry, resources
-from targets.base import Limit, check_limits, check_variants, error, label_errors, on_machine, unpulled_image, warning
+from targets.base import Limit, check_limits, error, label_errors, on_machine, unpulled_image, warning
 
 _TG_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"
 _LB_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html"
@@ -58,7 +58,7 @@ IDLE_RANGE_S = (60, 86400)
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything this target cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("aws", service, LIMITS)
-    out += check_variants("aws", service, "infc does not yet split requests between variants here")
+    out += _check_variants(service)
     out += _check_scale_to_zero(service)
     for part in service.readiness.success_codes.replace("-", ",").split(","):
         if not _MATCHER_RANGE[0] <= int(part) <= _MATCHER_RANGE[1]:
@@ -79,6 +79,47 @@ def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
         out.append(warning("aws", "probes.liveness",
                            "probes.liveness has no separate check on EC2: the autoscaling group replaces "
                            "replicas that fail the readiness check (health_check_type ELB)"))
+    return out
+
+
+# "The name of the target group ... can have a maximum of 32 characters" (_TG_DOC, Name).
+TARGET_GROUP_NAME_MAX = 32
+# An ALB forward action takes at most 5 target groups (load-balancer-limits.html, "Target groups per action"), each
+# weighted 0-999 (API_TargetGroupTuple.html; hashicorp/aws 5.100.0 internal/service/elbv2/listener.go:
+# forward.target_group MaxItems 5, weight IntBetween(0, 999)). The spec's at most five variants weighted 0-100 always
+# fit: tests/targets/test_aws_variants.py pins the spec's bounds to these.
+MAX_FORWARD_GROUPS, WEIGHT_RANGE = 5, (0, 999)
+_METRICS_DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html"
+
+
+def _check_variants(service: ir.Service) -> list[Diagnostic]:
+    """Variants as the ALB splits requests between them, each with a target group of its own: its name fits, and no
+    variant scales to zero."""
+    out = []
+    for index, variant in enumerate(service.variants):
+        name = resources.target_group_name(service, variant.name)
+        over = len(name) - TARGET_GROUP_NAME_MAX
+        if over > 0:
+            out.append(error("aws", f"variants.{index}.name",
+                             f"variants[{index}].name: variant {variant.name}'s target group would be named '{name}', "
+                             f"{len(name)} characters; a target group name has at most {TARGET_GROUP_NAME_MAX} (see "
+                             f"{_TG_DOC}): shorten metadata.name or the variant's name by {over} "
+                             f"character{'s' * (over > 1)} in all"))
+    # Where a variant's replicas.min 0 comes from: the shared section, unless the variant sets replicas of its own.
+    zero: dict[tuple[str, str], list[str]] = {}
+    shared = (service.min_replicas, service.max_replicas, service.autoscale)
+    for index, variant in enumerate(service.variants):
+        one = variant.service
+        if one.min_replicas == 0:
+            where = (("replicas.min", "replicas.min") if (0, one.max_replicas, one.autoscale) == shared
+                     else (f"variants.{index}.replicas.min", f"variants[{index}].replicas.min"))
+            zero.setdefault(where, []).append(variant.name)
+    for (path, shown), names in zero.items():
+        out.append(error("aws", path,
+                         f"{shown} is 0 for variant {', '.join(names)}; a variant cannot scale to zero on aws: a "
+                         "replica starts on the load balancer's 503s, and HTTPCode_ELB_503_Count is published per "
+                         "load balancer, not per target group, so it cannot tell which variant has no replica (see "
+                         f"{_METRICS_DOC}); use replicas.min 1 or more with variants"))
     return out
 
 
@@ -172,7 +213,7 @@ def _check_fallback(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
                          f"takes at most {MAX_TYPES} (see {_OVERRIDES_DOC}): narrow it with hardware.cpus, "
                          "hardware.memory_gib or fewer hardware.alternatives, or list the types in "
                          "hardware.instance_types.aws"))
-    found = resources.variants(service, target)
+    found = resources.launch_templates(service, target)
     if len(found) > MAX_TEMPLATES:
         out.append(error("aws", "hardware.alternatives",
                          f"hardware.alternatives need {len(found)} launch templates (one per set of args); an "

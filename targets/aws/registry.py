@@ -53,13 +53,14 @@ def ecr_image(image: str) -> EcrImage | None:
     return EcrImage(host, found["account"], region, "aws-cn" if found["cn"] else partition(region), repository)
 
 
-def pull_policy(service: ir.Service, own=None) -> dict | None:
-    """An IAM policy that may pull from the repository model.image is in and from `own` (infc's repository, a
-    resource), nothing else; None when neither is there."""
+def pull_policy(images: list[str], own=None) -> dict | None:
+    """An IAM policy that may pull from the repositories `images` (model.image, or each variant's) are in and from
+    `own` (infc's repository, a resource), nothing else; None when there is none."""
     repositories = [own.arn] if own is not None else []
-    found = ecr_image(service.image)
-    if found is not None:
-        repositories.append(found.arn)
+    for image in images:
+        found = ecr_image(image)
+        if found is not None and found.arn not in repositories:
+            repositories.append(found.arn)
     if not repositories:
         return None
     return {"Version": "2012-10-17", "Statement": [

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+from collections.abc import Sequence
 
 from compiler import ir
 from targets import delivery, startup
@@ -30,26 +32,63 @@ IMAGES = {
 
 
 def emit(stack, service: ir.Service, target: ir.Target) -> None:
-    """Every resource of the AWS stack, in dependency order."""
+    """Every resource of the AWS stack, in dependency order: what the versions share (network, load balancer,
+    listeners, the replicas' role), then each version's target group, launch templates, group and scaling."""
     labels = dict(service.labels)
     stack.provider("aws", *PROVIDER, region=target.get("region"),
                    default_tags=[{"tags": labels}] if labels else None)
     vpc_id, subnets = network(stack, target)
     lb_sg, replica_sg = _security_groups(stack, service, vpc_id)
-    lb, group = _load_balancer(stack, service, target, vpc_id, subnets, lb_sg)
+    lb = _load_balancer(stack, service, target, subnets, lb_sg)
+    found = versions(service, target)
+    groups = [_target_group(stack, service, version, vpc_id) for version in found]
+    _listeners(stack, service, target, lb, list(zip(found, groups)))
     own = registry.repository(stack, service) if target.get("registry") else None
-    profile, grants = _instance_profile(stack, service, target, own)
-    mixed = mixed_instances(service, target)
-    image = _image(stack, service, target)  # every accelerator is a GPU of hardware.arch: one image serves them all
-    templates = {args: _launch_template(stack, service, target, image, replica_sg, profile, variant, mixed)
-                 for args, variant in variants(service, target).items()}
-    asg = _autoscaling_group(stack, service, target, templates, group, target.get("replica_subnet_ids") or subnets,
-                             grants)
-    if service.autoscale:
-        _scaling_policy(stack, service, asg, lb, group)
-    if service.min_replicas == 0:
-        _scale_to_zero(stack, service, asg, lb)
+    profile, grants = _instance_profile(stack, service, own, found)
+    images = _images(stack, found)  # a version's accelerators are all GPUs of its arch: one image serves it
+    for version, group in zip(found, groups):
+        one, where = version.service, version.target
+        mixed = mixed_instances(one, where)
+        image = images[_image_key(version)]
+        templates = {args: _launch_template(stack, version, image, replica_sg, profile, template, mixed)
+                     for args, template in launch_templates(one, where).items()}
+        asg = _autoscaling_group(stack, version, templates, group, where.get("replica_subnet_ids") or subnets, grants)
+        if one.autoscale:
+            _scaling_policy(stack, version, asg, lb, group)
+        if one.min_replicas == 0:  # one version only: check() refuses replicas.min 0 in a variant
+            _scale_to_zero(stack, one, asg, lb)
     output_endpoint(stack, service, lb.dns_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """One set of replicas behind the load balancer: the service itself, or one of its variants (spec `variants`),
+    with that variant's service and target (its own image, args, model, machines and replicas)."""
+
+    service: ir.Service
+    target: ir.Target
+    variant: str | None = None  # the variant's name; None without variants
+    weight: int | None = None  # the variant's percent of requests
+
+    def id(self, base: str) -> str:
+        """A Terraform resource id: `base`, suffixed with the variant's name (which has no '-' or '_')."""
+        return f"{base}_{self.variant}" if self.variant else base
+
+    def name(self, suffix: str) -> str:
+        """A cloud resource name: `<metadata.name>[-<variant>][-<suffix>]`."""
+        return resource_name(self.service, "-".join(part for part in (self.variant, suffix) if part))
+
+
+def versions(service: ir.Service, target: ir.Target) -> list[Version]:
+    """The service alone, or each of its variants in the order of the spec."""
+    if not service.variants:
+        return [Version(service, target)]
+    return [Version(v.service, v.service.target(target.name), v.name, v.weight) for v in service.variants]
+
+
+def target_group_name(service: ir.Service, variant: str | None) -> str:
+    """The target group's name (at most TARGET_GROUP_NAME_MAX characters: check() refuses a longer one)."""
+    return resource_name(service, f"{variant}-tg" if variant else "tg")
 
 
 def network(stack, target: ir.Target):
@@ -99,8 +138,8 @@ def _slug(cidr: str) -> str:
     return cidr.replace(".", "-").replace(":", "-").replace("/", "_")
 
 
-def _load_balancer(stack, service: ir.Service, target: ir.Target, vpc_id, subnets, lb_sg):
-    lb_spec, hc = service.load_balancer, service.readiness
+def _load_balancer(stack, service: ir.Service, target: ir.Target, subnets, lb_sg):
+    lb_spec = service.load_balancer
     # Options that need user input or money (targets.aws.*): each emits its arguments only when set.
     logs, acl = target.get("access_logs_bucket"), target.get("waf_acl_arn")
     lb = stack.add("aws_lb", "load_balancer", name=resource_name(service, ""),
@@ -111,28 +150,52 @@ def _load_balancer(stack, service: ir.Service, target: ir.Target, vpc_id, subnet
                    access_logs={"bucket": logs, "enabled": True, "prefix": service.name} if logs else None)
     if acl:
         stack.add("aws_wafv2_web_acl_association", "waf_association", resource_arn=lb.arn, web_acl_arn=acl)
-    group = stack.add(
-        "aws_lb_target_group", "target_group", name=resource_name(service, "tg"),
+    return lb
+
+
+def _target_group(stack, service: ir.Service, version: Version, vpc_id):
+    """A version's target group, health-checked by the shared readiness probe."""
+    lb_spec, hc = service.load_balancer, service.readiness
+    return stack.add(
+        "aws_lb_target_group", version.id("target_group"), name=target_group_name(service, version.variant),
         port=service.port, protocol="HTTP", target_type="instance", vpc_id=vpc_id,
         deregistration_delay=str(lb_spec.drain_timeout_s),
         health_check={"enabled": True, "protocol": "HTTP", "path": hc.path, "port": str(hc.port),
                       "interval": hc.interval_s, "timeout": hc.timeout_s, "healthy_threshold": hc.healthy_threshold,
                       "unhealthy_threshold": hc.unhealthy_threshold, "matcher": hc.success_codes},
         stickiness={"type": "lb_cookie", "enabled": lb_spec.stickiness, "cookie_duration": 86400})
+
+
+# With variants, each serving listener forwards to the variants' target groups weighted by their percents (the
+# provider takes weights 0-999 and at most 5 groups: hashicorp/aws internal/service/elbv2/listener.go,
+# default_action.forward.target_group). With load_balancer.stickiness, target group stickiness keeps a client on the
+# variant it first reached for as long as the groups' own cookie keeps it on one replica (forward.stickiness.duration,
+# 1-604800 s: https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetGroupStickinessConfig.html).
+VARIANT_STICKINESS_S = 86400
+
+
+def _listeners(stack, service: ir.Service, target: ir.Target, lb, groups: list) -> None:
+    """One listener per spec listener: a redirect, or a forward to the one target group (weighted between the
+    variants' target groups with variants)."""
+    lb_spec = service.load_balancer
+    if service.variants:
+        forward = {"target_group": [{"arn": group.arn, "weight": version.weight} for version, group in groups],
+                   "stickiness": {"enabled": True, "duration": VARIANT_STICKINESS_S} if lb_spec.stickiness else None}
     by_port = {x.port: x for x in lb_spec.listeners}
     for listener in lb_spec.listeners:
-        if listener.redirect_to is None:
-            action = {"type": "forward", "target_group_arn": group.arn}
-        else:
+        if listener.redirect_to is not None:
             to = by_port[listener.redirect_to]
             action = {"type": "redirect", "redirect": {"port": str(to.port), "protocol": PROTOCOL[to.protocol],
                                                        "status_code": "HTTP_301"}}
+        elif service.variants:
+            action = {"type": "forward", "forward": forward}
+        else:
+            action = {"type": "forward", "target_group_arn": groups[0][1].arn}
         https = listener.protocol == "https"
         stack.add("aws_lb_listener", f"listener_{listener.port}", load_balancer_arn=lb.arn,
                   port=listener.port, protocol=PROTOCOL[listener.protocol], default_action=[action],
                   certificate_arn=target.get("certificate") if https else None,
                   ssl_policy=TLS_POLICY if https else None)
-    return lb, group
 
 
 def mixed_instances(service: ir.Service, target: ir.Target) -> bool:
@@ -140,7 +203,7 @@ def mixed_instances(service: ir.Service, target: ir.Target) -> bool:
     return bool(target.fallback) or service.on_demand_base is not None
 
 
-def variants(service: ir.Service, target: ir.Target) -> dict[tuple[str, ...] | None, tuple[str, ir.Machine]]:
+def launch_templates(service: ir.Service, target: ir.Target) -> dict[tuple[str, ...] | None, tuple[str, ir.Machine]]:
     """One launch template per set of arguments the replicas run with: model.args (key None, the template
     `launch_template`, as without fallback) and each different hardware.alternatives[i].args, named after the first
     accelerator that uses it. Values: (the resource id's suffix, the first machine that uses it)."""
@@ -151,18 +214,17 @@ def variants(service: ir.Service, target: ir.Target) -> dict[tuple[str, ...] | N
     return found
 
 
-def _launch_template(stack, service: ir.Service, target: ir.Target, image, replica_sg, profile, variant,
-                     mixed: bool):
-    suffix, machine = variant
-    service = on_machine(service, machine)
-    tags = {**dict(service.labels), "Name": service.name}
+def _launch_template(stack, version: Version, image, replica_sg, profile, template, mixed: bool):
+    suffix, machine = template
+    service, target = on_machine(version.service, machine), version.target
+    tags = {**dict(service.labels), "Name": version.name("")}
     # Replica subnets of their own route out through a NAT: no public IP. The security group then moves to the
     # interface, as EC2 takes groups on the template or on its interfaces, not both (provider doc:
     # vpc_security_group_ids "Conflicts with network_interfaces.security_groups").
     private = bool(target.get("replica_subnet_ids"))
     return stack.add(
-        "aws_launch_template", "launch_template" + (f"_{suffix.replace('-', '_')}" if suffix else ""),
-        name=resource_name(service, suffix), image_id=image.id, instance_type=machine.instance_type,
+        "aws_launch_template", version.id("launch_template" + (f"_{suffix.replace('-', '_')}" if suffix else "")),
+        name=version.name(suffix), image_id=image.id, instance_type=machine.instance_type,
         user_data=base64.b64encode(startup.cloud_init(service, target).encode()).decode(),
         vpc_security_group_ids=None if private else [replica_sg.id], update_default_version=True,
         network_interfaces=[{"device_index": 0, "associate_public_ip_address": "false",
@@ -179,42 +241,59 @@ def _launch_template(stack, service: ir.Service, target: ir.Target, image, repli
         tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume")])
 
 
-def _image(stack, service: ir.Service, target: ir.Target):
-    """The AMI as a data source: the given id, or the newest default image (also gives the root device name)."""
-    given = target.get("image")
-    if given:
-        return stack.data("aws_ami", "image", most_recent=True, filter=[{"name": "image-id", "values": [given]}])
-    owner, pattern = IMAGES[("gpu" if service.accelerator_count else "cpu", service.arch)]
-    return stack.data("aws_ami", "image", most_recent=True, owners=[owner],
-                      filter=[{"name": "name", "values": [pattern]}, {"name": "state", "values": ["available"]}])
+def _image_key(version: Version) -> tuple[str, str] | None:
+    """Which machine image a version's replicas boot: None for targets.aws.image, else the default image's key in
+    IMAGES."""
+    if version.target.get("image"):
+        return None
+    return ("gpu" if version.service.accelerator_count else "cpu", version.service.arch)
 
 
-def _instance_profile(stack, service: ir.Service, target: ir.Target, own):
-    """A role for the replicas, which may read (only) the model's S3 prefix and their secrets, and pull from the ECR
-    repository of model.image and from `own` (infc's repository, or None): the instance profile, and the grants the
-    replicas need from their first boot."""
+def _images(stack, found: list[Version]) -> dict:
+    """The AMIs as data sources, by _image_key: the given id, or the newest default image (also gives the root device
+    name). One is `image`; variants on hardware that needs another (CPU and GPU, or another arch) get one per key."""
+    keys = sorted({_image_key(version) for version in found}, key=str)
+    out = {}
+    for key in keys:
+        name = "image" if len(keys) == 1 else "image_" + "_".join(key)
+        if key is None:
+            given = found[0].target.get("image")
+            out[key] = stack.data("aws_ami", name, most_recent=True, filter=[{"name": "image-id", "values": [given]}])
+        else:
+            owner, pattern = IMAGES[key]
+            out[key] = stack.data("aws_ami", name, most_recent=True, owners=[owner],
+                                  filter=[{"name": "name", "values": [pattern]},
+                                          {"name": "state", "values": ["available"]}])
+    return out
+
+
+def _instance_profile(stack, service: ir.Service, own, found: list[Version]):
+    """A role for the replicas of every version, which may read (only) the models' S3 prefixes and their secrets,
+    and pull from the ECR repositories of their images and from `own` (infc's repository, or None): the instance
+    profile, and the grants the replicas need from their first boot."""
     assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                        "Principal": {"Service": "ec2.amazonaws.com"}}]}
     role = stack.add("aws_iam_role", "replica_role", name=resource_name(service, "replica"),
                      assume_role_policy=json.dumps(assume, sort_keys=True),
                      description=f"infc {service.name}: model replicas")
     grants = []
-    policy = model_read_policy(stack, target)
+    targets = [version.target for version in found]
+    policy = model_read_policy(stack, targets[0], also=targets[1:])
     if policy:
         grants.append(stack.add("aws_iam_role_policy", "model_read", name="model-read", role=role.id,
                                 policy=stack.json(policy)))
-    if target.secrets:
+    refs = [delivery.aws_secret(s.ref) for target in targets for s in target.secrets]
+    if refs:
         # Each secret by its exact ARN: GetSecretValue for Secrets Manager, GetParameter for Parameter Store
         # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html,
         # .../list_awssystemsmanager.html). A customer-managed KMS key must also let the role decrypt (key policy).
-        refs = [delivery.aws_secret(s.ref) for s in target.secrets]
         statements = [{"Effect": "Allow", "Action": action, "Resource": sorted({r.arn for r in refs if r.service == kind})}
                       for kind, action in (("secretsmanager", "secretsmanager:GetSecretValue"),
                                            ("ssm", "ssm:GetParameter")) if any(r.service == kind for r in refs)]
         grants.append(stack.add(
             "aws_iam_role_policy", "secrets_read", name="secrets-read", role=role.id,
             policy=json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)))
-    pull = registry.pull_policy(service, own)
+    pull = registry.pull_policy([version.service.image for version in found], own)
     if pull:
         grants.append(stack.add("aws_iam_role_policy", "image_pull", name="image-pull", role=role.id,
                                 policy=stack.json(pull)))
@@ -223,31 +302,39 @@ def _instance_profile(stack, service: ir.Service, target: ir.Target, own):
     return profile, grants
 
 
-def model_read_policy(stack, target: ir.Target, partition=None) -> dict | None:
-    """With an s3:// model URI for `target`, an IAM policy that may read (only) that prefix; None otherwise.
-    `partition`: the stack's aws_partition reference, if it has one already."""
-    found = delivery.source(target.model_uri)
-    if found is None or found.scheme != "s3":
+def model_read_policy(stack, target: ir.Target, partition=None, *, also: Sequence[ir.Target] = ()) -> dict | None:
+    """With an s3:// model URI for `target` (or for any of `also`: the other variants' targets), an IAM policy that may
+    read (only) those prefixes; None otherwise. `partition`: the stack's aws_partition reference, if it has one
+    already."""
+    sources = []
+    for one in (target, *also):
+        found = delivery.source(one.model_uri)
+        if found is not None and found.scheme == "s3" and (found.store, found.path) not in sources:
+            sources.append((found.store, found.path))
+    if not sources:
         return None
-    bucket, prefix = found.store, found.path
     partition = partition or stack.data("aws_partition", "partition").partition
-    arn = stack.fmt("arn:{}:s3:::{}", partition, bucket)
-    # KServe's download calls HeadBucket, which S3 authorizes as s3:ListBucket without a prefix: IfExists lets it
-    # through, and listings that name a prefix must name this one
-    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html).
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": stack.fmt("{}/{}*", arn, prefix)},
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn,
-         "Condition": {"StringLikeIfExists": {"s3:prefix": [f"{prefix}*"]}}},
-    ]}
+    statements = []
+    for bucket, prefix in sources:
+        arn = stack.fmt("arn:{}:s3:::{}", partition, bucket)
+        # KServe's download calls HeadBucket, which S3 authorizes as s3:ListBucket without a prefix: IfExists lets it
+        # through, and listings that name a prefix must name this one
+        # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html).
+        statements += [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": stack.fmt("{}/{}*", arn, prefix)},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn,
+             "Condition": {"StringLikeIfExists": {"s3:prefix": [f"{prefix}*"]}}},
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
-def _autoscaling_group(stack, service: ir.Service, target: ir.Target, templates: dict, group, subnets, grants):
-    tags = {**dict(service.labels), "Name": service.name}
+def _autoscaling_group(stack, version: Version, templates: dict, group, subnets, grants):
+    service, target = version.service, version.target
+    tags = {**dict(service.labels), "Name": version.name("")}
     template = templates[None]
     mixed = _mixed_instances_policy(service, target, templates) if mixed_instances(service, target) else None
     return stack.add(
-        "aws_autoscaling_group", "autoscaling_group", name=resource_name(service, ""),
+        "aws_autoscaling_group", version.id("autoscaling_group"), name=version.name(""),
         min_size=service.min_replicas, max_size=service.max_replicas, vpc_zone_identifier=subnets,
         target_group_arns=[group.arn], health_check_type="ELB", health_check_grace_period=service.initial_delay_s,
         default_instance_warmup=service.autoscale.scale_out_delay_s if service.autoscale else None,
@@ -284,11 +371,12 @@ def _mixed_instances_policy(service: ir.Service, target: ir.Target, templates: d
         "launch_template": {"launch_template_specification": spec(templates[None]), "override": overrides}}
 
 
-def _scaling_policy(stack, service: ir.Service, asg, lb, group) -> None:
-    auto = service.autoscale
+def _scaling_policy(stack, version: Version, asg, lb, group) -> None:
+    """Target tracking of a version's group; requests are counted per target of its own target group."""
+    auto = version.service.autoscale
     label = stack.fmt("{}/{}", lb.arn_suffix, group.arn_suffix) if auto.metric == "requests_per_replica" else None
-    stack.add("aws_autoscaling_policy", "scaling_policy",
-              name=resource_name(service, auto.metric.replace("_", "-")), autoscaling_group_name=asg.name,
+    stack.add("aws_autoscaling_policy", version.id("scaling_policy"),
+              name=version.name(auto.metric.replace("_", "-")), autoscaling_group_name=asg.name,
               policy_type="TargetTrackingScaling", estimated_instance_warmup=auto.scale_out_delay_s,
               target_tracking_configuration={
                   "target_value": auto.target * METRIC_SCALE[auto.metric],

@@ -1,4 +1,5 @@
-"""AWS stacks applied for real: terraform apply, a clean second plan and destroy of every AWS example, against moto."""
+"""AWS stacks applied for real: terraform apply, a clean second plan and destroy of every AWS example, against moto;
+and a change of variant weights that updates only the listeners."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from unittest import mock
 import pytest
 
 from compiler.driver import compile_files
-from tests.conftest import examples_naming, moto, provider_mirror, terraform, terraform_rc
+from tests.conftest import examples_naming, moto, provider_mirror, synth_documents, terraform, terraform_rc
+from tests.targets.test_aws_variants import canary_spec
 
 ACCOUNT = "123456789012"  # moto's default account, which the examples' certificate ARN names too
 NAMES = [f"{c.service.name}-aws"
@@ -395,3 +397,81 @@ def test_every_gap_is_still_real(runs):
     emulator allows."""
     seen = {_gap(*key) for run in runs.values() for key in run.drift}
     assert sorted(set(GAPS) - seen) == []
+
+
+# --- Variants: a weight change (tests/targets/test_aws_variants.py has the stack) ------------------------------
+
+def _weights(state: dict) -> dict[str, dict[str, int]]:
+    """{listener: {target group name: weight}} as the state holds them after an apply."""
+    def instances(kind):
+        return {r["name"]: r["instances"][0]["attributes"] for r in state["resources"]
+                if r["mode"] == "managed" and r["type"] == kind}
+    names = {group["arn"]: group["name"] for group in instances("aws_lb_target_group").values()}
+    return {name: {names[t["arn"]]: t["weight"] for t in listener["default_action"][0]["forward"][0]["target_group"]}
+            for name, listener in instances("aws_lb_listener").items()}
+
+
+def test_a_weight_change_updates_only_the_listeners_on_the_emulator(tmp_path):
+    """Apply 90/10 on moto, re-synthesize at 50/50: the plan updates the two listeners in place and nothing else
+    (beyond what the emulator already reads back differently after a clean apply, GAPS, which the plan of the
+    unchanged stack shows), applying that sets 50/50, and destroy leaves nothing."""
+    moto()
+    binary, mirror = terraform(), provider_mirror("hashicorp/aws")
+    from moto.moto_api._internal.models import moto_api_backend
+
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = synth_documents(tmp_path / "first", [canary_spec(90, 10)], "aws") / "stacks" / "chat-aws"
+    second = synth_documents(tmp_path / "second", [canary_spec(50, 50)], "aws") / "stacks" / "chat-aws"
+    work = tmp_path / "work"
+    shutil.copytree(first, work)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "TF_"))}
+    env.update(TF_CLI_CONFIG_FILE=str(terraform_rc(tmp_path / "cli.tfrc", mirror)), TF_IN_AUTOMATION="1",
+               CHECKPOINT_DISABLE="1")
+
+    def tf(*args: str, codes=(0,)) -> subprocess.CompletedProcess:
+        result = subprocess.run([binary, args[0], "-no-color", *args[1:]], cwd=work, env=env, capture_output=True,
+                                text=True, timeout=900)
+        assert result.returncode in codes, f"terraform {args[0]}: {result.stderr}\n{result.stdout[-4000:]}"
+        return result
+
+    def plan(name: str) -> dict:
+        tf("plan", "-input=false", f"-out={name}", "-detailed-exitcode", codes=(0, 2))
+        return json.loads(tf("show", "-json", name).stdout)
+
+    def state() -> dict:
+        return json.loads((work / "terraform.tfstate").read_text())
+
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.WARNING)  # a line per request would drown a failure; errors (500s) still show
+    try:
+        with SerialServer() as endpoint:
+            (work / "moto_override.tf.json").write_text(json.dumps(override(endpoint), indent=2))
+            _seed({"chat-aws": json.loads((work / "cdk.tf.json").read_text())})
+            tf("init", "-input=false")
+            try:
+                tf("apply", "-input=false", "-auto-approve")
+                assert _weights(state()) == {listener: {"chat-stable-tg": 90, "chat-canary-tg": 10}
+                                             for listener in ("listener_80", "listener_8080")}
+                # What the emulator reads back otherwise after a clean apply: the same with either weights.
+                gaps = _changed(plan("again.tfplan"))
+                assert not [key for key in gaps if key[0].startswith("aws_lb_listener.")], gaps  # no listener drift
+                shutil.copy(second / "cdk.tf.json", work / "cdk.tf.json")
+                weights = plan("weights.tfplan")
+                actions = {c["address"]: c["change"]["actions"] for c in weights["resource_changes"]}
+                assert {a for a, act in actions.items() if act not in (["no-op"], ["update"])} == set(), actions
+                changed = {key: diff for key, diff in _changed(weights).items() if key not in gaps}
+                assert sorted(changed) == [("aws_lb_listener.listener_80", "default_action"),
+                                           ("aws_lb_listener.listener_8080", "default_action")], changed
+                # Applied to the listeners only: the plan also carries the emulator's gaps, and applying those
+                # (a new launch template version) would start an instance refresh, which moto has not implemented.
+                tf("apply", "-input=false", "-auto-approve", *(f"-target={address}" for address, _ in changed))
+                assert _weights(state()) == {listener: {"chat-stable-tg": 50, "chat-canary-tg": 50}
+                                             for listener in ("listener_80", "listener_8080")}
+            finally:
+                tf("destroy", "-input=false", "-auto-approve")
+            assert [r for r in state()["resources"] if r["mode"] == "managed"] == []
+    finally:
+        moto_api_backend.reset()
+        werkzeug.setLevel(level)
