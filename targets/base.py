@@ -75,7 +75,7 @@ def check_variants(target: str, service: ir.Service, reason: str) -> list[Diagno
 
 
 # The targets whose load balancer splits requests between variants by weight (docs/spec.md, "Variants").
-VARIANT_TARGETS: tuple[str, ...] = ("gcp", "azureml", "kubernetes")
+VARIANT_TARGETS: tuple[str, ...] = ("aws", "gcp", "azureml", "kubernetes")
 
 
 def output_endpoint(stack, service: ir.Service, host) -> None:

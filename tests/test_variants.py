@@ -3,6 +3,8 @@ messages moved to the variant's field, and the targets that cannot split request
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -11,7 +13,7 @@ from compiler.driver import compile_text
 from compiler.errors import CompileError
 from compiler.loader import load_text
 from compiler.parse import parse
-from tests.conftest import spec_dict, spec_yaml
+from tests.conftest import spec_dict, spec_yaml, synth_documents
 
 TWO = [{"name": "stable", "weight": 90}, {"name": "canary", "weight": 10, "image": "vllm/vllm-openai:v0.7.0"}]
 
@@ -113,3 +115,47 @@ def test_a_target_model_uri_beside_a_variant_uri_is_an_error():
 def test_targets_that_cannot_split_by_weight_say_why(target, settings, reason):
     errors = _errors(targets={"aws": None, target: settings}, hardware={"accelerator": "none"}, variants=TWO)
     assert any(f"error: {target}: variants are not supported on {target}: {reason}" in e for e in errors), errors
+
+
+def test_one_canary_spec_splits_exactly_on_every_target_that_can(tmp_path):
+    """The issue's case: one spec, 90/10 with different images, on aws, gcp, azureml and kubernetes (with a Gateway),
+    each stack carrying the weights as written and each variant's own image (read from the JSON)."""
+    data = spec_dict(model={"env": {"MODEL_PATH": "/mnt/models"}, "uri": "hf://Qwen/Qwen2.5-1.5B-Instruct"},
+                     hardware={"accelerator": "nvidia-t4", "memory_gib": 16}, variants=TWO,
+                     targets={"gcp": {"project": "my-project1", "region": "us-central1"},
+                              "kubernetes": {"gateway": "shared", "gateway_namespace": "infra"}})
+    data["targets"]["azureml"] = {"location": "eastus",
+                                  "model_uri": "azureml://registries/shared/models/qwen-1-5b/versions/1"}
+    out = synth_documents(tmp_path, [data])
+
+    def stack(target):
+        return json.loads((out / "stacks" / f"svc-{target}" / "cdk.tf.json").read_text())
+
+    images = ("vllm/vllm-openai:v0.6.3", "vllm/vllm-openai:v0.7.0")
+    aws = stack("aws")
+    [listener] = aws["resource"]["aws_lb_listener"].values()
+    groups = listener["default_action"][0]["forward"]["target_group"]
+    assert [g["weight"] for g in groups] == [90, 10]
+    assert [g["arn"] for g in groups] == ["${aws_lb_target_group.target_group_stable.arn}",
+                                         "${aws_lb_target_group.target_group_canary.arn}"]
+    gcp = stack("gcp")
+    [url_map] = gcp["resource"]["google_compute_url_map"].values()
+    weighted = url_map["default_route_action"]["weighted_backend_services"]
+    assert [(w["backend_service"], w["weight"]) for w in weighted] == [
+        ("${google_compute_backend_service.backend_service_stable.id}", 90),
+        ("${google_compute_backend_service.backend_service_canary.id}", 10)]
+    templates = gcp["resource"]["google_compute_region_instance_template"]
+    for variant, image in zip(("stable", "canary"), images):
+        assert image in templates[f"instance_template_{variant}"]["metadata"]["startup-script"]
+    azureml = stack("azureml")
+    [traffic] = azureml["resource"]["azapi_update_resource"].values()
+    assert traffic["body"]["properties"]["traffic"] == {"stable": 90, "canary": 10}
+    kubernetes = stack("kubernetes")
+    route = kubernetes["resource"]["kubernetes_manifest"]["route"]["manifest"]
+    assert [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] == [
+        ("${kubernetes_service_v1.service_stable.metadata[0].name}", 90),
+        ("${kubernetes_service_v1.service_canary.metadata[0].name}", 10)]
+    deployments = kubernetes["resource"]["kubernetes_deployment_v1"]
+    for variant, image in zip(("stable", "canary"), images):
+        [container] = deployments[f"deployment_{variant}"]["spec"]["template"]["spec"]["container"]
+        assert container["image"] == image
