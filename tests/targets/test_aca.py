@@ -7,15 +7,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import tempfile
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from compiler.driver import compile_files
 from compiler.errors import CompileError
 from compiler.lower import lower
 from compiler.spec import Spec
+from fuzz.specgen import aca_specs, dump
 from targets import aca
 from targets.aca import limits as aca_limits
 from targets.aca import resources
@@ -342,3 +345,43 @@ def test_no_startup_probe_without_initial_delay():
 
 def test_snapshot(synthesized, snapshot):
     assert stack(synthesized, "chat-t4-aca") == snapshot(extension_class=JSONSnapshotExtension)
+
+
+# --- generated specs (fuzz/specgen.py aca_specs: the whole range aca accepts) ---------------------------------------
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(aca_specs())
+def test_generated_specs_compile_for_aca(doc):
+    """Every value in aca's accepted range compiles without an error; the scale section is the spec's replicas."""
+    with tempfile.TemporaryDirectory(prefix="infc-aca-") as work:
+        file = pathlib.Path(work) / "spec.yaml"
+        file.write_bytes(dump(doc))
+        try:
+            (compiled,), _ = compile_files([str(file)])
+        except CompileError as exc:
+            raise AssertionError("\n".join(d.render() for d in exc.diagnostics) + "\n" + dump(doc).decode()) from None
+    scale = resources.scale(compiled.service)
+    assert (scale["minReplicas"], scale["maxReplicas"]) == (doc["replicas"]["min"], doc["replicas"]["max"])
+    assert ("cooldownPeriod" in scale) == (doc["replicas"]["min"] == 0)
+    for probe in resources.probes(compiled.service):
+        assert 1 <= probe["periodSeconds"] <= 240 and 1 <= probe["failureThreshold"] <= 10, probe
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(aca_specs())
+def test_generated_specs_synthesize(doc):
+    """Through the CDK: every attribute passes the committed provider schemas (a failure exits 3), and every body
+    property is one verified in the Microsoft.App API."""
+    from compiler.cli import main
+
+    with tempfile.TemporaryDirectory(prefix="infc-aca-") as tmp:
+        work = pathlib.Path(tmp)
+        (work / "spec.yaml").write_bytes(dump(doc))
+        assert main(["synth", str(work / "spec.yaml"), "--out", str(work / "out")]) == 0
+        name = doc["metadata"]["name"]
+        stack_doc = json.loads((work / "out" / "stacks" / f"{name}-aca" / "cdk.tf.json").read_text())
+    for resource in stack_doc["resource"]["azapi_resource"].values():
+        kind = resource["type"].split("/")[1].split("@")[0]
+        assert _paths(resource["body"]) <= VERIFIED[kind], _paths(resource["body"]) - VERIFIED[kind]
