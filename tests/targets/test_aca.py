@@ -385,3 +385,29 @@ def test_generated_specs_synthesize(doc):
     for resource in stack_doc["resource"]["azapi_resource"].values():
         kind = resource["type"].split("/")[1].split("@")[0]
         assert _paths(resource["body"]) <= VERIFIED[kind], _paths(resource["body"]) - VERIFIED[kind]
+
+
+def test_shared_variant_values(variant_stacks):
+    """tests/targets/variants.py v-aca: every number set away from its default reaches the app as written."""
+    from tests.targets.variants import LIVE, READY, VARIANTS, seconds
+
+    doc, spec = variant_stacks("v-aca", "aca"), VARIANTS["v-aca"]
+    body = app(doc)["body"]["properties"]
+    (container,) = body["template"]["containers"]
+    startup, ready, live = container["probes"]
+    delay = seconds(READY["initial_delay"])
+    assert (startup["type"], startup["httpGet"]) == ("Startup", {"path": READY["path"], "port": READY["port"]})
+    assert (startup["failureThreshold"] - 1) * startup["periodSeconds"] >= delay
+    assert (ready["periodSeconds"], ready["timeoutSeconds"], ready["successThreshold"], ready["failureThreshold"]) \
+        == (READY["interval"], READY["timeout"], READY["healthy_threshold"], READY["unhealthy_threshold"])
+    assert (live["httpGet"], live["periodSeconds"], live["timeoutSeconds"], live["failureThreshold"]) \
+        == ({"path": LIVE["path"], "port": LIVE["port"]}, LIVE["interval"], LIVE["timeout"], LIVE["failure_threshold"])
+    auto = spec["replicas"]["autoscale"]
+    assert body["template"]["scale"] == {
+        "minReplicas": 0, "maxReplicas": spec["replicas"]["max"], "cooldownPeriod": seconds(auto["scale_to_zero_after"]),
+        "rules": [{"name": "requests", "http": {"metadata": {"concurrentRequests": str(auto["target"])}}}]}
+    assert body["workloadProfileName"] == "gpu-a100" and container["resources"] == {"cpu": 24, "memory": "220Gi"}
+    assert body["template"]["terminationGracePeriodSeconds"] == spec["load_balancer"]["drain_timeout"]
+    assert body["configuration"]["ingress"]["ipSecurityRestrictions"] == [
+        {"name": "allowed-0", "ipAddressRange": "203.0.113.0/24", "action": "Allow"}]
+    assert body["configuration"]["ingress"]["targetPort"] == spec["model"]["port"]
