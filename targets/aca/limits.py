@@ -275,6 +275,11 @@ def _check_scale(service: ir.Service) -> list[Diagnostic]:
     return out
 
 
+def open_to_all(service: ir.Service) -> bool:
+    """Whether allowed_cidrs admits every IPv4 client (0.0.0.0/0): the ingress then takes no IP restriction."""
+    return any(ipaddress.ip_network(c) == ipaddress.ip_network("0.0.0.0/0") for c in service.load_balancer.allowed_cidrs)
+
+
 def _check_front(service: ir.Service) -> list[Diagnostic]:
     """The app's HTTP ingress: Azure's front end on the app's FQDN, HTTP on 80 and HTTPS on 443 (_INGRESS_DOC)."""
     lb, out = service.load_balancer, []
@@ -283,11 +288,12 @@ def _check_front(service: ir.Service) -> list[Diagnostic]:
                          "load_balancer.public is false; internal ingress reaches only apps in the same Container "
                          "Apps environment unless the environment is in a virtual network, which infc does not emit; "
                          "use public: true"))
-    v6 = [c for c in lb.allowed_cidrs if ipaddress.ip_network(c).version == 6 and c != "::/0"]
-    if v6:
+    v6 = [c for c in lb.allowed_cidrs if ipaddress.ip_network(c).version == 6]
+    if v6 and not open_to_all(service):
         out.append(error("aca", "load_balancer.allowed_cidrs",
                          f"load_balancer.allowed_cidrs has IPv6 ranges ({', '.join(v6)}); Container Apps IP "
-                         f"restrictions take IPv4 ranges (see {_INGRESS_DOC})"))
+                         f"restrictions take IPv4 ranges (see {_INGRESS_DOC}); list IPv4 ranges, or 0.0.0.0/0 for "
+                         "every client"))
     for i, x in enumerate(lb.listeners):
         if x.redirect_to is not None and (x.protocol, x.port, x.redirect_to) != ("http", 80, 443):
             out.append(error("aca", f"load_balancer.listeners.{i}",

@@ -3,11 +3,10 @@ container app serving the model behind the app's own HTTPS ingress."""
 
 from __future__ import annotations
 
-import ipaddress
 import math
 
 from compiler import ir
-from targets.aca.limits import (CONSUMPTION, PERIOD, STARTUP_DELAY, THRESHOLD, cpu_size, profile,
+from targets.aca.limits import (CONSUMPTION, PERIOD, STARTUP_DELAY, THRESHOLD, cpu_size, open_to_all, profile,
                                 secret_name)
 from targets.azure import site as azure_site
 from targets.azure.grants import secret_grants
@@ -107,8 +106,8 @@ def ingress(service: ir.Service) -> dict:
         "allowInsecure": any(x.protocol == "http" for x in lb.serving),
         "traffic": [{"latestRevision": True, "weight": 100}],
     }
-    if not any(ipaddress.ip_network(c).prefixlen == 0 for c in lb.allowed_cidrs):
-        # Allow rules only: every other address is refused.
+    if not open_to_all(service):
+        # Allow rules only: every other address is refused (limits.py refuses IPv6 ranges here).
         body["ipSecurityRestrictions"] = [{"name": f"allowed-{i}", "ipAddressRange": cidr, "action": "Allow"}
                                           for i, cidr in enumerate(lb.allowed_cidrs)]
     if lb.stickiness:

@@ -411,3 +411,22 @@ def test_shared_variant_values(variant_stacks):
     assert body["configuration"]["ingress"]["ipSecurityRestrictions"] == [
         {"name": "allowed-0", "ipAddressRange": "203.0.113.0/24", "action": "Allow"}]
     assert body["configuration"]["ingress"]["targetPort"] == spec["model"]["port"]
+
+
+@pytest.mark.parametrize("cidrs, rules", [
+    (["0.0.0.0/0"], None), (["0.0.0.0/0", "::/0"], None), (["0.0.0.0/0", "2001:db8::/48"], None),
+    (["10.0.0.0/8", "198.51.100.7/32"], ["10.0.0.0/8", "198.51.100.7/32"]),
+])
+def test_allowed_cidrs_become_allow_rules_unless_open_to_all(cidrs, rules):
+    doc = spec_dict(hardware=T4, targets={"aca": ACA}, load_balancer={"allowed_cidrs": cidrs})
+    assert errors(doc) == []
+    service, _ = lower(Spec.model_validate(doc), ["aca"])
+    found = resources.ingress(service).get("ipSecurityRestrictions")
+    assert (found and [r["ipAddressRange"] for r in found]) == rules
+    assert found is None or {r["action"] for r in found} == {"Allow"}
+
+
+def test_ipv6_ranges_without_every_ipv4_client_are_refused():
+    doc = spec_dict(hardware=T4, targets={"aca": ACA}, load_balancer={"allowed_cidrs": ["10.0.0.0/8", "::/0"]})
+    ((message, path),) = errors(doc)
+    assert path == ("load_balancer", "allowed_cidrs") and "has IPv6 ranges (::/0)" in message
