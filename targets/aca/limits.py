@@ -277,7 +277,8 @@ def _check_scale(service: ir.Service) -> list[Diagnostic]:
 
 def open_to_all(service: ir.Service) -> bool:
     """Whether allowed_cidrs admits every IPv4 client (0.0.0.0/0): the ingress then takes no IP restriction."""
-    return any(ipaddress.ip_network(c) == ipaddress.ip_network("0.0.0.0/0") for c in service.load_balancer.allowed_cidrs)
+    every = ipaddress.ip_network("0.0.0.0/0")
+    return any(ipaddress.ip_network(c) == every for c in service.load_balancer.allowed_cidrs)
 
 
 def _check_front(service: ir.Service) -> list[Diagnostic]:
@@ -301,8 +302,8 @@ def _check_front(service: ir.Service) -> list[Diagnostic]:
                              "ingress redirects only HTTP on 80 to HTTPS on 443"))
         elif x.redirect_to is None and (x.protocol, x.port) not in (("http", 80), ("https", 443)):
             out.append(error("aca", f"load_balancer.listeners.{i}",
-                             f"load_balancer.listeners[{i}] ({x.protocol} {x.port}): Container Apps HTTP ingress serves "
-                             f"HTTP on 80 and HTTPS on 443 only (see {_INGRESS_DOC})"))
+                             f"load_balancer.listeners[{i}] ({x.protocol} {x.port}): Container Apps HTTP ingress "
+                             f"serves HTTP on 80 and HTTPS on 443 only (see {_INGRESS_DOC})"))
     if not any(x.protocol == "https" for x in lb.listeners):
         out.append(warning("aca", "load_balancer.listeners",
                            "Container Apps ingress also serves HTTPS on 443 with Microsoft's certificate for the "

@@ -130,8 +130,8 @@ def startup_probe(service: ir.Service) -> dict:
 
 
 def probes(service: ir.Service) -> list[dict]:
-    """Startup (initial_delay, when there is one), readiness (traffic) and, with probes.liveness, liveness (restarts). Readiness and
-    liveness start after the startup probe succeeds."""
+    """Startup (initial_delay, when there is one), readiness (traffic) and, with probes.liveness, liveness
+    (restarts). Readiness and liveness start after the startup probe succeeds."""
     ready, live = service.readiness, service.liveness
     out = [startup_probe(service)] if service.initial_delay_s else []
     out += [{"type": "Readiness", "httpGet": {"path": ready.path, "port": ready.port},

@@ -26,6 +26,7 @@ from tests.conftest import ROOT, examples_naming, spec_dict, synth_documents
 
 EXAMPLE = ROOT / "examples" / "aca-scale-to-zero.yaml"
 ACA = {"location": "westus3"}
+VERSIONED = "https://acme-kv.vault.azure.net/secrets/api/0123456789abcdef0123456789abcdef"
 
 # A CPU service with everything aca carries set away from its default: a given resource group, Key Vault secrets,
 # probes on their own ports, liveness, CPU autoscaling, restricted and sticky ingress, https with the redirect.
@@ -35,7 +36,7 @@ VARIANTS = {
         "model": {"name": "bge", "image": "ghcr.io/acme/embed:1", "port": 9000, "command": ["python", "-m", "serve"],
                   "args": ["--workers", "4", "a b;c"], "env": {"LOG": "${x} %{y}"},
                   "secrets": {"HF_TOKEN": {"aca": "https://acme-kv.vault.azure.net/secrets/hf"},
-                              "API_KEY": {"aca": "https://acme-kv.vault.azure.net/secrets/api/0123456789abcdef0123456789abcdef"}}},
+                              "API_KEY": {"aca": VERSIONED}}},
         "hardware": {"accelerator": "none", "cpus": 2, "memory_gib": 6},
         "replicas": {"min": 2, "max": 7, "autoscale": {"metric": "cpu_percent", "target": 65}},
         "load_balancer": {"allowed_cidrs": ["203.0.113.0/24", "198.51.100.7/32"], "stickiness": True,
@@ -219,7 +220,7 @@ def test_cpu_service_values(synthesized):
         {"name": "API_KEY", "secretRef": "env-api-key"}, {"name": "HF_TOKEN", "secretRef": "env-hf-token"}]
     identity = "${azurerm_user_assigned_identity.identity.id}"
     assert body["configuration"]["secrets"] == [
-        {"name": "env-api-key", "keyVaultUrl": "https://acme-kv.vault.azure.net/secrets/api/0123456789abcdef0123456789abcdef",
+        {"name": "env-api-key", "keyVaultUrl": VERSIONED,
          "identity": identity},
         {"name": "env-hf-token", "keyVaultUrl": "https://acme-kv.vault.azure.net/secrets/hf", "identity": identity}]
     assert app(doc)["identity"] == [{"type": "UserAssigned", "identity_ids": [identity]}]
@@ -404,7 +405,8 @@ def test_shared_variant_values(variant_stacks):
         == ({"path": LIVE["path"], "port": LIVE["port"]}, LIVE["interval"], LIVE["timeout"], LIVE["failure_threshold"])
     auto = spec["replicas"]["autoscale"]
     assert body["template"]["scale"] == {
-        "minReplicas": 0, "maxReplicas": spec["replicas"]["max"], "cooldownPeriod": seconds(auto["scale_to_zero_after"]),
+        "minReplicas": 0, "maxReplicas": spec["replicas"]["max"],
+        "cooldownPeriod": seconds(auto["scale_to_zero_after"]),
         "rules": [{"name": "requests", "http": {"metadata": {"concurrentRequests": str(auto["target"])}}}]}
     assert body["workloadProfileName"] == "gpu-a100" and container["resources"] == {"cpu": 24, "memory": "220Gi"}
     assert body["template"]["terminationGracePeriodSeconds"] == spec["load_balancer"]["drain_timeout"]
