@@ -206,7 +206,8 @@ def _summary(compiled, generated: dict[str, bytes], written: list[str]) -> list[
         count = sum(len(named) for named in document.get("resource", {}).values())
         price, _ = explain.price_of(t.name, c.service, t.machine, None)
         cost = explain.usd(*price.hourly) if price else "-"
-        rows.append((path, str(count), t.machine.instance_type if t.machine else "(cluster nodes)", cost))
+        none = "(workload profile)" if t.name in explain.NO_MACHINE else "(cluster nodes)"
+        rows.append((path, str(count), t.machine.instance_type if t.machine else none, cost))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) if i in (0, 2) else cell.rjust(w) for i, (cell, w) in
                        enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]

@@ -13,7 +13,11 @@ from compiler.recording import RecordingStack, record
 
 HOURS_PER_MONTH = 730  # the month cloud price lists quote (AWS, Azure, Google: 730 hours)
 # Where each target's settings name the region its prices apply to.
-REGION_KEY = {"aws": "region", "azure": "location", "azureml": "location", "gcp": "region", "gke": "region"}
+REGION_KEY = {"aws": "region", "azure": "location", "azureml": "location", "gcp": "region", "gke": "region",
+              "aca": "location"}
+# Targets that take no instance type (catalog.CATALOG_OF None): how their replicas are sized and billed instead.
+NO_MACHINE = {"aca": ("the workload profile follows hardware.accelerator (Consumption, or a serverless GPU profile)",
+                      "billed per second of vCPU, memory and GPU in use: no instance price")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +95,8 @@ class _Asked:
 def price_of(target: str, service: ir.Service, machine: ir.Machine | None, region: str | None
            ) -> tuple[Price | None, str]:
     if machine is None:
-        return None, "runs on the cluster's existing nodes: no instance price"
+        return None, NO_MACHINE[target][1] if target in NO_MACHINE else "runs on the cluster's existing nodes: no " \
+            "instance price"
     row = _row(target, machine, service)
     if row is None:
         return None, f"{machine.instance_type} is not in the catalog: no price"
@@ -131,6 +136,8 @@ def _front(target: str, stack: RecordingStack, service: ir.Service) -> str:
         return "regional internal Application Load Balancer (google_compute_forwarding_rule)"
     if target == "azureml":
         return "managed online endpoint: Azure's HTTPS scoring URI on 443"
+    if target == "aca":
+        return "Container Apps ingress: HTTPS on 443 (HTTP on 80) at the app's FQDN (azapi_resource containerApps)"
     parts = []
     for spec in (a["spec"] for a in _attributes(stack, "kubernetes_service_v1")):
         parts.append(f"Service type {spec.get('type', 'ClusterIP')} (kubernetes_service_v1)")
@@ -174,7 +181,8 @@ def view(compiled: Compiled) -> ServiceView:
         price, note = price_of(target.name, service, target.machine, region)
         targets.append(TargetView(
             target=target.name, stack=stack.name, region=region, machine=target.machine,
-            why=_why(target.name, service, settings) if target.machine else "kubernetes picks no instance type",
+            why=_why(target.name, service, settings) if target.machine else NO_MACHINE.get(
+                target.name, ("kubernetes picks no instance type",))[0],
             price=price, price_note=note, front=_front(target.name, stack, service), listeners=_listeners(target.name, service),
             readiness=_readiness(service), liveness=_liveness(service), resources=stack.counts(),
             data_sources=stack.counts("data"),

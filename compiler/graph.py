@@ -68,7 +68,12 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
 # azapi_resource is one Terraform type for every Azure resource: its `type` attribute says which.
 AZAPI = {"Microsoft.MachineLearningServices/workspaces/onlineEndpoints@": ("balancer", ("online endpoint",)),
          "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@":
-             ("replicas", ("{body.properties.instanceType} x {body.sku.capacity}",))}
+             ("replicas", ("{body.properties.instanceType} x {body.sku.capacity}",)),
+         # aca: the app is its own front end (its ingress) and its replicas.
+         "Microsoft.App/managedEnvironments@": ("cluster", ("Container Apps environment",)),
+         "Microsoft.App/containerApps@": ("replicas", ("container app on {body.properties.workloadProfileName}",
+                                                       "{body.properties.template.scale.minReplicas}-"
+                                                       "{body.properties.template.scale.maxReplicas} replicas"))}
 
 _REFERENCE = re.compile(r"\b(?:data\.)?[a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_-]*")
 _FIELD = re.compile(r"\{([^{}]+)\}")

@@ -14,7 +14,7 @@ from compiler.values import (INT32_MAX, AmiId, Arg, AwsSecretRef, AzureSecretRef
                              Identifier, ImageRef, InstanceTypeName, KubernetesSecretRef, Line, ModelUri, NonEmptyLine,
                              ScalarLine, Seconds, SshPublicKey, SubnetId, SuccessCodes, VpcId, mapping)
 
-TargetName = Literal["aws", "azure", "gcp", "kubernetes", "azureml", "gke", "eks", "aks"]
+TargetName = Literal["aws", "azure", "gcp", "kubernetes", "azureml", "gke", "eks", "aks", "aca"]
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$"
 _VM_REGISTRY = ("Create a container registry for the service's images, {what}, and let the replicas pull from it{how}; "
                 "its URL is the stack output `registry_url`. Push the image there and name it in model.image: each "
@@ -69,6 +69,11 @@ class SecretRefs(_Model):
     aks: KubernetesSecretRef | None = Field(
         default=None, description="<secret>/<key> of a Secret in the workload's namespace of the new cluster "
         "(create it after the cluster exists; replicas wait for it).")
+    aca: AzureSecretRef | None = Field(
+        default=None, description="Key Vault secret URL (https://<vault>.vault.azure.net/secrets/<name>[/<version>]; "
+        "without a version, the latest, refreshed within 30 minutes): a container app secret that references it, read "
+        "with a user-assigned identity that gets Key Vault Secrets User on that secret only (the vault must use Azure "
+        "RBAC).")
 
 
 class Model(_Model):
@@ -182,7 +187,7 @@ class Autoscale(_Model):
         default=300, description="Time to wait after scaling before scaling in. Default 5m.")
     scale_to_zero_after: Seconds = Field(
         default=900, description="With replicas.min 0: time without requests after which the last replica is "
-        "stopped. Default 15m. Only aws scales to zero (docs/spec.md, 'Scale to zero').")
+        "stopped. Default 15m. Only aws and aca scale to zero (docs/spec.md, 'Scale to zero').")
 
 
 class Replicas(_Model):
@@ -506,6 +511,15 @@ class AzureMLTarget(_Stateful):
         "stack again fails until it is purged or recovered. Default true.")
 
 
+class AcaTarget(_Stateful):
+    location: str = Field(pattern=AZURE_LOCATION, description="Azure region, e.g. westus3 (serverless GPUs are "
+                          "offered in some regions only).")
+    resource_group: str | None = Field(
+        default=None, pattern=_RESOURCE_GROUP,
+        description="Existing resource group to deploy into (ASCII letters, digits, '_', '-', '.' and parentheses). "
+        "Default: one named after the service is created.")
+
+
 class GkeTarget(_ManagedCluster):
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
     region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region of the regional cluster, e.g. us-central1.")
@@ -559,6 +573,8 @@ class Targets(_Model):
     eks: EksTarget = Field(default=None, description="Emit an EKS cluster with a managed node group and the workload.")
     aks: AksTarget = Field(default=None, description="Emit an AKS cluster with a GPU (or CPU) node pool and the "
                            "workload.")
+    aca: AcaTarget = Field(default=None, description="Emit an Azure Container Apps environment and a container app "
+                           "(Consumption, or a serverless GPU workload profile), which can scale to zero.")
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Targets:

@@ -18,7 +18,13 @@ _SECRET_EXAMPLE = {
     "gke": "<secret>/<key>",
     "eks": "<secret>/<key>",
     "aks": "<secret>/<key>",
+    "aca": "https://<vault>.vault.azure.net/secrets/<name>",
 }
+
+
+# Why a target that takes no instance type (catalog.CATALOG_OF None) ignores hardware.instance_types.<target>.
+_NO_INSTANCE_TYPE = {"aca": "a container app runs on the workload profile of hardware.accelerator (Consumption, or "
+                            "a serverless GPU profile) and takes no instance type"}
 
 
 def _err(path: str, message: str) -> Diagnostic:
@@ -73,9 +79,9 @@ def _hardware(spec: Spec, emitted: list[str]) -> list[Diagnostic]:
     for target in hw.instance_types:
         if catalog.CATALOG_OF[target] is None:
             out.append(_warn(f"hardware.instance_types.{target}",
-                             f"hardware.instance_types.{target} has no effect: the {target} target runs on the "
-                             f"cluster's nodes and picks no instance type (targets.{target}.node_selector places "
-                             "replicas)"))
+                             f"hardware.instance_types.{target} has no effect: " + _NO_INSTANCE_TYPE.get(
+                                 target, f"the {target} target runs on the cluster's nodes and picks no instance type "
+                                         f"(targets.{target}.node_selector places replicas)")))
         elif target not in spec.targets.named():
             out.append(_warn(f"hardware.instance_types.{target}",
                              f"hardware.instance_types.{target} is set but '{target}' is not under targets:"))

@@ -312,7 +312,8 @@ def secret_refs(draw, targets: tuple[str, ...]) -> dict:
             "gcp": draw(st.sampled_from([f"projects/acme-{name}/secrets/{name}",
                                          f"projects/123/secrets/{name}/versions/2"])),
             "kubernetes": f"{name}/token", "gke": f"{name}/token", "eks": f"{name}/token", "aks": f"{name}/token",
-            "azureml": f"https://kv{name}.vault.azure.net/secrets/{name}/{'0' * 32}"}
+            "azureml": f"https://kv{name}.vault.azure.net/secrets/{name}/{'0' * 32}",
+            "aca": f"https://kv{name}.vault.azure.net/secrets/{name}"}
     return {t: refs[t] for t in targets}
 
 
@@ -446,6 +447,91 @@ def _aks(https: bool, args: bool):
 
 _TARGET = {"aws": _aws, "azure": _azure, "gcp": _gcp, "kubernetes": _kubernetes, "azureml": _azureml, "gke": _gke,
            "eks": _eks, "aks": _aks}
+
+
+# --- aca: specs of its own ------------------------------------------------------------------------------------------
+# aca's limits (HTTP ingress on 80 and 443 only, a fixed 240 s request timeout and 300 s scale-in window, whole-number
+# scale targets, one GPU per replica, no model delivery, no text Kubernetes would expand) would narrow every other
+# target's specs if it joined TARGETS, so aca gets a strategy of its own, drawn from the whole range it accepts
+# (targets/aca/limits.py), replicas.min 0 included.
+ACA = "aca"
+_ACA_SAFE = lambda text: "$(" not in text and "$$" not in text  # noqa: E731 - a filter, named once
+
+
+@st.composite
+def aca_specs(draw) -> dict:
+    doc: dict = {"apiVersion": "infc/v1", "kind": "InferenceService", "metadata": {"name": draw(service_name())}}
+    if draw(st.booleans()):
+        doc["metadata"]["labels"] = draw(st.dictionaries(_LABEL, _LABEL_VALUE, max_size=4))
+    model: dict = {"name": draw(FREE_TEXT), "image": draw(IMAGE)}
+    if draw(st.booleans()):
+        model["port"] = draw(st.integers(1, 65535))
+    if draw(st.booleans()):
+        model["command"] = draw(st.lists(ARG_TEXT.filter(_ACA_SAFE), min_size=1, max_size=3))
+    if draw(st.booleans()):
+        model["args"] = draw(st.lists(ARG_TEXT.filter(_ACA_SAFE) | st.integers(-10, 10**6), max_size=4))
+    if draw(st.booleans()):
+        model["env"] = draw(st.dictionaries(ENV_KEY, FREE_TEXT.filter(_ACA_SAFE) | st.integers(0, 100), max_size=4))
+    if draw(st.booleans()):
+        names = st.from_regex(r"\A[A-Z][A-Z0-9]{0,11}\Z").filter(
+            lambda k: k not in model.get("env", {}) and k not in ("MODEL_URI", "MODEL_NAME", "MODEL_DIR"))
+        model["secrets"] = draw(st.dictionaries(names, secret_refs((ACA,)), min_size=1, max_size=2))
+    doc["model"] = model
+    # The Consumption profile (up to 4 vCPUs, 8 GiB) or a serverless GPU profile (T4: 8, 56; A100: 24, 220).
+    accelerator, cpus, memory = draw(st.sampled_from([("none", 4, 8), ("nvidia-t4", 8, 56),
+                                                      ("nvidia-a100-80gb", 24, 220)]))
+    hw: dict = {"accelerator": accelerator}
+    if accelerator != "none" and draw(st.booleans()):
+        hw["count"] = 1
+    if draw(st.booleans()):
+        hw["cpus"] = draw(st.integers(1, cpus))
+    if draw(st.booleans()):
+        hw["memory_gib"] = draw(st.integers(1, memory))
+    if draw(st.booleans()):
+        hw["disk_gib"] = draw(st.integers(8, 16384))
+    doc["hardware"] = hw
+    low = draw(st.integers(0, 5))
+    metric = draw(st.sampled_from(["requests_per_replica"] if low == 0 else ["requests_per_replica", "cpu_percent"]))
+    auto: dict = {"metric": metric, "target": draw(st.integers(1, 100 if metric == "cpu_percent" else 10**6))}
+    if draw(st.booleans()):
+        auto["scale_out_delay"] = draw(duration(0, 3600))
+    if draw(st.booleans()):
+        auto["scale_in_delay"] = draw(st.sampled_from([300, "300s", "5m"]))
+    if draw(st.booleans()):
+        auto["scale_to_zero_after"] = draw(duration(0, 86400))
+    doc["replicas"] = {"min": low, "max": draw(st.integers(max(low, 1), 1000)), "autoscale": auto}
+    https = draw(st.booleans())
+    listeners = [{"port": 443, "protocol": "https"}] if https else []
+    listeners += draw(st.sampled_from([[{"port": 80, "protocol": "http"}]] + (
+        [[], [{"port": 80, "protocol": "http", "redirect_to": 443}]] if https else [])))
+    lb: dict = {"listeners": draw(st.permutations(listeners))}
+    if draw(st.booleans()):
+        lb["allowed_cidrs"] = draw(st.sampled_from([["0.0.0.0/0"], ["203.0.113.0/24", "198.51.100.7/32"],
+                                                    ["10.0.0.0/8"], ["0.0.0.0/0", "::/0"]]))
+    if draw(st.booleans()):
+        lb["idle_timeout"] = draw(duration(1, 240))
+    if draw(st.booleans()):
+        lb["drain_timeout"] = draw(duration(0, 3600))
+    if draw(st.booleans()):
+        lb["stickiness"] = draw(st.booleans())
+    doc["load_balancer"] = lb
+    interval = draw(st.integers(2, 240))
+    ready = {"interval": interval, "timeout": draw(st.integers(1, interval - 1)), "path": draw(HTTP_PATH),
+             "healthy_threshold": draw(st.integers(1, 10)), "unhealthy_threshold": draw(st.integers(1, 10)),
+             "initial_delay": draw(duration(0, 2160)), "success_codes": draw(st.sampled_from(["200", "200-399"]))}
+    if draw(st.booleans()):
+        ready["port"] = draw(st.integers(1, 65535))
+    probes = {"readiness": ready}
+    if draw(st.booleans()):
+        every = draw(st.integers(2, 240))
+        probes["liveness"] = {"interval": every, "timeout": draw(st.integers(1, every - 1)),
+                              "failure_threshold": draw(st.integers(1, 10)), "path": draw(HTTP_PATH)}
+    doc["probes"] = probes
+    settings = {"location": draw(_LOCATION)}
+    if draw(st.booleans()):
+        settings["resource_group"] = draw(_RG)
+    doc["targets"] = {ACA: settings}
+    return doc
 
 
 def dump(doc) -> bytes:

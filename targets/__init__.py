@@ -16,6 +16,7 @@ BACKENDS = {
     "gke": "targets.gke",
     "eks": "targets.eks",
     "aks": "targets.aks",
+    "aca": "targets.aca",
 }
 
 

@@ -141,7 +141,7 @@ def test_failure_mid_synth_leaves_previous_output_and_no_staging(tmp_path, monke
 
 @pytest.mark.parametrize("args, message", [
     (["--target", "awz"], "<input>: error: --target: unknown target 'awz'; did you mean 'aws'? (targets: aws, azure, "
-                          "gcp, kubernetes, azureml, gke, eks, aks)"),
+                          "gcp, kubernetes, azureml, gke, eks, aks, aca)"),
     (["--target", "aws", "--target", "azureml"], "<input>: error: --target azureml: no service in "),
 ])
 def test_bad_targets(args, message, capsys):

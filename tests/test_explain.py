@@ -15,7 +15,7 @@ from compiler.driver import compile_files
 from compiler.recording import record
 from tests.conftest import EXAMPLES, ROOT, examples_naming, spec_yaml
 
-TARGETS = ["aws", "azure", "gcp", "kubernetes", "azureml", "gke", "eks", "aks"]
+TARGETS = ["aws", "azure", "gcp", "kubernetes", "azureml", "gke", "eks", "aks", "aca"]
 META = {"//", "depends_on", "lifecycle", "count", "for_each", "provider", "connection", "provisioner"}
 
 
@@ -68,8 +68,9 @@ def test_prices_are_the_catalog_price_times_replicas_hourly_and_monthly(capsys):
         low, high = bounds[service["name"]]
         for t in service["targets"]:
             price = t["price"]
-            if t["target"] == "kubernetes":
+            if t["target"] in ("kubernetes", "aca"):  # no instance type: no catalog price, a note says why
                 assert t["instance"] is None and set(price) == {"note"}
+                assert price["note"] == explain.price_of(t["target"], None, None, None)[1]
                 continue
             row = _row_for(t["target"], t["instance"])
             assert price["usd_per_hour_per_replica"] == row.price_usd_hour
@@ -80,7 +81,7 @@ def test_prices_are_the_catalog_price_times_replicas_hourly_and_monthly(capsys):
                                                                                         730)
             assert price["note"].startswith(f"{row.region} list price of {row.price_date}")
             seen.add(t["target"])
-    assert seen == set(TARGETS) - {"kubernetes"}
+    assert seen == set(TARGETS) - {"kubernetes", "aca"}
 
 
 def test_spot_and_an_instance_type_outside_the_catalog_are_said(tmp_path, capsys):

@@ -45,6 +45,12 @@ EKS_CLB_DRAIN = "https://docs.aws.amazon.com/elasticloadbalancing/latest/classic
 AKS_PROBE = "https://github.com/kubernetes-sigs/cloud-provider-azure/blob/master/pkg/consts/consts.go"
 AKS_LB = "https://cloud-provider-azure.sigs.k8s.io/topics/loadbalancer/#loadbalancer-annotations"
 AKS_DISK = "https://learn.microsoft.com/en-us/cli/azure/aks/nodepool#az-aks-nodepool-add"
+# Container Apps: the ContainerAppProbe ranges are in the Microsoft.App REST API's descriptions (also in Azure/azapi
+# internal/azure/generated/app_0/microsoft.app/2025-01-01/types.json, which azapi checks bodies against).
+ACA_PROBE = ("https://github.com/Azure/azure-rest-api-specs/blob/main/specification/app/resource-manager/"
+             "Microsoft.App/stable/2025-01-01/CommonDefinitions.json")
+ACA_SCALE = "https://learn.microsoft.com/en-us/azure/container-apps/scale-app"
+ACA_INGRESS = "https://learn.microsoft.com/en-us/azure/container-apps/ingress-overview"
 INF = math.inf
 
 # (target, spec path, context) -> (low, high, where the provider documents the range). Read from those pages.
@@ -113,6 +119,17 @@ DOCUMENTED = {
     ("azureml", "probes.readiness.initial_delay", "http"): (1, INF, AML_PROBE),  # ProbeSettings minimums
     ("azureml", "probes.readiness.timeout", "http"): (1, INF, AML_PROBE),
     ("azureml", "probes.liveness.timeout", "http"): (1, INF, AML_PROBE),
+    ("aca", "probes.readiness.interval", "http"): (1, 240, ACA_PROBE),  # periodSeconds
+    ("aca", "probes.readiness.timeout", "http"): (1, 240, ACA_PROBE),  # timeoutSeconds
+    ("aca", "probes.readiness.healthy_threshold", "http"): (1, 10, ACA_PROBE),  # successThreshold
+    ("aca", "probes.readiness.unhealthy_threshold", "http"): (1, 10, ACA_PROBE),  # failureThreshold
+    # The startup probe's budget: its first probe 1 s in, then at most 10 failures at most 240 s apart.
+    ("aca", "probes.readiness.initial_delay", "http"): (0, 9 * 240, ACA_PROBE),
+    ("aca", "probes.liveness.interval", "http"): (1, 240, ACA_PROBE),
+    ("aca", "probes.liveness.timeout", "http"): (1, 240, ACA_PROBE),
+    ("aca", "probes.liveness.failure_threshold", "http"): (1, 10, ACA_PROBE),
+    ("aca", "replicas.max", "http"): (1, 1000, ACA_SCALE),  # "Maximum replicas configurable are 1,000"
+    ("aca", "load_balancer.idle_timeout", "http"): (1, 240, ACA_INGRESS),  # "Request timeout is 240 seconds"
 }
 
 # Tables of the Kubernetes workload are checked for the managed clusters too (targets.kubernetes.check_workload).
@@ -178,6 +195,7 @@ CONTEXTS = {
             "https": ({"eks": {"region": "us-east-1", "certificate": "arn:aws:acm:us-east-1:123456789012:certificate/"
                                                                     "0f1e2d3c-4b5a-6978-8899-aabbccddeeff"}}, HTTPS)},
     "aks": {"http": {"aks": {"location": "eastus"}}},
+    "aca": {"http": {"aca": {"location": "eastus"}}},
 }
 
 

@@ -95,6 +95,7 @@ BASE = {
                 "azureml_compute": {"workspace_id": "/subscriptions/s/resourceGroups/rg/providers/"
                                                     "Microsoft.MachineLearningServices/workspaces/w"},
                 "cpu_limit": 8, "liveness_from_readiness": True, "run_as_user": 1000, "writable_dirs": ["/tmp"]},
+        "aca": {"location": "westus3", "resource_group": "rg"},
     },
 }
 

@@ -28,9 +28,11 @@ RETIRED = "retired"
 # Which catalog file each target picks instance types from; None: the target takes no instance type.
 # azureml has its own file: managed online endpoints accept only some VM sizes, so selection must pick from those.
 # Managed clusters pick from their cloud's VM catalog: an EKS managed node group and an AKS node pool take the instance
-# types EC2 and Azure VMs sell (targets/eks and targets/aks check what their node images accept).
+# types EC2 and Azure VMs sell (targets/eks and targets/aks check what their node images accept). aca takes no instance
+# type: a container app runs on the workload profile of hardware.accelerator (targets/aca/limits.py GPU_PROFILES),
+# billed per second of use rather than at an instance price.
 CATALOG_OF = {"aws": "aws", "azure": "azure", "azureml": "azureml", "gcp": "gcp", "gke": "gcp", "kubernetes": None,
-              "eks": "aws", "aks": "azure"}
+              "eks": "aws", "aks": "azure", "aca": None}
 # Targets that run hardware.spot: true replicas on spot capacity (EC2 Spot, Azure Spot VMs, Compute Engine SPOT,
 # GKE spot node pools, EKS managed node groups of capacity type SPOT, AKS Spot node pools). azureml refuses spot in its check (managed online deployments run on dedicated capacity),
 # so its selection asks for on-demand rows and that check gives the reason.

@@ -109,6 +109,14 @@ VARIANTS = {
     "v-aml": spec("v-aml", {"azureml": {"location": "westeurope"}}, {"accelerator": "nvidia-a100-80gb", "count": 1},
                   load_balancer={"listeners": [{"port": 443, "protocol": "https"}], "idle_timeout": 120,
                                  "drain_timeout": 0}),
+    # Container Apps: a serverless A100 that scales from zero on requests (whole requests per second; the fixed 300 s
+    # scale-in window), https with the redirect, restricted to one IPv4 range (IP restrictions take IPv4 only).
+    "v-aca": spec("v-aca", {"aca": {"location": "westus3"}}, {"accelerator": "nvidia-a100-80gb", "count": 1},
+                  replicas={"min": 0, "max": 7, "autoscale": {"metric": "requests_per_replica", "target": 3,
+                                                              "scale_out_delay": "2m", "scale_to_zero_after": "20m"}},
+                  load_balancer={"allowed_cidrs": ["203.0.113.0/24"], "idle_timeout": 200, "drain_timeout": 45,
+                                 "listeners": [{"port": 443, "protocol": "https"},
+                                               {"port": 80, "protocol": "http", "redirect_to": 443}]}),
 }
 
 
