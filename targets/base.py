@@ -59,10 +59,10 @@ def check_limits(target: str, service: ir.Service, limits: tuple[Limit, ...]) ->
 
 def check_scale_to_zero(target: str, service: ir.Service, reason: str) -> list[Diagnostic]:
     """The error for replicas.min 0 on a target that cannot scale to zero honestly, `reason` saying why; the aws
-    target can (docs/targets/aws.md, "Scale to zero")."""
+    and aca targets can (docs/spec.md, "Scale to zero")."""
     if service.min_replicas == 0:
         return [error(target, "replicas.min", f"replicas.min: 0 is not supported: {reason}; use min: 1, or the aws "
-                                              "target, which scales to zero")]
+                                              "or aca target, which scale to zero")]
     return []
 
 

@@ -171,8 +171,8 @@ LIMIT_CASES = [
     (L4, {"replicas": autoscale(scale_out_delay="30s")}, COOLDOWN.format("scale_out_delay", 30)),
     (L4, {"replicas": autoscale(scale_in_delay="169h")}, COOLDOWN.format("scale_in_delay", 608400)),
     (L4, {"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}},
-     f"azure: replicas.min: 0 is not supported: {azure.SCALE_TO_ZERO}; use min: 1, or the aws target, "
-     "which scales to zero"),
+     f"azure: replicas.min: 0 is not supported: {azure.SCALE_TO_ZERO}; use min: 1, or the aws or aca "
+     "target, which scale to zero"),
     (L4, {"replicas": {"min": 1, "max": 1000}}, None),
     (L4, {"replicas": {"min": 1, "max": 1001}},
      f"azure: replicas.max is 1001; the instance count of an Azure VM scale set must be 1-1000 "

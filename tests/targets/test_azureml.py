@@ -115,8 +115,8 @@ LIMIT_CASES = [
     # (spec overrides, expected error or None)
     ({}, None),
     ({"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}},
-     f"azureml: replicas.min: 0 is not supported: {azureml.SCALE_TO_ZERO}; use min: 1, or the aws target, "
-     "which scales to zero"),
+     f"azureml: replicas.min: 0 is not supported: {azureml.SCALE_TO_ZERO}; use min: 1, or the aws or aca "
+     "target, which scale to zero"),
     ({"replicas": autoscale(scale_out_delay="60s", scale_in_delay="168h")}, None),
     ({"replicas": autoscale(scale_out_delay="30s")}, COOLDOWN.format("scale_out_delay", 30)),
     ({"replicas": autoscale(scale_in_delay="169h")}, COOLDOWN.format("scale_in_delay", 608400)),

@@ -113,8 +113,8 @@ LIMIT_CASES = [
      f"Balancer must be 5-600s (see {gcp_limits._REGION_PROXY_DOC})"),
     ({"replicas": {"min": 1, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 100}}}, None),
     ({"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "requests_per_replica", "target": 5}}},
-     f"gcp: replicas.min: 0 is not supported: {gcp.SCALE_TO_ZERO}; use min: 1, or the aws target, "
-     "which scales to zero"),
+     f"gcp: replicas.min: 0 is not supported: {gcp.SCALE_TO_ZERO}; use min: 1, or the aws or aca "
+     "target, which scale to zero"),
     ({"metadata": {"name": "svc", "labels": {"team": "ml", "cost_center": "4711", "empty": ""}}}, None),
     ({"metadata": {"name": "svc", "labels": {"Team": "ml"}}},
      f"gcp: label key 'Team' is not a Google Cloud label key: 1-63 lowercase letters, digits, '_' or '-', starting "

@@ -80,7 +80,7 @@ LIMIT_CASES = [
      "Object or External metric (see https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/"
      "horizontal-pod-autoscaler-v2/), and while no pod runs nothing holds the requests: that takes a scaler with a "
      "request proxy in the cluster, such as the KEDA HTTP add-on, which infc does not emit; use min: 1, or the aws "
-     "target, which scales to zero"),
+     "or aca target, which scale to zero"),
     (GKE, {"metadata": {"name": "svc", "labels": {"Team": "ml"}}},
      f"gke: label key 'Team' is not a Google Cloud label key: 1-63 lowercase letters, digits, '_' or '-', starting "
      f"with a letter (see {gcp_limits._LABEL_DOC})"),

@@ -82,8 +82,8 @@ LIMIT_CASES = [
      f"kubernetes: replicas.autoscale.scale_in_delay is 3660s; an HPA scale-down stabilization window must be "
      f"0-3600s (see {HPA})"),
     ({"replicas": {"min": 0, "max": 2, "autoscale": {"metric": "cpu_percent", "target": 50}}},
-     f"kubernetes: replicas.min: 0 is not supported: {k8s.SCALE_TO_ZERO}; use min: 1, or the aws target, "
-     "which scales to zero"),
+     f"kubernetes: replicas.min: 0 is not supported: {k8s.SCALE_TO_ZERO}; use min: 1, or the aws or aca "
+     "target, which scale to zero"),
     ({"replicas": autoscale(target=62.5), "hardware": {"accelerator": "nvidia-l4", "cpus": 4}},
      f"kubernetes: replicas.autoscale.target is 62.5; an HPA CPU averageUtilization is a whole percentage "
      f"(see {HPA})"),
