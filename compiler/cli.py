@@ -204,10 +204,14 @@ def _summary(compiled, generated: dict[str, bytes], written: list[str]) -> list[
     for path, (c, t) in zip(written, [(c, t) for c in compiled for t in c.service.targets], strict=True):
         document = json.loads(generated[f"stacks/{stack_name(c.service, t)}/cdk.tf.json"])
         count = sum(len(named) for named in document.get("resource", {}).values())
-        price, _ = explain.price_of(t.name, c.service, t.machine, None)
-        cost = explain.usd(*price.hourly) if price else "-"
+        # With variants, each variant's type and the sum of their prices.
+        runs = [(f"{v.name}: ", v.service, v.service.target(t.name)) for v in c.service.variants] \
+            or [("", c.service, t)]
+        prices = [explain.price_of(t.name, service, own.machine, None)[0] for _, service, own in runs]
+        cost = explain.usd(*(sum(p.hourly[i] for p in prices) for i in (0, 1))) if all(prices) else "-"
         none = "(workload profile)" if t.name in explain.NO_MACHINE else "(cluster nodes)"
-        rows.append((path, str(count), t.machine.instance_type if t.machine else none, cost))
+        types = ", ".join(label + (own.machine.instance_type if own.machine else none) for label, _, own in runs)
+        rows.append((path, str(count), types, cost))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) if i in (0, 2) else cell.rjust(w) for i, (cell, w) in
                        enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
@@ -239,12 +243,16 @@ def _validate(args) -> int:
 
 
 def _fallback(compiled) -> dict[str, tuple[str, list[str]]]:
-    """Per stack with a capacity fallback (hardware.flexible, alternatives, a list of instance types): the platform's
-    mechanism (the backend's FALLBACK) and every instance type, in order of preference."""
+    """Per stack with a capacity fallback (hardware.flexible, alternatives, a list of instance types), and per variant
+    of a stack ("<stack> <variant>") with one: the platform's mechanism (the backend's FALLBACK) and every instance
+    type, in order of preference."""
     import targets as backends
 
-    return {f"{c.service.name}-{t.name}": (backends.backend(t.name).FALLBACK, [m.instance_type for m in t.machines])
-            for c in compiled for t in c.service.targets if t.fallback}
+    runs = [(f"{c.service.name}-{t.name}", t) for c in compiled for t in c.service.targets if not c.service.variants]
+    runs += [(f"{c.service.name}-{t.name} {v.name}", v.service.target(t.name)) for c in compiled
+             for t in c.service.targets for v in c.service.variants]
+    return {stack: (backends.backend(t.name).FALLBACK, [m.instance_type for m in t.machines])
+            for stack, t in runs if t.fallback}
 
 
 def _explain(args) -> int:

@@ -55,6 +55,22 @@ class TargetView:
     resources: dict[str, int]
     data_sources: dict[str, int]
     warnings: list[str]
+    # With variants: each one's machine and price on this target (machine, why and price above are then None/"").
+    variants: list[VariantView] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantView:
+    """One variant on one target: its share of requests, its replicas, instance type and price."""
+
+    name: str
+    weight: int
+    image: str
+    replicas: str
+    machine: ir.Machine | None
+    why: str
+    price: Price | None
+    price_note: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +154,11 @@ def _front(target: str, stack: RecordingStack, service: ir.Service) -> str:
         return "managed online endpoint: Azure's HTTPS scoring URI on 443"
     if target == "aca":
         return "Container Apps ingress: HTTPS on 443 (HTTP on 80) at the app's FQDN (azapi_resource containerApps)"
+    for route in (a["manifest"] for a in _attributes(stack, "kubernetes_manifest")):
+        if route.get("kind") == "HTTPRoute":
+            parent = route["spec"]["parentRefs"][0]
+            return (f"HTTPRoute (kubernetes_manifest) on the Gateway {parent['namespace']}/{parent['name']}, to "
+                    "ClusterIP Services (kubernetes_service_v1)")
     parts = []
     for spec in (a["spec"] for a in _attributes(stack, "kubernetes_service_v1")):
         parts.append(f"Service type {spec.get('type', 'ClusterIP')} (kubernetes_service_v1)")
@@ -179,23 +200,43 @@ def view(compiled: Compiled) -> ServiceView:
         stack = record(service, target)
         region = target.get(REGION_KEY.get(target.name, ""), None)
         price, note = price_of(target.name, service, target.machine, region)
+        variants = [_variant(variant, target.name, settings, region) for variant in service.variants]
+        if variants:  # the sections the variants share are no replicas of their own
+            price, note = None, "per variant, below"
         targets.append(TargetView(
             target=target.name, stack=stack.name, region=region, machine=target.machine,
-            why=_why(target.name, service, settings) if target.machine else NO_MACHINE.get(
-                target.name, ("kubernetes picks no instance type",))[0],
+            why=_why_machine(target.name, service, target.machine, settings),
             price=price, price_note=note, front=_front(target.name, stack, service), listeners=_listeners(target.name, service),
             readiness=_readiness(service), liveness=_liveness(service), resources=stack.counts(),
             data_sources=stack.counts("data"),
-            warnings=[d.render() for d in mine if subject(d) == target.name]))
+            warnings=[d.render() for d in mine if subject(d) == target.name], variants=variants))
+    source = f", weights from {service.model_uri}" if service.model_uri else ""
+    replicas = _replicas(service) if not service.variants else "per variant"
+    return ServiceView(service.name, compiled.document.file, f"{service.model_name} in {service.image}{source}",
+                       replicas, targets, [d.render() for d in mine if not subject(d)])
+
+
+def _replicas(service: ir.Service) -> str:
     auto = service.autoscale
     replicas = f"{service.min_replicas}-{service.max_replicas}" if service.min_replicas != service.max_replicas \
         else f"{service.min_replicas} (fixed)"
     if auto:
         unit = "requests/s per replica" if auto.metric == "requests_per_replica" else "% CPU"
         replicas += f", autoscaling at {auto.target:g} {unit}"
-    source = f", weights from {service.model_uri}" if service.model_uri else ""
-    return ServiceView(service.name, compiled.document.file, f"{service.model_name} in {service.image}{source}",
-                       replicas, targets, [d.render() for d in mine if not subject(d)])
+    return replicas
+
+
+def _why_machine(target: str, service: ir.Service, machine: ir.Machine | None, settings: dict) -> str:
+    if machine:
+        return _why(target, service, settings)
+    return NO_MACHINE.get(target, ("kubernetes picks no instance type",))[0]
+
+
+def _variant(variant: ir.Variant, target: str, settings: dict, region: str | None) -> VariantView:
+    own = variant.service.target(target)
+    price, note = price_of(target, variant.service, own.machine, region)
+    return VariantView(variant.name, variant.weight, variant.service.image, _replicas(variant.service), own.machine,
+                       _why_machine(target, variant.service, own.machine, settings), price, note)
 
 
 def as_json(views: list[ServiceView]) -> dict[str, Any]:
@@ -213,7 +254,11 @@ def as_json(views: list[ServiceView]) -> dict[str, Any]:
             "instance": dataclasses.asdict(t.machine) if t.machine else None, "why": t.why,
             "price": price(t.price, t.price_note), "front": t.front, "listeners": t.listeners,
             "readiness": t.readiness, "liveness": t.liveness, "resources": t.resources,
-            "data_sources": t.data_sources, "warnings": t.warnings} for t in v.targets]} for v in views]}
+            "data_sources": t.data_sources, "warnings": t.warnings,
+            **({"variants": [{"name": x.name, "weight": x.weight, "image": x.image, "replicas": x.replicas,
+                              "instance": dataclasses.asdict(x.machine) if x.machine else None, "why": x.why,
+                              "price": price(x.price, x.price_note)} for x in t.variants]} if t.variants else {})}
+            for t in v.targets]} for v in views]}
 
 
 def _cents(value: float) -> float:
@@ -246,15 +291,12 @@ def text(views: list[ServiceView]) -> str:
         out += [f"  warning    {w}" for w in v.warnings]
         for t in v.targets:
             out += ["", f"  {t.target}: stack {t.stack}" + (f" in {t.region}" if t.region else "")]
-            if t.machine:
-                out += [f"    instance   {t.machine.instance_type}: {_machine(t.machine)}", f"    why        {t.why}"]
-            if t.price:
-                p = t.price
-                out += [f"    price      ${p.usd_hour:,.2f}/h per replica; {usd(*p.hourly)}/h and "
-                        f"{usd(*p.monthly, digits=0)}/month ({HOURS_PER_MONTH} h) for {_count(p.replicas)} replicas",
-                        f"               {t.price_note}"]
+            if t.variants:
+                for x in t.variants:
+                    out += [f"    variant    {x.name}: {x.weight}% of requests, {x.image}, replicas {x.replicas}"]
+                    out += _instance_lines(x.machine, x.why, x.price, x.price_note, "      ")
             else:
-                out.append(f"    price      {t.price_note}")
+                out += _instance_lines(t.machine, t.why, t.price, t.price_note, "")
             out += [f"    front      {t.front}", f"    listeners  {', '.join(t.listeners)}",
                     f"    readiness  {t.readiness}"]
             out += [f"    liveness   {t.liveness}"] if t.liveness else []
@@ -262,6 +304,19 @@ def text(views: list[ServiceView]) -> str:
             out += [f"    warning    {w}" for w in t.warnings] or ["    warnings   none"]
         out.append("")
     return "\n".join(out).rstrip("\n")
+
+
+def _instance_lines(machine: ir.Machine | None, why: str, price: Price | None, note: str, indent: str) -> list[str]:
+    out = []
+    if machine:
+        out += [f"    {indent}instance   {machine.instance_type}: {_machine(machine)}", f"    {indent}why        {why}"]
+    if price:
+        out += [f"    {indent}price      ${price.usd_hour:,.2f}/h per replica; {usd(*price.hourly)}/h and "
+                f"{usd(*price.monthly, digits=0)}/month ({HOURS_PER_MONTH} h) for {_count(price.replicas)} replicas",
+                f"    {indent}           {note}"]
+    else:
+        out.append(f"    {indent}price      {note}")
+    return out
 
 
 def _count(replicas: tuple[int, int]) -> str:
@@ -285,14 +340,18 @@ def markdown(views: list[ServiceView]) -> str:
                 f"| target | instance type | per replica | replicas | $/hour | $/month ({HOURS_PER_MONTH} h) "
                 "| resources | warnings |", "|---|---|---|---|---|---|---|---|"]
         for t in v.targets:
-            p = t.price
-            spot = ", spot" if p and p.spot else ""
-            out.append(f"| {t.target} | {_md(t.machine.instance_type) if t.machine else '-'} "
-                       f"| {_md(_machine(t.machine))}{spot} "
-                       f"| {_count(p.replicas) if p else _md(v.replicas.split(',')[0])} "
-                       f"| {usd(*p.hourly) if p else 'n/a'} | {usd(*p.monthly, digits=0) if p else 'n/a'} "
-                       f"| {sum(t.resources.values())} | {len(t.warnings)} |")
-        out += ["", "Prices: " + "; ".join(f"{t.target}: {_md(t.price_note)}" for t in v.targets) + "."]
+            rows = [(f"{t.target}: {x.name} {x.weight}%", x.machine, x.price, x.replicas) for x in t.variants] \
+                or [(t.target, t.machine, t.price, v.replicas)]
+            for label, machine, p, replicas in rows:
+                spot = ", spot" if p and p.spot else ""
+                out.append(f"| {_md(label)} | {_md(machine.instance_type) if machine else '-'} "
+                           f"| {_md(_machine(machine))}{spot} "
+                           f"| {_count(p.replicas) if p else _md(replicas.split(',')[0])} "
+                           f"| {usd(*p.hourly) if p else 'n/a'} | {usd(*p.monthly, digits=0) if p else 'n/a'} "
+                           f"| {sum(t.resources.values())} | {len(t.warnings)} |")
+        notes = [(t.target, t.price_note) for t in v.targets if not t.variants]
+        notes += [(f"{t.target} {x.name}", x.price_note) for t in v.targets for x in t.variants]
+        out += ["", "Prices: " + "; ".join(f"{_md(who)}: {_md(note)}" for who, note in notes) + "."]
         warned = [(t.target, w) for t in v.targets for w in t.warnings] + [("spec", w) for w in v.warnings]
         if warned:
             out += ["", f"<details><summary>{len(warned)} warning(s)</summary>", ""]

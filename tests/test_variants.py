@@ -159,3 +159,56 @@ def test_one_canary_spec_splits_exactly_on_every_target_that_can(tmp_path):
     for variant, image in zip(("stable", "canary"), images):
         [container] = deployments[f"deployment_{variant}"]["spec"]["template"]["spec"]["container"]
         assert container["image"] == image
+
+
+CANARY_ON_OTHER_HARDWARE = [
+    {"name": "stable", "weight": 90},
+    {"name": "canary", "weight": 10, "image": "vllm/vllm-openai:v0.7.0", "replicas": {"min": 1},
+     "hardware": {"accelerator": "nvidia-l4", "count": 4, "flexible": True}}]
+
+
+def _canary_file(tmp_path) -> str:
+    path = tmp_path / "canary.yaml"
+    path.write_text(yaml.safe_dump(spec_dict(replicas={"min": 1, "max": 2}, variants=CANARY_ON_OTHER_HARDWARE)))
+    return str(path)
+
+
+def test_explain_gives_each_variant_its_instance_type_and_price(tmp_path, capsys):
+    from compiler import catalog
+    from compiler.cli import main
+
+    assert main(["explain", _canary_file(tmp_path), "--format", "json"]) == 0
+    [aws] = json.loads(capsys.readouterr().out)["services"][0]["targets"]
+    assert aws["price"] == {"note": "per variant, below"}
+    stable, canary = aws["variants"]
+    assert (stable["name"], stable["weight"], stable["image"]) == ("stable", 90, "vllm/vllm-openai:v0.6.3")
+    assert (canary["name"], canary["weight"], canary["image"]) == ("canary", 10, "vllm/vllm-openai:v0.7.0")
+    assert (stable["instance"]["accelerator_count"], canary["instance"]["accelerator_count"]) == (1, 4)
+    for variant, replicas in ((stable, (1, 2)), (canary, (1, 1))):
+        [row] = [r for r in catalog.lookup("aws", variant["instance"]["instance_type"]) if not r.retired]
+        hourly = [round(row.price_usd_hour * n, 2) for n in replicas]
+        assert variant["price"]["usd_per_hour"] == hourly
+    assert main(["explain", _canary_file(tmp_path), "--format", "markdown"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| aws")]
+    assert [r.split(" | ")[0] for r in rows] == ["| aws: stable 90%", "| aws: canary 10%"]
+
+
+def test_synth_and_validate_summaries_list_each_variant(tmp_path, capsys):
+    from compiler import catalog, lower
+    from compiler.cli import main
+
+    spec = _spec(replicas={"min": 1, "max": 2}, variants=CANARY_ON_OTHER_HARDWARE)
+    service, _ = lower.lower(spec, ["aws"])
+    stable, canary = (v.service.target("aws") for v in service.variants)
+    assert main(["synth", _canary_file(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "svc-aws" in line]
+    assert f"stable: {stable.machine.instance_type}, canary: {canary.machine.instance_type}" in row
+    price = {m.instance_type: r.price_usd_hour for m in (stable.machine, canary.machine)
+             for r in catalog.lookup("aws", m.instance_type) if not r.retired}
+    low = price[stable.machine.instance_type] + price[canary.machine.instance_type]
+    high = 2 * price[stable.machine.instance_type] + price[canary.machine.instance_type]
+    assert row.endswith(f"${low:,.2f}-${high:,.2f}")
+    assert main(["validate", _canary_file(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    types = ", ".join(m.instance_type for m in canary.machines)
+    assert len(canary.machines) >= 2 and f"svc-aws canary (mixed instances policy): {types}" in out
