@@ -113,6 +113,22 @@ def terraform() -> str:
     return require(shutil.which("terraform"), "terraform is not on PATH")
 
 
+def terraform_validate(work: pathlib.Path, env: dict) -> None:
+    """`terraform init -backend=false` and `terraform validate` in `work` with `env` (a CLI config pointing at the
+    provider mirror): no error and no warning, else the diagnostics."""
+    import json
+    import subprocess
+
+    init = subprocess.run([terraform(), "init", "-backend=false", "-input=false", "-no-color"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert init.returncode == 0, init.stdout + init.stderr
+    result = subprocess.run([terraform(), "validate", "-json", "-no-color"], cwd=work, env=env, capture_output=True,
+                            text=True, timeout=300)
+    report = json.loads(result.stdout)
+    assert report["valid"], json.dumps(report["diagnostics"], indent=2)
+    assert report["warning_count"] == 0, json.dumps(report["diagnostics"], indent=2)
+
+
 def mirror_directories() -> list[pathlib.Path]:
     """Where a filesystem mirror of provider packages may be: INFC_TF_PLUGIN_DIR alone when set; else Terraform's
     implied local mirror directories on Linux ($HOME/.terraform.d/plugins and terraform/plugins in each XDG data

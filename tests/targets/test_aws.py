@@ -19,7 +19,7 @@ from compiler.spec import Spec
 from targets import aws
 from targets.aws import limits as aws_limits
 from tests.conftest import (ROOT, checkov, examples_naming, provider_mirror, spec_dict, synth_documents,
-                            terraform, terraform_rc)
+                            terraform, terraform_rc, terraform_validate)
 from tests.replica_sandbox import boot_script
 
 STACKS = [(example.stem, f"{c.service.name}-aws")
@@ -463,12 +463,5 @@ def test_terraform_validate(synthesized, options, terraform_env, tmp_path, examp
     work = tmp_path / name
     shutil.copytree((options if example == "options" else synthesized) / "stacks" / name, work)
     before = (work / "cdk.tf.json").read_bytes()
-    init = subprocess.run([terraform(), "init", "-backend=false", "-input=false", "-no-color"], cwd=work,
-                          env=terraform_env, capture_output=True, text=True, timeout=300)
-    assert init.returncode == 0, init.stdout + init.stderr
-    result = subprocess.run([terraform(), "validate", "-json", "-no-color"], cwd=work, env=terraform_env,
-                            capture_output=True, text=True, timeout=300)
-    report = json.loads(result.stdout)
-    assert report["valid"], json.dumps(report["diagnostics"], indent=2)
-    assert report["warning_count"] == 0, json.dumps(report["diagnostics"], indent=2)
+    terraform_validate(work, terraform_env)
     assert (work / "cdk.tf.json").read_bytes() == before  # validated exactly as written

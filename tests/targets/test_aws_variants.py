@@ -9,7 +9,6 @@ import os
 import pathlib
 import shlex
 import shutil
-import subprocess
 
 import pytest
 import yaml
@@ -18,7 +17,8 @@ from compiler.driver import compile_text
 from compiler.errors import CompileError
 from compiler.spec import Spec, Variant
 from targets.aws import limits as aws_limits
-from tests.conftest import ROOT, provider_mirror, spec_dict, synth_documents, terraform, terraform_rc
+from tests.conftest import (ROOT, provider_mirror, spec_dict, synth_documents, terraform, terraform_rc,
+                            terraform_validate)
 from tests.replica_sandbox import cloud_init_files, user_data
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/vllm:v0.7.0"
@@ -221,11 +221,5 @@ def terraform_env(tmp_path_factory) -> dict:
 def test_terraform_validate(synthesized, terraform_env, tmp_path, name):
     work = tmp_path / name
     shutil.copytree(synthesized / "stacks" / name, work)
-    init = subprocess.run([terraform(), "init", "-backend=false", "-input=false", "-no-color"], cwd=work,
-                          env=terraform_env, capture_output=True, text=True, timeout=300)
-    assert init.returncode == 0, init.stdout + init.stderr
-    result = subprocess.run([terraform(), "validate", "-json", "-no-color"], cwd=work, env=terraform_env,
-                            capture_output=True, text=True, timeout=300)
-    report = json.loads(result.stdout)
-    assert report["valid"] and report["warning_count"] == 0, json.dumps(report["diagnostics"], indent=2)
+    terraform_validate(work, terraform_env)
 

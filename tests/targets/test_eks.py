@@ -7,7 +7,6 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
 
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
@@ -17,7 +16,7 @@ from compiler.lower import lower
 from compiler.spec import Spec
 from targets import eks
 from targets.eks import limits as eks_limits
-from tests.conftest import examples_naming, provider_mirror, spec_dict, terraform, terraform_rc
+from tests.conftest import examples_naming, provider_mirror, spec_dict, terraform, terraform_rc, terraform_validate
 
 EKS = {"region": "us-east-1"}
 ACM = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8899-aabbccddeeff"
@@ -264,12 +263,5 @@ def terraform_env(tmp_path_factory) -> dict:
 def test_terraform_validate_aws_part(synthesized, terraform_env, tmp_path, example, name):
     """hashicorp/aws 5.100.0 validates the AWS resources as emitted (the kubernetes provider is not in the mirror)."""
     (tmp_path / "cdk.tf.json").write_text(json.dumps(aws_only(stack(synthesized, name)), indent=2))
-    init = subprocess.run([terraform(), "init", "-backend=false", "-input=false", "-no-color"], cwd=tmp_path,
-                          env=terraform_env, capture_output=True, text=True, timeout=300)
-    assert init.returncode == 0, init.stdout + init.stderr
-    result = subprocess.run([terraform(), "validate", "-json", "-no-color"], cwd=tmp_path, env=terraform_env,
-                            capture_output=True, text=True, timeout=300)
-    report = json.loads(result.stdout)
-    assert report["valid"], json.dumps(report["diagnostics"], indent=2)
-    assert report["warning_count"] == 0, json.dumps(report["diagnostics"], indent=2)
+    terraform_validate(tmp_path, terraform_env)
     shutil.rmtree(tmp_path / ".terraform", ignore_errors=True)
