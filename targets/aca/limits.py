@@ -105,11 +105,18 @@ def cpu_size(service: ir.Service) -> tuple[int, int]:
     return cpus, 2 * cpus
 
 
+# Why variants are refused: revisions come one after another (https://learn.microsoft.com/en-us/azure/container-apps/
+# revisions), so a split between two declared versions is not something one apply can make.
+_ONE_REVISION = ("a container app's template describes one revision, and each apply that changes it makes the next "
+                 "one; ingress traffic weights split requests between revisions that earlier applies left running, so "
+                 "two variants cannot both be declared in one apply (see "
+                 "https://learn.microsoft.com/en-us/azure/container-apps/revisions)")
+
+
 def check(service: ir.Service, target: ir.Target) -> list[Diagnostic]:
     """Everything a container app cannot express, as errors naming field and range. No CDK needed."""
     out = check_limits("aca", service, LIMITS)
-    out += check_variants("aca", service, "infc does not yet emit Container Apps' multiple-revision mode, whose "
-                                          "ingress traffic weights would split requests between revisions")
+    out += check_variants("aca", service, _ONE_REVISION)
     out += azure_site.check_tags("aca", service)
     out += _check_name(service)
     out += _check_hardware(service, target)

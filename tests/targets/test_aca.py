@@ -169,7 +169,7 @@ REFUSED = [
     ("one-letter name", {"metadata": {"name": "a"}}, ("metadata", "name"), "must be 2-32 lowercase letters"),
     ("double dash", {"metadata": {"name": "a--b"}}, ("metadata", "name"), "single dashes"),
     ("variants", {"variants": [{"name": "stable", "weight": 90}, {"name": "canary", "weight": 10}]}, ("variants",),
-     "variants are not supported on aca: infc does not yet emit Container Apps' multiple-revision mode"),
+     "variants are not supported on aca: a container app's template describes one revision"),
     ("secret names collide", {"model": {"name": "m", "image": "vllm/vllm-openai:v0.6.3", "secrets": {
         "HF_TOKEN": {"aca": "https://acme-kv.vault.azure.net/secrets/a"},
         "hf_token": {"aca": "https://acme-kv.vault.azure.net/secrets/b"}}}},
