@@ -1,6 +1,7 @@
 """Hypothesis-driven fuzzing of the command line: the properties of tests/test_properties.py, at scale.
 
 valid:   generated specs inside every target's limits must validate with warnings only (exit 0);
+variants: a quarter as many generated specs with weighted variants, on the targets that split by weight, likewise;
 damaged: the same specs mutated (keys deleted, misspelt or added, values retyped or out of range, bytes flipped,
          YAML punctuation inserted, text truncated) must exit 2 with only `FILE:LINE:COL: error|warning: ...`
          lines on stderr, or 0 when the damage left them valid; exit 3 or a traceback is a bug;
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
 from compiler.cli import main as cli_main  # noqa: E402
-from fuzz.specgen import TARGETS, damaged, dump, specs  # noqa: E402
+from fuzz.specgen import TARGETS, damaged, dump, specs, variant_specs  # noqa: E402
 from tests import terraform_strings  # noqa: E402
 from tests.test_properties import _has_null, check_cli_result  # noqa: E402
 
@@ -119,6 +120,8 @@ def main() -> int:
                 assert len(stacks) == len(TARGETS)
 
         failures = run("valid", specs(), args.valid, args.seed, valid) if args.valid else []
+        # A quarter as many specs with variants (fuzz/specgen.py variant_specs), through validate too.
+        failures += run("variants", variant_specs(), args.valid // 4, args.seed, valid) if args.valid else []
         failures += run("damaged", damaged(), args.cases, args.seed, damaged_case) if args.cases else []
         failures += run("synth", specs(targets=TARGETS), args.synth, args.seed, synth_stacks) if args.synth else []
 

@@ -118,7 +118,10 @@ def _rows(target: str, combo: tuple[str, int, str], spot: bool) -> list[tuple[ca
 def combos_for(targets: tuple[str, ...], spot: bool) -> list[tuple[str, int, str]]:
     """(accelerator, count, arch) that every target in `targets` can buy the way `spot` asks."""
     every = sorted({(r.accelerator, r.accelerator_count, r.arch) for c in catalog.clouds() for r in catalog.rows(c)})
-    return [c for c in every if all(CLOUD_OF[t] is None or _rows(t, c, spot) for t in targets)]
+    # azure: A10s are GRID-only virtual GPUs that infc's default image cannot drive, so they need a targets.azure.image
+    # of the user's (targets/azure/limits.py), which the azure settings strategy does not draw
+    grid = {"nvidia-a10"} if "azure" in targets else set()
+    return [c for c in every if c[0] not in grid and all(CLOUD_OF[t] is None or _rows(t, c, spot) for t in targets)]
 
 
 @st.composite
@@ -299,6 +302,47 @@ def specs(draw, targets: tuple[str, ...] | None = None) -> dict:
     doc["targets"] = {t: draw(_TARGET[t](https, bool(args or model.get("command")))) for t in targets}
     if "azureml" in targets and "uri" in model:  # a managed deployment mounts registry models only
         doc["targets"]["azureml"]["model_uri"] = "azureml://registries/acme-ml/models/m/versions/1"
+    return doc
+
+
+# The targets that split requests between variants by weight without settings of their own (kubernetes needs a
+# Gateway and the default load balancer, so it is left to its own tests).
+VARIANT_TARGETS = ("aws", "gcp", "azureml")
+
+
+@st.composite
+def variant_specs(draw) -> dict:
+    """A spec of specs() for some of VARIANT_TARGETS with 2-5 variants: whole-percent weights summing to 100, names
+    that fit every target (azureml deployments take 3-32 characters; an aws target group name is
+    <name>-<variant>-tg, at most 32), each overriding a random part of image, args, env, hardware and replicas as
+    the targets accept it (no uri: a target's model_uri would replace it; azureml takes args only with its own image,
+    and then no image of a variant)."""
+    targets = tuple(t for t in VARIANT_TARGETS if draw(st.booleans())) or VARIANT_TARGETS
+    doc = draw(specs(targets=targets))
+    count = draw(st.integers(2, 5))
+    longest = min(8, 28 - len(doc["metadata"]["name"]))
+    names = draw(st.lists(_word(_LOWER, 1, 1).flatmap(lambda a: _word(_LOWER + string.digits, 2, longest - 1).map(
+        lambda rest: a + rest)), min_size=count, max_size=count, unique=True))
+    cuts = sorted(draw(st.lists(st.integers(0, 100), min_size=count - 1, max_size=count - 1)))
+    weights = [b - a for a, b in zip([0, *cuts], [*cuts, 100])]
+    azureml_image = "azureml" in targets and "image" in doc["targets"]["azureml"]
+    variants = []
+    for name, weight in zip(names, weights):
+        variant: dict = {"name": name, "weight": weight}
+        if draw(st.booleans()) and not azureml_image:
+            variant["image"] = draw(IMAGE)
+        if draw(st.booleans()) and ("azureml" not in targets or azureml_image):
+            variant["args"] = draw(st.lists(ARG_TEXT, max_size=3))
+        if draw(st.booleans()):
+            variant["env"] = draw(st.dictionaries(ENV_KEY.filter(lambda k: k not in doc["model"].get("secrets", {})),
+                                                  FREE_TEXT, max_size=2))
+        if draw(st.booleans()):
+            variant["hardware"] = draw(hardware(targets))
+        if draw(st.booleans()):
+            low = draw(st.integers(1, 20))
+            variant["replicas"] = {"min": low, "max": draw(st.integers(low, 1000))}
+        variants.append(variant)
+    doc["variants"] = variants
     return doc
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from compiler.cli import main
 from compiler.driver import compile_files
 from compiler.errors import CompileError
-from fuzz.specgen import TARGETS, damaged, dump, specs
+from fuzz.specgen import TARGETS, damaged, dump, specs, variant_specs
 from tests import terraform_strings
 
 
@@ -175,3 +175,52 @@ def test_user_strings_reach_terraform_as_literals_not_templates(tmp_path):
     stacks = sorted((tmp_path / "out" / "stacks").glob("*/cdk.tf.json"))
     assert len(stacks) == 6 and {p.parent.name for p in stacks if raw.search(p.read_text())} == set()
     assert all(terraform_strings.problems(json.loads(p.read_text())) == [] for p in stacks)
+
+
+@ci(100)
+@given(variant_specs())
+def test_specs_with_variants_validate_and_lower_each_variant(doc):
+    """Variants on the targets that split by weight: no error, and each variant lowered with its weight and its own
+    image, arguments and replicas (or the shared ones)."""
+    with spec_file(dump(doc)) as path:
+        try:
+            compiled, _ = compile_files([str(path)])
+        except CompileError as exc:
+            raise AssertionError("\n".join(d.render() for d in exc.diagnostics) + "\n" + dump(doc).decode()) from None
+    (one,) = compiled
+    drawn = doc["variants"]
+    assert [(v.name, v.weight) for v in one.service.variants] == [(v["name"], v["weight"]) for v in drawn]
+    for variant, lowered in zip(drawn, one.service.variants):
+        own = lowered.service
+        assert own.image == variant.get("image", doc["model"]["image"])
+        if "args" in variant:
+            assert list(own.args) == variant["args"]
+        assert own.min_replicas == variant.get("replicas", doc.get("replicas", {})).get("min", 1)
+        assert [t.name for t in own.targets] == list(doc["targets"])
+
+
+@ci(5)
+@given(variant_specs())
+def test_specs_with_variants_synthesize_the_weights_exactly(doc):
+    weights = [v["weight"] for v in doc["variants"]]
+    with spec_file(dump(doc)) as path:
+        out = path.parent / "out"
+        code, _, err = cli("synth", str(path), "--out", str(out))
+        assert code == 0, err + dump(doc).decode()
+        name = doc["metadata"]["name"]
+        for target in doc["targets"]:
+            stack = json.loads((out / "stacks" / f"{name}-{target}" / "cdk.tf.json").read_text())
+            assert terraform_strings.problems(stack) == [], target
+            resources = stack["resource"]
+            if target == "aws":
+                for listener in resources["aws_lb_listener"].values():
+                    action = listener["default_action"][0]
+                    if action["type"] == "forward":
+                        assert [g["weight"] for g in action["forward"]["target_group"]] == weights
+            elif target == "gcp":
+                url_map = resources.get("google_compute_url_map", resources.get("google_compute_region_url_map"))
+                weighted = url_map["url_map"]["default_route_action"]["weighted_backend_services"]
+                assert [w["weight"] for w in weighted] == weights
+            else:
+                [traffic] = resources["azapi_update_resource"].values()
+                assert traffic["body"]["properties"]["traffic"] == {v["name"]: v["weight"] for v in doc["variants"]}
