@@ -78,6 +78,32 @@ def check_variants(target: str, service: ir.Service, reason: str) -> list[Diagno
 VARIANT_TARGETS: tuple[str, ...] = ("aws", "gcp", "azureml", "kubernetes")
 
 
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """One set of replicas behind a target's load balancer: the service itself, or one of its variants (spec
+    `variants`) with that variant's own service and target (its image, args, model, machines and replicas)."""
+
+    service: ir.Service
+    target: ir.Target
+    variant: str = ""  # the variant's name; "" without variants
+    weight: int | None = None  # the variant's percent of requests; None without variants
+
+    def id(self, base: str) -> str:
+        """A Terraform resource id: `base`, suffixed with the variant's name (which has no '-' or '_')."""
+        return f"{base}_{self.variant}" if self.variant else base
+
+    def name(self, suffix: str = "") -> str:
+        """A cloud resource name: `<metadata.name>[-<variant>][-<suffix>]`."""
+        return resource_name(self.service, "-".join(part for part in (self.variant, suffix) if part))
+
+
+def versions(service: ir.Service, target: ir.Target) -> tuple[Version, ...]:
+    """The service alone, or each of its variants in the order of the spec."""
+    if not service.variants:
+        return (Version(service, target),)
+    return tuple(Version(v.service, v.service.target(target.name), v.name, v.weight) for v in service.variants)
+
+
 def output_endpoint(stack, service: ir.Service, host) -> None:
     """Output `endpoint`: URL of the first serving listener (https preferred), the port omitted where default."""
     serving = sorted(service.load_balancer.serving, key=lambda x: (x.protocol != "https", x.port))[0]

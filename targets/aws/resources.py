@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 from collections.abc import Sequence
 
 from compiler import ir
 from targets import delivery, startup
 from targets.aws import registry
-from targets.base import on_machine, output_endpoint, resource_name
+from targets.base import Version, on_machine, output_endpoint, resource_name, versions
 
 # The range the output is checked against: hashicorp/aws 5.100.0 (also validated with terraform in tests) and 6.x
 # (compiler/provider_schemas/).
@@ -58,32 +57,6 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
         if one.min_replicas == 0:  # one version only: check() refuses replicas.min 0 in a variant
             _scale_to_zero(stack, one, asg, lb)
     output_endpoint(stack, service, lb.dns_name)
-
-
-@dataclasses.dataclass(frozen=True)
-class Version:
-    """One set of replicas behind the load balancer: the service itself, or one of its variants (spec `variants`),
-    with that variant's service and target (its own image, args, model, machines and replicas)."""
-
-    service: ir.Service
-    target: ir.Target
-    variant: str | None = None  # the variant's name; None without variants
-    weight: int | None = None  # the variant's percent of requests
-
-    def id(self, base: str) -> str:
-        """A Terraform resource id: `base`, suffixed with the variant's name (which has no '-' or '_')."""
-        return f"{base}_{self.variant}" if self.variant else base
-
-    def name(self, suffix: str) -> str:
-        """A cloud resource name: `<metadata.name>[-<variant>][-<suffix>]`."""
-        return resource_name(self.service, "-".join(part for part in (self.variant, suffix) if part))
-
-
-def versions(service: ir.Service, target: ir.Target) -> list[Version]:
-    """The service alone, or each of its variants in the order of the spec."""
-    if not service.variants:
-        return [Version(service, target)]
-    return [Version(v.service, v.service.target(target.name), v.name, v.weight) for v in service.variants]
 
 
 def target_group_name(service: ir.Service, variant: str | None) -> str:
@@ -249,7 +222,7 @@ def _image_key(version: Version) -> tuple[str, str] | None:
     return ("gpu" if version.service.accelerator_count else "cpu", version.service.arch)
 
 
-def _images(stack, found: list[Version]) -> dict:
+def _images(stack, found: tuple[Version, ...]) -> dict:
     """The AMIs as data sources, by _image_key: the given id, or the newest default image (also gives the root device
     name). One is `image`; variants on hardware that needs another (CPU and GPU, or another arch) get one per key."""
     keys = sorted({_image_key(version) for version in found}, key=str)
@@ -267,7 +240,7 @@ def _images(stack, found: list[Version]) -> dict:
     return out
 
 
-def _instance_profile(stack, service: ir.Service, own, found: list[Version]):
+def _instance_profile(stack, service: ir.Service, own, found: tuple[Version, ...]):
     """A role for the replicas of every version, which may read (only) the models' S3 prefixes and their secrets,
     and pull from the ECR repositories of their images and from `own` (infc's repository, or None): the instance
     profile, and the grants the replicas need from their first boot."""

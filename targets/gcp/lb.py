@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from compiler import ir
-from targets.base import output_endpoint, resource_name
-from targets.gcp.versions import Version
+from targets.base import Version, output_endpoint, resource_name
 
 # Probes of Google's health checkers, and (for instance-group backends) the global external ALB's proxies,
 # come from these ranges (https://cloud.google.com/load-balancing/docs/firewall-rules).

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from compiler import ir
 from targets import delivery, startup
+from targets.base import Version, versions
 from targets.gcp import lb, registry
 from targets.gcp.limits import IMAGES, disk_type, gpu_kind
-from targets.gcp.versions import Version, versions
 
 # Every argument emitted here is checked against hashicorp/google 8.7.0 (compiler/provider_schemas/), so the range
 # starts there and spans its major version.
@@ -51,7 +51,7 @@ def _service_account(stack, service: ir.Service, target: ir.Target, runs: tuple[
         if bucket is None or bucket in buckets:
             continue
         buckets.add(bucket)
-        grants.append(stack.add("google_storage_bucket_iam_member", run.grant_id("model_read", bucket, shared),
+        grants.append(stack.add("google_storage_bucket_iam_member", _grant_id(run, "model_read", bucket, shared),
                                 bucket=bucket, role="roles/storage.objectViewer", member=member))
     # Secret Manager Secret Accessor on each secret, not the project
     # (https://cloud.google.com/secret-manager/docs/access-control#secretmanager.secretAccessor). Variants share them.
@@ -65,9 +65,21 @@ def _service_account(stack, service: ir.Service, target: ir.Target, runs: tuple[
             "google_secret_manager_secret_iam_member", f"secret_read_{secret.name}", project=ref.project,
             secret_id=ref.secret, role="roles/secretmanager.secretAccessor", member=member))
     repository = registry.image_repository(service.image)
-    images = [(run.grant_id("replica_image_pull", registry.image_repository(run.service.image), repository),
+    images = [(_grant_id(run, "replica_image_pull", registry.image_repository(run.service.image), repository),
                run.service.image) for run in runs]
     return account, grants + registry.pull_grants(stack, service, target, member, "replica", images)
+
+
+def _description(run: Version) -> str:
+    """What a version's template and instance group hold, in their description."""
+    return f"infc {run.service.name}: model replicas" + (f" of variant {run.variant}" if run.variant else "")
+
+
+def _grant_id(run: Version, base: str, key: object, shared: object) -> str:
+    """The construct id of a grant on `key` (a bucket, a repository) that `run` needs: `base` when the service's own
+    sections name it too (`shared`), so a spec without variants keeps its ids and a variant that changes only its
+    weight, replicas or hardware adds no grant; else `base_<variant>`."""
+    return base if key == shared else run.id(base)
 
 
 def _bucket(target: ir.Target) -> str | None:
@@ -103,7 +115,7 @@ def _instance_template(stack, run: Version, network, account):
     access = None if target.get("private_replicas") else [{}]
     return stack.add(
         "google_compute_region_instance_template", run.id("instance_template"), name_prefix=f"{run.name()}-",
-        region=target.get("region"), description=run.description(),
+        region=target.get("region"), description=_description(run),
         machine_type=machine.instance_type, labels=labels or None, tags=[service.name],
         # Project-wide SSH keys would admit every key holder of the project; instance keys (gcloud compute ssh)
         # and OS Login still work (https://cloud.google.com/compute/docs/connect/restrict-ssh-keys).
@@ -132,7 +144,7 @@ def _instance_group(stack, run: Version, template, health, nat: list, *grants):
     spread = gpu_kind(target) != "none" or bool(target.fallback)
     return stack.add(
         "google_compute_region_instance_group_manager", run.id("instance_group"), name=run.name(),
-        base_instance_name=run.name(), region=target.get("region"), description=run.description(),
+        base_instance_name=run.name(), region=target.get("region"), description=_description(run),
         version=[{"name": "primary", "instance_template": template.self_link}],
         named_port=[{"name": "http", "port": service.port}],
         # Fixed size without an autoscaler; with one, target_size must stay unset (provider docs).

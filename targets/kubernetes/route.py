@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from compiler import ir
+from targets.base import versions
 from targets.kubernetes import workload
 from targets.kubernetes.workload import PROVIDER
 
@@ -29,27 +30,6 @@ def emit(stack, service: ir.Service, target: ir.Target) -> None:
         workload.emit_workload(stack, service, target)
 
 
-@dataclasses.dataclass(frozen=True)
-class Version:
-    """One set of replicas behind the route: the service it runs (named after the objects), its own target (model
-    URI, secrets), the suffix of its construct IDs and its backendRef weight."""
-
-    service: ir.Service
-    target: ir.Target
-    key: str
-    weight: int
-
-
-def versions(service: ir.Service, target: ir.Target) -> list[Version]:
-    """Each variant as `<name>-<variant>` (at most 24 + 1 + 8 = 33 characters: a DNS-1035 label and a label value,
-    both at most 63), its construct IDs suffixed `_<variant>`; without variants the one version, named and keyed as
-    on a LoadBalancer Service, with weight 1 (the Gateway API default: all requests)."""
-    if not service.variants:
-        return [Version(service, target, "", 1)]
-    return [Version(dataclasses.replace(v.service, name=f"{service.name}-{v.name}"), v.service.target(target.name),
-                    f"_{v.name}", v.weight) for v in service.variants]
-
-
 def emit_routed(stack, service: ir.Service, target: ir.Target) -> None:
     """Namespace, then per version its Deployment, ClusterIP Service, HPA and PodDisruptionBudget, then the
     HTTPRoute. The https Ingress and the LoadBalancer Service are not emitted: the Gateway's listeners serve
@@ -58,15 +38,20 @@ def emit_routed(stack, service: ir.Service, target: ir.Target) -> None:
     namespace = workload._namespace(stack, service, settings)
     backends = []
     for version in versions(service, target):
-        own = version.service
-        workload._deployment(stack, own, version.target, settings, namespace, key=version.key)
-        svc = workload._service(stack, own, settings, namespace, {}, key=version.key, routed=True)
+        # A variant's objects are `<name>-<variant>` (at most 24 + 1 + 8 = 33 characters: a DNS-1035 label and a
+        # label value, both at most 63) with construct IDs suffixed `_<variant>`; the one version without variants is
+        # named and keyed as on a LoadBalancer Service.
+        own = dataclasses.replace(version.service, name=version.name()) if version.variant else version.service
+        key = version.id("")
+        workload._deployment(stack, own, version.target, settings, namespace, key=key)
+        svc = workload._service(stack, own, settings, namespace, {}, key=key, routed=True)
         if own.autoscale:
-            workload._autoscaler(stack, own, namespace, version.key)
-        workload._disruption_budget(stack, own, namespace, version.key)
+            workload._autoscaler(stack, own, namespace, key)
+        workload._disruption_budget(stack, own, namespace, key)
         # group "" and kind Service are the CRD's defaults, written out so that the manifest is the object as stored.
+        # Without variants, weight 1: the Gateway API default, all requests.
         backends.append({"group": "", "kind": "Service", "name": svc.metadata[0].name, "port": service.port,
-                         "weight": version.weight})
+                         "weight": 1 if version.weight is None else version.weight})
     _route(stack, service, settings, namespace, backends)
     stack.output("route_name", route_name(service), "Name of the HTTPRoute that sends the Gateway's requests to "
                  "the replicas")
