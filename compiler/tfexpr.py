@@ -46,23 +46,29 @@ def scan(text: str) -> Template | None:
     return Template(tuple(found), single, closed)
 
 
+# What template text can hold that matters, leftmost first: escapes before the sequences they escape; inside an
+# expression's quoted string also a backslash escape and the closing quote. Everything between is literal text.
+_SEQUENCE = re.compile(r"\$\$\{|%%\{|\$\{|%\{")
+_SEQUENCE_IN_QUOTES = re.compile(r'\\|"|\$\$\{|%%\{|\$\{|%\{')
+
+
 def _template(s: str, i: int, found: list[str], *, in_quotes: bool) -> tuple[int, bool]:
     """Scan template text from i; inside an expression's quoted string stop after the closing quote."""
     n = len(s)
-    while i < n:
-        if in_quotes and s[i] == "\\":
-            i += 2
-        elif in_quotes and s[i] == '"':
-            return i + 1, True
-        elif s.startswith(("$${", "%%{"), i):
-            i += 3
-        elif s.startswith(("${", "%{"), i):
-            i, text = _expression(s, i + 2, found)
+    pattern = _SEQUENCE_IN_QUOTES if in_quotes else _SEQUENCE
+    while (m := pattern.search(s, i)) is not None:
+        token, j = m.group(), m.start()
+        if token == "\\":
+            i = j + 2
+        elif token == '"':
+            return j + 1, True
+        elif token in ("$${", "%%{"):
+            i = j + 3
+        else:
+            i, text = _expression(s, j + 2, found)
             if i < 0:
                 return n, False
             found.append(text)
-        else:
-            i += 1
     return n, not in_quotes
 
 
