@@ -332,6 +332,13 @@ def test_cloud_init_strings_read_back_as_written_whatever_they_hold(text, argv):
     from targets import startup
 
     assert yaml.safe_load(f"a: {startup.yaml_flow(text)}\nb: {startup.yaml_flow(argv)}\n") == {"a": text, "b": argv}
+    # libyaml's emitter, which yaml_flow uses, writes what PyYAML's own writes: output does not depend on which one
+    # a machine has
+    for value in (text, argv):
+        assert startup.yaml_flow(value) == yaml.dump(value, Dumper=yaml.SafeDumper, default_flow_style=True,
+                                                     default_style='"', allow_unicode=True,
+                                                     width=2**31 - 1).rstrip("\n")
+    assert startup._DUMPER is yaml.CSafeDumper
 
 
 def test_an_escaped_surrogate_pair_is_refused_with_the_escape_to_use(tmp_path):
