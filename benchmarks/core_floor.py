@@ -1,9 +1,9 @@
 """The floor under any synth on CDK Terrain core: STACKS stacks x RESOURCES generic resources, each referencing the
 previous one, with a provider and an output per stack, synthesized; no infc code, no provider bindings, no schema
 check. By default each resource is its own element, a Python subclass of TerraformResource handing over its
-attributes (what compiler/cdk.py does: one jsii create and two synthesizeAttributes callbacks per resource);
---per-stack writes the same resources from one element per stack (a constant number of jsii round trips per stack),
-the shape that would make a resource cost little more than its JSON.
+attributes (one jsii create and two synthesizeAttributes callbacks per resource, the shape of a program on provider
+bindings); --per-stack writes the same resources from one element per stack (a constant number of jsii round trips
+per stack), which is what compiler/cdk.py does.
 
 Usage: python core_floor.py [STACKS] [RESOURCES] [--per-stack]
 """

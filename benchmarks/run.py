@@ -10,9 +10,9 @@ Rows:
   synth ... aws / 4 targets / 6 targets   infc synth of examples/llama-70b-a100.yaml
   synth N+1 services, 4 targets            the same service N+1 times in one file (renamed): the per-service cost
   core floor                               CDK Terrain core alone, 4 stacks x 25 generic resources (core_floor.py),
-                                           one element per resource as compiler/cdk.py builds them, and again
-                                           with 84 stacks (the resources of 21 services) for the per-resource cost;
-                                           "per stack" rows write the same resources from one element per stack
+                                           one element per resource, and again with 84 stacks (the resources of
+                                           21 services) for the per-resource cost; "per stack" rows write the same
+                                           resources from one element per stack, as compiler/cdk.py does
   prebuilt bindings                        a plain CDK Terrain program building the same 4 stacks with the
                                            cdktn-provider-* packages (bindings_program.py), the "what users would
                                            write" baseline, in its own venv benchmarks/.venv-bindings: made here on
@@ -24,6 +24,7 @@ Usage: python benchmarks/run.py [--runs 5] [--services 20] [--no-baseline]
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import pathlib
 import statistics
@@ -112,7 +113,7 @@ def services_file(path: pathlib.Path, count: int) -> None:
 
 
 def scenarios(work: pathlib.Path, services: int, baseline: bool) -> dict[str, list[str]]:
-    infc = [PY, "-m", "compiler.cli", "synth"]
+    infc = [str(pathlib.Path(PY).parent / "infc"), "synth"]  # the console script users run
     out = str(work / "out")
     rows = {
         "synth aws": [*infc, str(LLAMA), "--target", "aws", "--out", out],
@@ -142,6 +143,11 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=20, help="extra services in the multi-service file")
     parser.add_argument("--no-baseline", action="store_true", help="skip the prebuilt-bindings program")
     args = parser.parse_args()
+    # infc's own modules as an installed infc has them, compiled: pip compiles a wheel's modules when it installs
+    # them, but not an editable install's, and with PYTHONDONTWRITEBYTECODE set (as on the CI machine) Python never
+    # writes them either, so each run would compile ~50 modules from source first (0.1 s).
+    for package in ("compiler", "targets"):
+        compileall.compile_dir(ROOT / package, quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         services_file(work / "services.yaml", args.services + 1)

@@ -73,10 +73,12 @@ def add_service(stack: Any, source: Source, target: str, *, service: str | None 
     """Add the resources of one service of `source` for `target` ("aws", "gke"...) to `stack`, your own
     cdktn.TerraformStack: the same resources and Terraform names (`aws_lb.load_balancer`...) `infc synth` writes, so
     they must not collide with your own. `service` picks a service by metadata.name when `source` holds several.
-    `providers=False` leaves the provider blocks to you (one default provider per name and stack; CDK Terrain then
-    needs your own provider constructs for them). The state backend
-    stays yours. Returns the warnings; raises CompileError on any error in the spec, and ValueError when `service` names no service of `source` or is missing while it holds several. Your app's synth does not run infc's provider
-    schema check: `infc synth` of the same spec does."""
+    `providers=False` leaves the provider blocks to you (one default provider per name and stack: declare your own
+    provider constructs for them). The state backend stays yours. Each resource and output name is taken in your
+    stack as a construct id, so CDK Terrain refuses a construct of yours (or a second add_service) that would reuse
+    it. Returns the warnings; raises CompileError on any error in the spec, and ValueError when `service` names no
+    service of `source` or is missing while it holds several. Your app's synth does not run infc's provider schema
+    check: `infc synth` of the same spec does."""
     from compiler import cdk
 
     compiled, warnings = compile_spec(source, [target], name=name)
@@ -85,20 +87,7 @@ def add_service(stack: Any, source: Source, target: str, *, service: str | None 
         names = ", ".join(c.service.name for c in compiled) or "none"
         raise ValueError(f"pick one service with service=... (services with a targets.{target} section: {names})")
     found = chosen[0].service
-    wrapped = cdk.Stack(None, stack_name(found, found.target(target)), scope=stack)
-    emit_into = wrapped if providers else _WithoutProviders(wrapped)
-    backends.backend(target).emit(emit_into, found, found.target(target))
+    recorded = cdk.Stack(stack_name(found, found.target(target)))
+    backends.backend(target).emit(recorded, found, found.target(target))
+    recorded.into(stack, stack.node.path, providers=providers, reserve_names=True)
     return list(chosen[0].warnings)
-
-
-class _WithoutProviders:
-    """A stack whose provider() does nothing: the user's stack configures its providers itself."""
-
-    def __init__(self, stack: Any):
-        self._stack = stack
-
-    def provider(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stack, name)

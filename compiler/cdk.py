@@ -1,12 +1,16 @@
-"""The one module that touches CDK Terrain: Node for jsii, apps, stacks, generic resources, synthesis, schema check.
+"""The one module that touches CDK Terrain: Node for jsii, apps, stacks, their resources, synthesis, schema check.
 
 Backends name Terraform types and attributes as Terraform spells them (`stack.add("aws_lb", "load_balancer",
-name=...)`); nested blocks are plain dicts and lists, written as given. Each resource, data source and provider is a
-Python subclass of CDK Terrain's own class that hands its attributes over in `synthesizeAttributes()`: no provider
-bindings are loaded. Values follow compiler/tfvalues.py (strings literal, references and expressions live). After
-synthesis every stack is checked against the committed provider schemas (compiler/provider_check.py).
+name=...)`); nested blocks are plain dicts and lists, written as given. A Stack records what a backend adds in
+Python, with no CDK Terrain or Node: `infc explain` counts from it, and synth turns each into a TerraformStack whose
+state backend and providers are CDK Terrain's own classes, and whose resources, data sources and outputs are one
+element (with the construct metadata CDK Terrain would write for each): a resource costs its JSON, not jsii round
+trips. No provider bindings are loaded. Values follow compiler/tfvalues.py (strings literal, references and
+expressions live). After synthesis every stack is checked against the committed provider schemas
+(compiler/provider_check.py).
 
-CDK Terrain is imported lazily, inside functions, so `infc validate` and the spec tests never start the Node runtime.
+CDK Terrain is imported lazily, so `infc validate` and the spec tests never start the Node runtime; `preload()` lets
+synth start it in the background while the specs are read.
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ import functools
 import json
 import os
 import pathlib
+import sys
 import tempfile
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
 from compiler.tfvalues import IDENTIFIER, Addressable, Expr, SchemaViolation, Text, json_text, plain, render
 
-# Meta-arguments CDK Terrain writes itself (an attribute of the same name would be deleted when it merges them in):
-# set through its overrides. https://developer.hashicorp.com/terraform/language/meta-arguments
+# Meta-arguments (https://developer.hashicorp.com/terraform/language/meta-arguments): given with the attributes or
+# through add_override, and written into the block like them.
 _META = ("lifecycle", "for_each", "count", "provider", "connection", "provisioner")
 
 
@@ -36,6 +43,35 @@ def use_wheel_node() -> None:
     os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 
 
+# Modules that both `import cdktn` and the compiler import: the caller of preload() imports them first, so that the
+# two threads never import one module at once (a circular import between them could deadlock; CPython breaks that by
+# handing one thread a half-initialized module). tests/test_cdk.py checks the list against both import graphs.
+SHARED_MODULES = ("typing_extensions", "importlib.metadata", "importlib.resources", "email.message", "datetime",
+                  "decimal", "platform", "socket", "calendar", "textwrap", "string", "contextvars", "unicodedata",
+                  "base64")
+
+
+def preload() -> None:
+    """Start importing CDK Terrain (which starts Node and loads its assemblies, ~0.5 s mostly spent in Node) in a
+    background thread, so that it overlaps with reading and lowering the specs; the first synth waits for it.
+    A failure is left for that synth to meet again and report."""
+    if "cdktn" in sys.modules:
+        return
+    import importlib
+
+    for name in SHARED_MODULES:
+        importlib.import_module(name)
+    use_wheel_node()
+
+    def load() -> None:
+        try:
+            import cdktn  # noqa: F401
+        except BaseException:  # noqa: BLE001 - synth imports it again and reports what went wrong
+            pass
+
+    threading.Thread(target=load, name="infc-preload-cdktn").start()
+
+
 def provider_of(type_name: str) -> str:
     """The provider's local name from a type: aws_lb -> aws, kubernetes_service_v1 -> kubernetes."""
     return type_name.partition("_")[0]
@@ -45,13 +81,19 @@ class Block(Addressable):
     """A resource or data source of a stack: its attributes, rendered when given, and references to what it exports
     (`lb.arn`, `ns.metadata[0].name`), each checked against the provider schemas."""
 
-    def __init__(self, kind: str, type_name: str, name: str, attributes: dict[str, Any], stack: str = ""):
+    def __init__(self, kind: str, type_name: str, name: str, attributes: dict[str, Any], stack: str = "",
+                 depends_on: Iterable[Block] = ()):
         if not IDENTIFIER.match(type_name) or not IDENTIFIER.match(name):
             raise ValueError(f"{type_name}.{name}: not a Terraform type and name")
+        depends_on = list(depends_on)
+        for handle in depends_on:
+            if not isinstance(handle, Block):
+                raise TypeError(f"depends_on takes resource and data source handles, not {type(handle).__name__}")
         self._kind, self._type, self._name, self._stack = kind, type_name, name, stack
         self._address = f"data.{type_name}.{name}" if kind == "data" else f"{type_name}.{name}"
         self._attributes = render(attributes)
-        self._construct: Any = None
+        if depends_on:
+            self._attributes["depends_on"] = [handle._address for handle in depends_on]
 
     def _check(self, path: tuple[str | int, ...]) -> None:
         from compiler import provider_check
@@ -67,9 +109,6 @@ class Block(Addressable):
     def add_override(self, path: str, value: Any) -> None:
         """Set `path` (dotted: "lifecycle.ignore_changes") after creation; the value is rendered like attributes."""
         keys = path.split(".")
-        if keys[0] in _META:
-            self._construct.add_override(path, render(value))
-            return
         node = self._attributes
         for key in keys[:-1]:
             node = node.setdefault(key, {})
@@ -78,33 +117,10 @@ class Block(Addressable):
 
 @functools.cache
 def _classes() -> SimpleNamespace:
-    """CDK Terrain and its element classes with the attributes coming from Python (defined once, on first synth)."""
+    """CDK Terrain and the element classes whose attributes come from Python (defined once, on first synth)."""
     use_wheel_node()
     import cdktn
-
-    @functools.cache
-    def metadata(provider: str, versions: str | None = None):
-        # providerName lets the App check that every resource's provider is declared in its stack. One (immutable)
-        # struct per provider: building one checks the types of its arguments, a cost per resource otherwise.
-        return cdktn.TerraformProviderGeneratorMetadata(provider_name=provider, provider_version_constraint=versions)
-
-    class Resource(cdktn.TerraformResource):
-        def __init__(self, scope, block: Block, depends_on: list):
-            super().__init__(scope, block._name, terraform_resource_type=block._type, depends_on=depends_on or None,
-                             terraform_generator_metadata=metadata(provider_of(block._type)))
-            self.block = block
-
-        def _synthesize_attributes(self):
-            return self.block._attributes
-
-    class DataSource(cdktn.TerraformDataSource):
-        def __init__(self, scope, block: Block, depends_on: list):
-            super().__init__(scope, block._name, terraform_resource_type=block._type, depends_on=depends_on or None,
-                             terraform_generator_metadata=metadata(provider_of(block._type)))
-            self.block = block
-
-        def _synthesize_attributes(self):
-            return self.block._attributes
+    import constructs
 
     class Provider(cdktn.TerraformProvider):
         """required_providers comes from source and versions. CDK Terrain snake-cases the keys of a provider's
@@ -112,7 +128,8 @@ def _classes() -> SimpleNamespace:
 
         def __init__(self, scope, name: str, source: str, versions: str, attributes: dict):
             super().__init__(scope, name, terraform_resource_type=name, terraform_provider_source=source,
-                             terraform_generator_metadata=metadata(name, versions))
+                             terraform_generator_metadata=cdktn.TerraformProviderGeneratorMetadata(
+                                 provider_name=name, provider_version_constraint=versions))
             self.attributes = {k: cdktn.Token.as_any(v) if isinstance(v, (dict, list)) else v
                                for k, v in attributes.items()}
 
@@ -130,7 +147,18 @@ def _classes() -> SimpleNamespace:
         def get_remote_state_data_source(self, scope, name, _from_stack):
             raise NotImplementedError("infc stacks do not read each other's state")
 
-    return SimpleNamespace(cdktn=cdktn, Resource=Resource, DataSource=DataSource, Provider=Provider, Backend=Backend)
+    class Blocks(cdktn.TerraformElement):
+        """A stack's resources, data sources and outputs as one element: its fragment of the stack's Terraform JSON,
+        merged in by CDK Terrain like any element's."""
+
+        def __init__(self, scope, construct_id: str, fragment: dict):
+            super().__init__(scope, construct_id)
+            self.fragment = fragment
+
+        def to_terraform(self):
+            return self.fragment
+
+    return SimpleNamespace(cdktn=cdktn, constructs=constructs, Provider=Provider, Backend=Backend, Blocks=Blocks)
 
 
 def backend(stack_scope: Any, kind: str, attributes: dict[str, Any]) -> None:
@@ -139,39 +167,29 @@ def backend(stack_scope: Any, kind: str, attributes: dict[str, Any]) -> None:
     _classes().Backend(stack_scope, kind, plain(attributes))
 
 
-def _constructs(blocks: Iterable[Block]) -> list:
-    for block in blocks:
-        if not isinstance(block, Block):
-            raise TypeError(f"depends_on takes resource and data source handles, not {type(block).__name__}")
-    return [block._construct for block in blocks]
-
-
 class Stack:
-    """A TerraformStack with a local backend in its own directory, and the resources the targets add to it."""
+    """What a backend adds to one Terraform stack: its state backend, providers, resources, data sources and
+    outputs, recorded in Python; `into()` makes them a CDK Terrain stack."""
 
-    def __init__(self, app: Any, name: str, *, scope: Any = None):
-        """A new TerraformStack `name` in `app`, or, given `scope`, a user's own TerraformStack that infc adds its
-        resources to (compiler/api.py)."""
-        cdk = _classes()
+    def __init__(self, name: str):
         self.name = name
-        self.scope = scope if scope is not None else cdk.cdktn.TerraformStack(app, name)
         self.blocks: list[Block] = []
-        self.has_backend = False
+        self.providers: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.backend_kind: str | None = None
+        self._backend_attributes: dict[str, Any] = {}
+        self._ids: set[str] = set()  # construct ids: resource, data source and output names, unique in a stack
 
     def backend(self, kind: str, attributes: dict[str, Any]) -> None:
         """The stack's state backend (compiler/state_backend.py resolves targets.<t>.backend into these). Without a
         call, synth gives the stack a local backend: terraform.tfstate beside cdk.tf.json (a relative path keeps the
         output free of absolute paths)."""
-        if kind == "s3" and attributes.get("use_lockfile"):
-            # S3-native locking exists from Terraform (and OpenTofu) 1.10: the stack requires it.
-            self.scope.add_override("terraform.required_version", ">= 1.10.0")
-        backend(self.scope, kind, attributes)
-        self.has_backend = True
+        self.backend_kind, self._backend_attributes = kind, plain(attributes)
 
     def provider(self, name: str, source: str, versions: str, /, **attributes: Any) -> None:
         """The provider `name` (source "hashicorp/aws", a version range the output is tested against) and its
         configuration block."""
-        _classes().Provider(self.scope, name, source, versions, render(attributes))
+        self.providers.append((name, source, versions, render(attributes)))
 
     def add(self, type_name: str, construct_id: str, /, *, depends_on: Iterable[Block] = (),
             **attributes: Any) -> Block:
@@ -185,13 +203,8 @@ class Stack:
         return self._block("data", type_name, construct_id, depends_on, attributes)
 
     def _block(self, kind: str, type_name: str, construct_id: str, depends_on, attributes: dict) -> Block:
-        cdk = _classes()
-        meta = {key: attributes.pop(key) for key in _META if attributes.get(key) is not None}
-        block = Block(kind, type_name, construct_id, attributes, self.name)
-        element = cdk.Resource if kind == "resource" else cdk.DataSource
-        block._construct = element(self.scope, block, _constructs(depends_on))
-        for key, value in meta.items():
-            block.add_override(key, value)
+        block = Block(kind, type_name, construct_id, attributes, self.name, depends_on)
+        self._claim(construct_id)
         self.blocks.append(block)
         return block
 
@@ -202,8 +215,51 @@ class Stack:
     def output(self, construct_id: str, value: Any, description: str, *, sensitive: bool = False) -> None:
         """An output. Its description is a literal string in Terraform JSON, not a template (terraform 1.11 reads
         `${x}` in it back as written), so it is written as given."""
-        _classes().cdktn.TerraformOutput(self.scope, construct_id, value=render(value), description=description,
-                                         sensitive=sensitive or None)
+        if not IDENTIFIER.match(construct_id):
+            raise ValueError(f"stack {self.name}: output {construct_id!r} is not a Terraform name")
+        self._claim(construct_id)
+        self.outputs[construct_id] = {"value": render(value), "description": description,
+                                      **({"sensitive": True} if sensitive else {})}
+
+    def _claim(self, construct_id: str) -> None:
+        """Each name once per stack, as CDK Terrain's construct ids are (so a stack fits in a user's: into())."""
+        if construct_id in self._ids:
+            raise ValueError(f"stack {self.name}: there is already a resource, data source or output named "
+                             f"{construct_id!r}")
+        self._ids.add(construct_id)
+
+    def counts(self, kind: str = "resource") -> dict[str, int]:
+        """Blocks of `kind` ("resource" or "data") per Terraform type, sorted by type."""
+        return dict(sorted(Counter(b._type for b in self.blocks if b._kind == kind).items()))
+
+    def into(self, scope: Any, path: str, *, providers: bool = True, reserve_names: bool = False) -> None:
+        """Add everything recorded to `scope`, a TerraformStack whose construct path is `path` (infc's own, or a
+        user's: compiler/api.py): the backend if one was set, the providers unless `providers` is False, and the
+        blocks and outputs as one element. `reserve_names` takes each of their names as a construct id of `scope`
+        (an empty construct): CDK Terrain then refuses any other construct of that name there, as it would if each
+        were its own element, instead of merging a user's resource of the same type and name into infc's."""
+        cdk = _classes()
+        if reserve_names:
+            for construct_id in sorted(self._ids):
+                cdk.constructs.Construct(scope, construct_id)
+        if self.backend_kind is not None:
+            if self.backend_kind == "s3" and self._backend_attributes.get("use_lockfile"):
+                # S3-native locking exists from Terraform (and OpenTofu) 1.10: the stack requires it.
+                scope.add_override("terraform.required_version", ">= 1.10.0")
+            cdk.Backend(scope, self.backend_kind, self._backend_attributes)
+        for name, source, versions, attributes in self.providers if providers else ():
+            cdk.Provider(scope, name, source, versions, attributes)
+        fragment: dict[str, dict] = {}
+        for block in self.blocks:
+            # The metadata CDK Terrain writes for an element of the stack: its construct path and logical id.
+            body = {"//": {"metadata": {"path": f"{path}/{block._name}", "uniqueId": block._name}},
+                    **block._attributes}
+            fragment.setdefault(block._kind, {}).setdefault(block._type, {})[block._name] = body
+        if self.outputs:
+            fragment["output"] = self.outputs
+            # The stack's own metadata of its outputs, as CDK Terrain keeps it for each TerraformOutput
+            fragment["//"] = {"outputs": {path: {name: name for name in self.outputs}}}
+        cdk.Blocks(scope, f"infc-{self.name}", fragment)
 
 
 def _drop_nulls(value: Any) -> Any:
@@ -217,16 +273,18 @@ def _drop_nulls(value: Any) -> Any:
 def synth(stacks: list[tuple[str, Callable[[Stack], None]]], outdir: str) -> None:
     """Build every (stack name, builder) into a fresh App and write the CDKTF layout into `outdir`, each stack
     checked against the provider schemas first."""
+    built = []
+    for name, build in stacks:
+        stack = Stack(name)
+        build(stack)
+        if stack.backend_kind is None:
+            stack.backend("local", {"path": "terraform.tfstate"})
+        built.append(stack)
     cdk = _classes()
     with tempfile.TemporaryDirectory(prefix="infc-synth-") as work:
         app = cdk.cdktn.App(outdir=work, skip_validation=False)
-        built = []
-        for name, build in stacks:
-            stack = Stack(app, name)
-            build(stack)
-            if not stack.has_backend:
-                stack.backend("local", {"path": "terraform.tfstate"})
-            built.append(stack)
+        for stack in built:
+            stack.into(cdk.cdktn.TerraformStack(app, stack.name), stack.name)
         app.synth()
         documents = {path.relative_to(work): _drop_nulls(json.loads(path.read_text(encoding="utf-8")))
                      for path in sorted(pathlib.Path(work).rglob("*.json"))}

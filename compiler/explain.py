@@ -1,6 +1,6 @@
 """`infc explain`: per service and target, the instance type and why, replicas, price, front end, probes, the
 resources synth will emit and the warnings; as text, JSON or a markdown table for pull requests. No Node: the
-resources come from the real backends run against compiler/recording.py."""
+resources come from the real backends run into a recording compiler/cdk.Stack (compiler/recording.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import dataclasses
 from typing import Any
 
 from compiler import catalog, ir, lower
+from compiler.cdk import Stack
 from compiler.driver import Compiled, subject
-from compiler.recording import RecordingStack, record
+from compiler.recording import record
 
 HOURS_PER_MONTH = 730  # the month cloud price lists quote (AWS, Azure, Google: 730 hours)
 # Where each target's settings name the region its prices apply to.
@@ -131,11 +132,11 @@ def price_of(target: str, service: ir.Service, machine: ir.Machine | None, regio
                  spot), "; ".join(notes)
 
 
-def _attributes(stack: RecordingStack, type_name: str) -> list[dict]:
+def _attributes(stack: Stack, type_name: str) -> list[dict]:
     return [b._attributes for b in stack.blocks if b._kind == "resource" and b._type == type_name]
 
 
-def _front(target: str, stack: RecordingStack, service: ir.Service) -> str:
+def _front(target: str, stack: Stack, service: ir.Service) -> str:
     """The front end as the target emits it, read from the recorded resources."""
     counts = stack.counts()
     if "aws_lb" in counts:

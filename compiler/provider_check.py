@@ -121,11 +121,16 @@ def check_document(doc: dict) -> list[Violation]:
             for schema in group:
                 Body(found, f"provider.{local}", schema.label).block(
                     schema.blocks[("provider", local)], config, "" if n == 0 else f"[{n}]", _META["provider"])
+    required = (doc.get("terraform") or {}).get("required_providers") or {}
     for section, address, type_name, body in _instances(doc):
-        group = _provider_schemas(_local_name(type_name, body), doc)
-        if not group:
-            found.append((address, "", f"no committed schema for provider '{_local_name(type_name, body)}'",
+        local = _local_name(type_name, body)
+        if local not in required:
+            # Terraform would pick hashicorp/<local> at its newest version, unpinned and unchecked
+            found.append((address, "", f"its provider '{local}' is not in terraform.required_providers",
                           _CONFIGURATION))
+        group = _provider_schemas(local, doc)
+        if not group:
+            found.append((address, "", f"no committed schema for provider '{local}'", _CONFIGURATION))
         for schema in group:
             block = schema.blocks.get((section, type_name))
             if block is None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from compiler.spec import Spec
-
 SCHEMA_ID = "https://infc.dev/schema/v1.json"
 DEFAULT_PATH = "schema/infc.schema.json"
 
 
 def schema() -> dict:
+    from compiler.spec import Spec  # here, so that the CLI reads DEFAULT_PATH without building the pydantic models
+
     body = _end_anchored(Spec.model_json_schema())
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **body}
 

@@ -108,3 +108,18 @@ def test_add_service_can_leave_the_providers_to_the_user(tmp_path):
     assert [w.message.split(":")[0] for w in warnings] == ["kubernetes"]
     with pytest.raises(ValueError, match="services with a targets.kubernetes section: chat, guard"):
         api.add_service(stack, ROOT / "examples" / "two-services.yaml", "kubernetes")
+
+
+def test_add_service_takes_its_names_in_the_users_stack(tmp_path):
+    """infc's resources go in as one element; their names are still construct ids of the stack, so a resource of
+    the user's with the same name is refused (CDK Terrain would otherwise merge the two into one resource)."""
+    from compiler.cdk import _classes
+
+    cdktn = _classes().cdktn
+    app = cdktn.App(outdir=str(tmp_path))
+    stack = cdktn.TerraformStack(app, "platform")
+    api.add_service(stack, LLAMA, "aws")
+    with pytest.raises(Exception, match="already a Construct with name 'load_balancer'"):
+        cdktn.TerraformOutput(stack, "load_balancer", value="mine")
+    with pytest.raises(Exception, match="already a Construct with name"):
+        api.add_service(stack, LLAMA, "aws")

@@ -128,3 +128,39 @@ def test_a_backend_block_is_written_literally(tmp_path):
     lb = cdk.Block("resource", "aws_lb", "lb", {})
     with pytest.raises(TypeError, match="literal values only"):
         cdk.backend(stack, "s3", {"bucket": lb.arn})
+
+
+def _imported_after_preload(statement: str) -> set[str]:
+    """Modules `statement` imports in a fresh process that has imported what the CLI has when synth calls
+    preload(), and preload()'s SHARED_MODULES."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, os, sys\nimport compiler.cli\nfrom compiler import cdk\n"
+            "[importlib.import_module(m) for m in cdk.SHARED_MODULES]\ncdk.use_wheel_node()\n"
+            f"before = set(sys.modules)\n{statement}\nprint(' '.join(sorted(set(sys.modules) - before)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(done.stdout.split())
+
+
+def test_preload_and_the_compiler_never_import_one_module_at_once():
+    """synth imports CDK Terrain in a background thread while the main thread reads the specs: no module may be
+    imported by both (a circular import across the two threads could deadlock), except those preload() imports
+    first."""
+    cdktn = _imported_after_preload("import cdktn, constructs")
+    compiler = _imported_after_preload(
+        "import compiler.driver, compiler.recording, compiler.provider_check, compiler.explain, compiler.transaction\n"
+        "import targets\n[importlib.import_module(targets.BACKENDS[t]) for t in targets.available()]")
+    assert "cdktn" in cdktn and "targets.aws" in compiler
+    assert cdktn & compiler == set(), "add these to compiler.cdk.SHARED_MODULES"
+
+
+def test_a_name_is_taken_once_per_stack(tmp_path):
+    """CDK Terrain construct ids are unique in a stack; infc keeps them so, so that a stack fits into a user's."""
+    def build(stack):
+        stack.provider("aws", *AWS)
+        stack.add("aws_iam_role", "replica", name="r", assume_role_policy="{}")
+        stack.add("aws_iam_instance_profile", "replica", role="r")
+
+    with pytest.raises(ValueError, match="already a resource, data source or output named 'replica'"):
+        synth(tmp_path, build)

@@ -89,7 +89,7 @@ def test_the_hook_manifest_is_valid_and_runs_the_console_script():
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'infc = "compiler.cli:main"' in pyproject
+    assert 'infc = "compiler.cli:run"' in pyproject
     assert [(h["id"], h["language"], h["entry"]) for h in HOOKS] == [
         ("infc-validate", "python", "infc validate"), ("infc-synth-check", "python", "infc synth --check")]
 

@@ -114,8 +114,19 @@ def test_unknown_attribute_or_block(edit, address, path, message, schema):
 
 
 def test_a_provider_without_a_committed_schema_is_reported():
-    found = damaged(lambda d: d["resource"].update(random_id={"x": {"byte_length": 4}}))
-    expect(found, "random_id.x", "", "no committed schema for provider 'random'", "Terraform configuration")
+    def edit(d):
+        d["terraform"]["required_providers"]["random"] = {"source": "hashicorp/random", "version": ">= 3.0.0"}
+        d["resource"].update(random_id={"x": {"byte_length": 4}})
+
+    expect(damaged(edit), "random_id.x", "", "no committed schema for provider 'random'", "Terraform configuration")
+
+
+def test_a_resource_whose_provider_is_not_declared_is_reported():
+    """What CDK Terrain's App validation refused when each resource was its own element: without an entry in
+    required_providers Terraform would take hashicorp/<name> at its newest version, a range infc never checked."""
+    found = damaged(lambda d: d["terraform"]["required_providers"].pop("tls"))
+    expect(found, "tls_private_key.key", "", "its provider 'tls' is not in terraform.required_providers",
+           "Terraform configuration")
 
 
 # --- missing required attributes and blocks --------------------------------------------------------------------------
