@@ -268,6 +268,9 @@ def test_a_run_killed_mid_commit_is_rolled_back_to_the_previous_output(tmp_path,
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL])
 def test_killed_runs_leave_nothing_that_the_next_run_does_not_clean(tmp_path, spec, sig):
+    # Enough services that the run is still inside its transaction when the signal comes: CDK Terrain synthesizes
+    # the stacks of two in well under the wait below, and a signal after the transaction ends finds nothing to clean.
+    write_spec(spec, *(svc(f"svc{n}") for n in range(24)))
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "compiler.cli", "synth", str(spec), "--target", "aws", "--out",
                             str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -275,7 +278,7 @@ def test_killed_runs_leave_nothing_that_the_next_run_does_not_clean(tmp_path, sp
     deadline = time.monotonic() + 120
     while not (out / output.TXN).exists() and time.monotonic() < deadline:  # wait until it is writing
         time.sleep(0.01)
-    time.sleep(0.05)  # inside the transaction: CDK Terrain's synth of the stack alone takes longer than this
+    time.sleep(0.15)  # the transaction lasts about 0.7 s on an idle 2-core machine
     run.send_signal(sig)
     code = run.wait(timeout=60)
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name not in ("out", "spec.yaml"))
