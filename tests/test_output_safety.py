@@ -272,9 +272,12 @@ def test_killed_runs_leave_nothing_that_the_next_run_does_not_clean(tmp_path, sp
     # the stacks of two in well under the wait below, and a signal after the transaction ends finds nothing to clean.
     write_spec(spec, *(svc(f"svc{n}") for n in range(24)))
     out = tmp_path / "out"
+    # SIGINT as a terminal's Ctrl-C delivers it: a shell starts background jobs with SIGINT ignored, and Python
+    # keeps an inherited SIG_IGN (so would any program), so a suite started with `&` would see the run finish.
     run = subprocess.Popen([sys.executable, "-m", "compiler.cli", "synth", str(spec), "--target", "aws", "--out",
                             str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "TMPDIR": str(tmp_path)})
+                           env={**os.environ, "TMPDIR": str(tmp_path)},
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out / output.TXN).exists() and time.monotonic() < deadline:  # wait until it is writing
         time.sleep(0.01)
