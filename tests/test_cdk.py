@@ -116,18 +116,13 @@ def test_a_reference_the_type_does_not_export_is_an_internal_error(tmp_path, mon
 def test_a_backend_block_is_written_literally(tmp_path):
     """Terraform reads backend strings literally: a local backend path "st-${x}.tfstate" names that very file
     (terraform 1.11.4), so escaping it as a template would change the path."""
-    cdk.use_wheel_node()
-    import cdktn
+    def build(stack):
+        stack.backend("local", {"path": "st-${x}-%{y}.tfstate", "workspace_dir": None})
 
-    app = cdktn.App(outdir=str(tmp_path))
-    stack = cdktn.TerraformStack(app, "b")
-    cdk.backend(stack, "local", {"path": "st-${x}-%{y}.tfstate", "workspace_dir": None})
-    app.synth()
-    doc = json.loads((tmp_path / "stacks" / "b" / "cdk.tf.json").read_text())
-    assert doc["terraform"]["backend"] == {"local": {"path": "st-${x}-%{y}.tfstate"}}
+    assert synth(tmp_path, build)["terraform"]["backend"] == {"local": {"path": "st-${x}-%{y}.tfstate"}}
     lb = cdk.Block("resource", "aws_lb", "lb", {})
     with pytest.raises(TypeError, match="literal values only"):
-        cdk.backend(stack, "s3", {"bucket": lb.arn})
+        cdk.Stack("b").backend("s3", {"bucket": lb.arn})
 
 
 def _imported_after_preload(statement: str) -> set[str]:
