@@ -38,19 +38,30 @@ def use_wheel_node() -> None:
     os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 
 
-# Modules that both `import cdktn` and the compiler import: the caller of preload() imports them first, so that the
-# two threads never import one module at once (a circular import between them could deadlock; CPython breaks that by
-# handing one thread a half-initialized module). tests/test_cdk.py checks the list against both import graphs.
-SHARED_MODULES = ("typing_extensions", "importlib.metadata", "importlib.resources", "email.message", "datetime",
-                  "decimal", "platform", "socket", "calendar", "textwrap", "string", "contextvars", "unicodedata",
-                  "base64")
+# The modules `import cdktn, constructs` loads that belong to no package only CDK Terrain uses (CDK_ONLY): the caller
+# of preload() imports them first, so that the two threads never import one module at once. A circular import
+# between two threads deadlocks, and CPython breaks that by handing one of them a half-initialized module (a clean
+# CI run once saw synth fail with "module 'cdktn' has no attribute 'TerraformProvider'": the compiler's thread read a
+# resource file through importlib.readers while the import thread loaded its assemblies through the same modules).
+# Listing what CDK Terrain imports, rather than what the compiler does, also covers the compiler's lazy imports.
+# tests/test_cdk.py recomputes both sides.
+SHARED_MODULES = ("asyncio", "base64", "calendar", "concurrent.futures", "contextvars", "datetime", "decimal",
+                  "email.message", "email.parser", "gc", "importlib.metadata", "importlib.readers",
+                  "importlib.resources", "logging", "pkgutil", "platform", "pprint", "socket", "ssl", "string",
+                  "textwrap", "traceback", "typing_extensions", "unicodedata", "unittest.mock")
+# Top-level packages that only `import cdktn` loads: the compiler never imports them (tests/test_cdk.py).
+CDK_ONLY = frozenset({"attr", "attrs", "cattr", "cattrs", "cdktn", "constructs", "dateutil", "jsii", "publication",
+                      "six", "typeguard"})
+
+_preloading: threading.Thread | None = None
 
 
 def preload() -> None:
     """Start importing CDK Terrain (which starts Node and loads its assemblies, ~0.5 s mostly spent in Node) in a
     background thread, so that it overlaps with reading and lowering the specs; the first synth waits for it.
     A failure is left for that synth to meet again and report."""
-    if "cdktn" in sys.modules:
+    global _preloading
+    if "cdktn" in sys.modules or _preloading is not None:
         return
     import importlib
 
@@ -71,7 +82,8 @@ def preload() -> None:
         finally:
             sys.setswitchinterval(interval)
 
-    threading.Thread(target=load, name="infc-preload-cdktn").start()
+    _preloading = threading.Thread(target=load, name="infc-preload-cdktn")
+    _preloading.start()
 
 
 def provider_of(type_name: str) -> str:
@@ -119,7 +131,11 @@ class Block(Addressable):
 
 @functools.cache
 def _classes() -> SimpleNamespace:
-    """CDK Terrain and the element classes whose attributes come from Python (defined once, on first synth)."""
+    """CDK Terrain and the element classes whose attributes come from Python (defined once, on first synth).
+    A preload still running is waited for first: importing cdktn while that thread does could hand this thread the
+    half-initialized module, should the two ever import one module at once."""
+    if _preloading is not None:
+        _preloading.join()
     use_wheel_node()
     import cdktn
     import constructs

@@ -4,12 +4,16 @@ literal unless a backend made it a reference or expression, and what the provide
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
 from compiler import cdk
 from compiler.cli import main
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 AWS = ("hashicorp/aws", ">= 5.100.0, < 7.0.0")
 
@@ -128,26 +132,65 @@ def test_a_backend_block_is_written_literally(tmp_path):
 def _imported_after_preload(statement: str) -> set[str]:
     """Modules `statement` imports in a fresh process that has imported what the CLI has when synth calls
     preload(), and preload()'s SHARED_MODULES."""
-    import subprocess
-    import sys
-
     code = ("import importlib, os, sys\nimport compiler.cli\nfrom compiler import cdk\n"
             "[importlib.import_module(m) for m in cdk.SHARED_MODULES]\ncdk.use_wheel_node()\n"
             f"before = set(sys.modules)\n{statement}\nprint(' '.join(sorted(set(sys.modules) - before)))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return set(done.stdout.split())
 
 
-def test_preload_and_the_compiler_never_import_one_module_at_once():
-    """synth imports CDK Terrain in a background thread while the main thread reads the specs: no module may be
-    imported by both (a circular import across the two threads could deadlock), except those preload() imports
-    first."""
+def _cdk_only(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.partition(".")[0] in cdk.CDK_ONLY}
+
+
+def test_preload_imports_first_every_module_cdk_terrain_shares():
+    """synth imports CDK Terrain in a background thread while the main thread reads the specs: what that thread
+    imports after preload()'s SHARED_MODULES must be packages only CDK Terrain uses, so the two threads never
+    import one module at once (a circular import across them is broken by handing one a half-initialized module)."""
     cdktn = _imported_after_preload("import cdktn, constructs")
+    assert "cdktn" in cdktn and "jsii" in cdktn
+    assert cdktn - _cdk_only(cdktn) == set(), "add these to compiler.cdk.SHARED_MODULES"
+
+
+def test_the_compiler_never_imports_what_only_cdk_terrain_uses(tmp_path):
+    """The other side: no module of the compiler or of a target, and nothing a synth of every example imports on
+    its own thread until it meets CDK Terrain (lazy imports included), comes from a CDK_ONLY package."""
     compiler = _imported_after_preload(
         "import compiler.driver, compiler.recording, compiler.provider_check, compiler.explain, compiler.transaction\n"
         "import targets\n[importlib.import_module(targets.BACKENDS[t]) for t in targets.available()]")
-    assert "cdktn" in cdktn and "targets.aws" in compiler
-    assert cdktn & compiler == set(), "add these to compiler.cdk.SHARED_MODULES"
+    assert "targets.aws" in compiler and _cdk_only(compiler) == set()
+    specs = [str(p) for p in EXAMPLES]
+    # A real `infc synth` of every example, run as pre-commit runs it (python -m compiler.cli), stopped where it
+    # first needs CDK Terrain: preload() only records what is imported from then on, so no Node starts.
+    code = ("import importlib, runpy, sys\nfrom compiler import cdk\nseen = {}\n"
+            "def preload():\n    [importlib.import_module(m) for m in cdk.SHARED_MODULES]\n"
+            "    seen['before'] = set(sys.modules)\n"
+            "def classes():\n    print(' '.join(sorted(set(sys.modules) - seen['before'])))\n    sys.exit(0)\n"
+            "cdk.preload, cdk._classes = preload, classes\n"
+            f"sys.argv = ['infc', 'synth', *{specs!r}, '--out', {str(tmp_path / 'out')!r}]\n"
+            "runpy.run_module('compiler.cli', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    window = set(done.stdout.split())
+    assert {"compiler.driver", "targets.gke", "targets.azureml"} <= window
+    assert _cdk_only(window) == set()
+    assert window & _imported_after_preload("import cdktn, constructs") == set()
+
+
+def test_synth_waits_for_a_preload_still_running(monkeypatch):
+    """The first synth joins the preload thread before importing cdktn itself, so it never meets the module while
+    that thread is still executing it."""
+    cdk._classes()  # CDK Terrain imported (no preload then)
+    slow = threading.Thread(target=time.sleep, args=(0.5,))
+    slow.start()
+    monkeypatch.setattr(cdk, "_preloading", slow)
+    cdk._classes.cache_clear()
+    try:
+        cdk._classes()
+        assert not slow.is_alive()
+    finally:
+        slow.join()
+        cdk._classes.cache_clear()
 
 
 def test_a_name_is_taken_once_per_stack(tmp_path):
